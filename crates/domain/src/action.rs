@@ -1,0 +1,344 @@
+//! Merchant actions: the only way a merchant moves a case. Each is checked against the state
+//! machine, the case kind and the platform's policy before anything changes.
+
+use crate::case::{Case, CaseKind, Shipment};
+use crate::deadline::DeadlineState;
+use crate::error::DomainError;
+use crate::event::{Actor, EventKind, NewEvent};
+use crate::money::Fen;
+use crate::policy::Policy;
+use crate::state::CaseState;
+use crate::text::BoundedText;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    Agree,
+    Reject,
+    RecordReturnShipment,
+    ConfirmReturnReceived,
+    RecordReship,
+    Refund,
+    Escalate,
+    Close,
+}
+
+impl ActionKind {
+    pub const ALL: [ActionKind; 8] = [
+        ActionKind::Agree,
+        ActionKind::Reject,
+        ActionKind::RecordReturnShipment,
+        ActionKind::ConfirmReturnReceived,
+        ActionKind::RecordReship,
+        ActionKind::Refund,
+        ActionKind::Escalate,
+        ActionKind::Close,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Agree => "agree",
+            ActionKind::Reject => "reject",
+            ActionKind::RecordReturnShipment => "record_return_shipment",
+            ActionKind::ConfirmReturnReceived => "confirm_return_received",
+            ActionKind::RecordReship => "record_reship",
+            ActionKind::Refund => "refund",
+            ActionKind::Escalate => "escalate",
+            ActionKind::Close => "close",
+        }
+    }
+
+    /// The event name recorded when the action is applied.
+    pub fn event_name(self) -> &'static str {
+        match self {
+            ActionKind::Agree => "merchant_agreed",
+            ActionKind::Reject => "merchant_rejected",
+            ActionKind::RecordReturnShipment => "return_shipment_recorded",
+            ActionKind::ConfirmReturnReceived => "return_received",
+            ActionKind::RecordReship => "reship_recorded",
+            ActionKind::Refund => "merchant_refunded",
+            ActionKind::Escalate => "escalated_to_platform",
+            ActionKind::Close => "merchant_closed",
+        }
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MerchantAction {
+    Agree,
+    Reject { reason: BoundedText },
+    /// The buyer's return waybill, as the merchant's ERP learned it.
+    RecordReturnShipment { shipment: Shipment },
+    ConfirmReturnReceived,
+    RecordReship { shipment: Shipment },
+    /// `amount` defaults to what the buyer asked for.
+    Refund { amount: Option<Fen> },
+    Escalate { reason: BoundedText },
+    Close { reason: BoundedText },
+}
+
+impl MerchantAction {
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            MerchantAction::Agree => ActionKind::Agree,
+            MerchantAction::Reject { .. } => ActionKind::Reject,
+            MerchantAction::RecordReturnShipment { .. } => ActionKind::RecordReturnShipment,
+            MerchantAction::ConfirmReturnReceived => ActionKind::ConfirmReturnReceived,
+            MerchantAction::RecordReship { .. } => ActionKind::RecordReship,
+            MerchantAction::Refund { .. } => ActionKind::Refund,
+            MerchantAction::Escalate { .. } => ActionKind::Escalate,
+            MerchantAction::Close { .. } => ActionKind::Close,
+        }
+    }
+}
+
+use CaseKind as K;
+use CaseState as S;
+
+/// Order-line request kinds: the ones a buyer opens and a merchant answers. Platform tasks,
+/// evidence requests, appeals and deposit release have flows of their own.
+fn is_buyer_request(kind: CaseKind) -> bool {
+    matches!(
+        kind,
+        K::RefundOnly | K::ReturnAndRefund | K::Exchange | K::Reship | K::Repair | K::CancelOrder | K::Compensation
+    )
+}
+
+/// Where an action takes the case, or why it cannot.
+fn target_state(case: &Case, action: &MerchantAction) -> Result<CaseState, DomainError> {
+    let kind = case.kind;
+    let state = case.state;
+    let act = action.kind();
+    let not_in_state = || DomainError::ActionNotAllowedInState { action: act, state };
+    let not_for_kind = || DomainError::ActionNotApplicableToKind { action: act, kind };
+    match action {
+        MerchantAction::Agree => {
+            if state != S::AwaitingMerchant {
+                return Err(not_in_state());
+            }
+            match kind {
+                // Agreeing to a refund without return is the refund on every platform in scope.
+                K::RefundOnly | K::CancelOrder => Ok(S::Refunded),
+                // TB-07/TB-08: agreeing reveals the return address; the buyer must ship it back.
+                K::ReturnAndRefund | K::Exchange | K::Repair => Ok(S::AwaitingBuyer),
+                // PD-06: after agreeing, the merchant still has to ship or pay.
+                K::Reship | K::Compensation => Ok(S::AwaitingMerchantExecution),
+                K::SignedElsewhereTask | K::EvidenceRequest | K::Dispute | K::Appeal | K::DepositRelease => {
+                    Err(not_for_kind())
+                }
+            }
+        }
+        MerchantAction::Reject { reason } => {
+            if reason.is_empty() {
+                return Err(DomainError::InvalidField {
+                    field: "reason",
+                    reason: "a rejection must say why; the buyer and the platform both see it".into(),
+                });
+            }
+            if !is_buyer_request(kind) {
+                return Err(not_for_kind());
+            }
+            match state {
+                // TB-02/TB-05: after a refusal the buyer may modify the request or ask the
+                // platform to intervene.
+                S::AwaitingMerchant | S::ReturnInTransit => Ok(S::AwaitingBuyer),
+                _ => Err(not_in_state()),
+            }
+        }
+        MerchantAction::RecordReturnShipment { .. } => {
+            if !kind.needs_return() {
+                return Err(not_for_kind());
+            }
+            if case.return_shipment.is_some() {
+                // TB-09: return information cannot be changed once submitted.
+                return Err(DomainError::ReturnShipmentAlreadyRecorded);
+            }
+            match state {
+                S::AwaitingBuyer => Ok(S::ReturnInTransit),
+                _ => Err(not_in_state()),
+            }
+        }
+        MerchantAction::ConfirmReturnReceived => {
+            if !kind.needs_return() {
+                return Err(not_for_kind());
+            }
+            match state {
+                S::ReturnInTransit => Ok(S::AwaitingMerchantExecution),
+                _ => Err(not_in_state()),
+            }
+        }
+        MerchantAction::RecordReship { .. } => {
+            if state != S::AwaitingMerchantExecution {
+                return Err(not_in_state());
+            }
+            match kind {
+                K::Reship => Ok(S::Reshipped),
+                // The replacement is on its way; the buyer confirms it.
+                K::Exchange => Ok(S::AwaitingBuyer),
+                K::Repair => Ok(S::Repaired),
+                _ => Err(not_for_kind()),
+            }
+        }
+        MerchantAction::Refund { amount } => {
+            if matches!(kind, K::Appeal | K::DepositRelease) {
+                return Err(not_for_kind());
+            }
+            if let (Some(amount), Some(total)) = (amount, case.order_total) {
+                if *amount > total {
+                    return Err(DomainError::RefundExceedsOrderTotal {
+                        requested: amount.get(),
+                        total: total.get(),
+                    });
+                }
+            }
+            match state {
+                S::AwaitingMerchant
+                | S::ReturnInTransit
+                | S::AwaitingMerchantExecution
+                | S::PlatformIntervening
+                | S::FollowUpPending => Ok(S::Refunded),
+                _ => Err(not_in_state()),
+            }
+        }
+        MerchantAction::Escalate { .. } => match state {
+            S::AwaitingMerchant
+            | S::AwaitingBuyer
+            | S::ReturnInTransit
+            | S::AwaitingMerchantExecution
+            | S::FollowUpPending => Ok(S::PlatformIntervening),
+            _ => Err(not_in_state()),
+        },
+        MerchantAction::Close { reason } => {
+            if reason.is_empty() {
+                return Err(DomainError::InvalidField {
+                    field: "reason",
+                    reason: "closing a case must say why".into(),
+                });
+            }
+            if state.is_resolved() {
+                Err(not_in_state())
+            } else {
+                Ok(S::Closed)
+            }
+        }
+    }
+}
+
+/// The result of a change: the case as it will be stored and the events that record it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub case: Case,
+    pub events: Vec<NewEvent>,
+}
+
+impl Case {
+    /// Apply a merchant action under the case's own policy version.
+    pub fn apply_merchant_action(
+        &self,
+        action: &MerchantAction,
+        policy: &Policy,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Change, DomainError> {
+        let act = action.kind();
+        if !policy.allows(act) {
+            return Err(DomainError::ActionNotSupportedByPlatform {
+                action: act,
+                platform: self.platform.to_string(),
+                policy_version: policy.version.clone(),
+            });
+        }
+        let to = target_state(self, action)?;
+        if !self.state.can_move_to(to) {
+            // The action table and the state table disagree: refuse rather than guess.
+            return Err(DomainError::IllegalTransition { from: self.state, to });
+        }
+        let mut next = self.clone();
+        let mut detail = serde_json::json!({});
+        match action {
+            MerchantAction::Agree | MerchantAction::ConfirmReturnReceived => {}
+            MerchantAction::Reject { reason }
+            | MerchantAction::Escalate { reason }
+            | MerchantAction::Close { reason } => {
+                detail = serde_json::json!({ "reason": reason.as_str() });
+            }
+            MerchantAction::RecordReturnShipment { shipment } => {
+                next.return_shipment = Some(shipment.clone());
+                detail = serde_json::json!({ "shipment": shipment });
+            }
+            MerchantAction::RecordReship { shipment } => {
+                next.reship_shipment = Some(shipment.clone());
+                detail = serde_json::json!({ "shipment": shipment });
+            }
+            MerchantAction::Refund { amount } => {
+                let paid = amount.unwrap_or(self.requested_refund);
+                next.refunded = Some(paid);
+                detail = serde_json::json!({ "amount_fen": paid.get() });
+            }
+        }
+        if act == ActionKind::Agree && next.state == S::AwaitingMerchant && to == S::Refunded {
+            next.refunded = Some(self.requested_refund);
+        }
+        next.enter_state(to, policy, now, None, DeadlineState::Met);
+        next.updated_at = now;
+        next.version += 1;
+        let event = NewEvent {
+            kind: EventKind::MerchantAction(act),
+            actor,
+            from_state: Some(self.state),
+            to_state: Some(to),
+            detail,
+            occurred_at: now,
+        };
+        Ok(Change { case: next, events: vec![event] })
+    }
+
+    /// Move to `to` and restart the clocks. Deadlines of the state being left are closed as
+    /// `closed_as` (met when the due party acted, cancelled when something else moved the
+    /// case). Staying in the same state keeps running deadlines, except that a new platform
+    /// deadline replaces the merchant's due time.
+    pub(crate) fn enter_state(
+        &mut self,
+        to: CaseState,
+        policy: &Policy,
+        now: DateTime<Utc>,
+        platform_due: Option<DateTime<Utc>>,
+        closed_as: DeadlineState,
+    ) {
+        let same_state = to == self.state;
+        if same_state {
+            if platform_due.is_none() {
+                return;
+            }
+            let started = self
+                .active_deadlines()
+                .map(|d| d.started_at)
+                .min()
+                .unwrap_or(now);
+            let fresh = policy.deadlines_for(self, started, platform_due);
+            if fresh.iter().map(|d| d.due_at).eq(self.active_deadlines().map(|d| d.due_at)) {
+                return;
+            }
+            for d in self.deadlines.iter_mut().filter(|d| d.state == DeadlineState::Active) {
+                d.state = DeadlineState::Cancelled;
+            }
+            self.deadlines.extend(fresh);
+            return;
+        }
+        for d in self.deadlines.iter_mut().filter(|d| d.state == DeadlineState::Active) {
+            d.state = closed_as;
+        }
+        self.state = to;
+        let fresh = policy.deadlines_for(self, now, platform_due);
+        self.deadlines.extend(fresh);
+    }
+}

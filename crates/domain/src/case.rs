@@ -1,0 +1,230 @@
+//! The one common case model every platform's records are mapped into.
+
+use crate::deadline::{Deadline, DeadlineState};
+use crate::ids::{CaseId, OrderId, PlatformCaseId, PlatformCode, ShopId, TenantId};
+use crate::money::Fen;
+use crate::state::CaseState;
+use crate::text::BoundedText;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// What the matter is about (CM-02 plus the platform-specific kinds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseKind {
+    RefundOnly,
+    ReturnAndRefund,
+    Exchange,
+    /// 补寄/补发: a resolution kind of its own on Pinduoduo (PD-06) and Taobao (TB-13).
+    Reship,
+    Repair,
+    CancelOrder,
+    /// Taobao 异地签收 platform task (TB-20 … TB-31).
+    SignedElsewhereTask,
+    /// Pinduoduo platform-intervention evidence request (PD-E1 … PD-E8).
+    EvidenceRequest,
+    /// Promised price difference or shipping refund not paid (PD-E2).
+    Compensation,
+    /// Complaint or trade dispute with platform intervention (AL-20, TB-05).
+    Dispute,
+    /// Appeal against a platform ruling (AL-20 … AL-22).
+    Appeal,
+    /// Buyer-protection deposit release for a whole shop (AL-10 … AL-12).
+    DepositRelease,
+}
+
+impl CaseKind {
+    pub const ALL: [CaseKind; 12] = [
+        CaseKind::RefundOnly,
+        CaseKind::ReturnAndRefund,
+        CaseKind::Exchange,
+        CaseKind::Reship,
+        CaseKind::Repair,
+        CaseKind::CancelOrder,
+        CaseKind::SignedElsewhereTask,
+        CaseKind::EvidenceRequest,
+        CaseKind::Compensation,
+        CaseKind::Dispute,
+        CaseKind::Appeal,
+        CaseKind::DepositRelease,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseKind::RefundOnly => "refund_only",
+            CaseKind::ReturnAndRefund => "return_and_refund",
+            CaseKind::Exchange => "exchange",
+            CaseKind::Reship => "reship",
+            CaseKind::Repair => "repair",
+            CaseKind::CancelOrder => "cancel_order",
+            CaseKind::SignedElsewhereTask => "signed_elsewhere_task",
+            CaseKind::EvidenceRequest => "evidence_request",
+            CaseKind::Compensation => "compensation",
+            CaseKind::Dispute => "dispute",
+            CaseKind::Appeal => "appeal",
+            CaseKind::DepositRelease => "deposit_release",
+        }
+    }
+
+    /// Kinds in which the buyer sends goods back to the merchant.
+    pub fn needs_return(self) -> bool {
+        matches!(self, CaseKind::ReturnAndRefund | CaseKind::Exchange | CaseKind::Repair)
+    }
+
+    /// Platform tasks may only be answered by accounts holding the platform-task permission
+    /// (TB-22).
+    pub fn is_platform_task(self) -> bool {
+        matches!(self, CaseKind::SignedElsewhereTask)
+    }
+
+    /// Whether a deposit-release case: the only kind not tied to one order line.
+    pub fn is_shop_level(self) -> bool {
+        matches!(self, CaseKind::DepositRelease)
+    }
+}
+
+impl fmt::Display for CaseKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CaseKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        CaseKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown case kind {s:?}"))
+    }
+}
+
+/// Where the goods were when the request was made; decides which deadline applies
+/// (TB-04 unshipped vs TB-07 signed for) and which kinds are allowed (CM-03).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Fulfilment {
+    #[default]
+    Unknown,
+    NotShipped,
+    /// Shipped but not yet signed for (TB-06: the buyer may refuse delivery).
+    ShippedNotReceived,
+    Received,
+}
+
+impl Fulfilment {
+    pub const ALL: [Fulfilment; 4] = [
+        Fulfilment::Unknown,
+        Fulfilment::NotShipped,
+        Fulfilment::ShippedNotReceived,
+        Fulfilment::Received,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fulfilment::Unknown => "unknown",
+            Fulfilment::NotShipped => "not_shipped",
+            Fulfilment::ShippedNotReceived => "shipped_not_received",
+            Fulfilment::Received => "received",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Address {
+    pub name: BoundedText,
+    pub phone: BoundedText,
+    pub province: BoundedText,
+    pub city: BoundedText,
+    pub district: BoundedText,
+    /// Street, building and the rest, as written.
+    pub detail: BoundedText,
+}
+
+/// A parcel in either direction: the buyer's return or the merchant's reship/exchange.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipment {
+    pub carrier: BoundedText,
+    pub tracking_number: BoundedText,
+    pub shipped_at: Option<DateTime<Utc>>,
+}
+
+/// A proof the merchant holds. Files live elsewhere; the case keeps a reference and a digest
+/// so the proof cannot be swapped unnoticed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceRef {
+    pub kind: BoundedText,
+    pub uri: BoundedText,
+    pub sha256: Option<String>,
+    pub note: BoundedText,
+}
+
+/// The platform's own status, kept beside the normalised state so nothing the platform said
+/// is lost in translation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformStatus {
+    pub code: String,
+    pub text: String,
+}
+
+/// One after-sales matter on one order line (or, for deposit release, one shop).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    pub id: CaseId,
+    pub tenant: TenantId,
+    pub shop: ShopId,
+    pub platform: PlatformCode,
+    pub platform_case_id: Option<PlatformCaseId>,
+    pub order_id: Option<OrderId>,
+    pub sub_order_id: Option<OrderId>,
+    pub kind: CaseKind,
+    pub state: CaseState,
+    pub fulfilment: Fulfilment,
+    /// What the buyer asked for.
+    pub requested_refund: Fen,
+    pub order_total: Option<Fen>,
+    /// What was actually paid back, once known.
+    pub refunded: Option<Fen>,
+    pub reason: BoundedText,
+    pub buyer: BoundedText,
+    pub buyer_address: Option<Address>,
+    pub return_address: Option<Address>,
+    pub return_shipment: Option<Shipment>,
+    pub reship_shipment: Option<Shipment>,
+    pub evidence: Vec<EvidenceRef>,
+    pub deadlines: Vec<Deadline>,
+    pub platform_status: Option<PlatformStatus>,
+    /// The platform's version stamp (Taobao refund_version / modified, as epoch millis):
+    /// an older record than this one is never applied.
+    pub platform_version: Option<i64>,
+    /// Raw platform fields kept for the record (good_status, cs_status, refund_phase…).
+    pub platform_attributes: BTreeMap<String, String>,
+    /// The policy version in force when the case opened; deadlines are always computed from it.
+    pub policy_version: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Incremented on every change; the API's etag.
+    pub version: i64,
+}
+
+impl Case {
+    /// The earliest due time among deadlines still running.
+    pub fn next_deadline_at(&self) -> Option<DateTime<Utc>> {
+        self.deadlines
+            .iter()
+            .filter(|d| d.state == DeadlineState::Active)
+            .map(|d| d.due_at)
+            .min()
+    }
+
+    pub fn active_deadlines(&self) -> impl Iterator<Item = &Deadline> {
+        self.deadlines.iter().filter(|d| d.state == DeadlineState::Active)
+    }
+
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.version)
+    }
+}

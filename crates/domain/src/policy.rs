@@ -1,0 +1,277 @@
+//! Platform policies as versioned data.
+//!
+//! Windows, deadlines and consequences change over time, so they live in per-platform policy
+//! files (TOML) with an effective-from time, embedded in the binary and loaded at start. A case
+//! keeps the version it opened under; a new version never rewrites a running case's deadlines.
+
+use crate::action::ActionKind;
+use crate::case::{Case, CaseKind, Fulfilment};
+use crate::deadline::{Consequence, Deadline, DeadlineSource, DeadlineState, DueParty};
+use crate::ids::PlatformCode;
+use crate::state::CaseState;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+
+/// A span of time written the way people write policies: `48h`, `5d`, `30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct PolicyDuration(pub Duration);
+
+impl PolicyDuration {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let (num, unit) = raw.split_at(raw.len().saturating_sub(1));
+        let n: i64 = num
+            .parse()
+            .map_err(|_| format!("{raw:?} is not a duration such as 48h, 5d or 30m"))?;
+        if n <= 0 {
+            return Err(format!("{raw:?}: a policy duration must be positive"));
+        }
+        let d = match unit {
+            "d" => Duration::days(n),
+            "h" => Duration::hours(n),
+            "m" => Duration::minutes(n),
+            _ => return Err(format!("{raw:?}: unit must be d, h or m")),
+        };
+        Ok(PolicyDuration(d))
+    }
+}
+
+impl From<PolicyDuration> for String {
+    fn from(d: PolicyDuration) -> String {
+        let mins = d.0.num_minutes();
+        if mins % (24 * 60) == 0 {
+            format!("{}d", mins / (24 * 60))
+        } else if mins % 60 == 0 {
+            format!("{}h", mins / 60)
+        } else {
+            format!("{mins}m")
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PolicyDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        PolicyDuration::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One deadline the policy imposes when a case enters a state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlineRule {
+    pub key: String,
+    /// The catalogue rule, e.g. "TB-07".
+    pub rule: String,
+    /// The state whose entry starts the clock.
+    pub state: CaseState,
+    /// Kinds it applies to; empty means every kind.
+    #[serde(default)]
+    pub kinds: Vec<CaseKind>,
+    /// Where the goods must be for it to apply; empty means anywhere.
+    #[serde(default)]
+    pub fulfilment: Vec<Fulfilment>,
+    pub due_party: DueParty,
+    pub due_after: PolicyDuration,
+    /// How long before the due time the "about to time out" reminder goes out (X-02, TB-23).
+    pub remind_before: Option<PolicyDuration>,
+    pub consequence: Consequence,
+    /// True when the value is not from the platform's published rules but assumed (JD-06).
+    #[serde(default)]
+    pub assumed: bool,
+    #[serde(default)]
+    pub note: String,
+}
+
+impl DeadlineRule {
+    fn applies_to(&self, case: &Case) -> bool {
+        self.state == case.state
+            && (self.kinds.is_empty() || self.kinds.contains(&case.kind))
+            && (self.fulfilment.is_empty() || self.fulfilment.contains(&case.fulfilment))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub platform: PlatformCode,
+    pub version: String,
+    pub effective_from: DateTime<Utc>,
+    /// Where the numbers come from (rule ids, documents).
+    pub source: String,
+    /// Days after trade success during which the buyer may open a request (CM-04, TB-01).
+    pub after_sales_window_days: Option<u32>,
+    /// The merchant actions this platform lets the service carry out.
+    pub merchant_actions: Vec<ActionKind>,
+    #[serde(default)]
+    pub deadlines: Vec<DeadlineRule>,
+}
+
+impl Policy {
+    pub fn parse_toml(text: &str) -> Result<Policy, String> {
+        let p: Policy = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut keys = std::collections::BTreeSet::new();
+        for d in &p.deadlines {
+            if !keys.insert(d.key.as_str()) {
+                return Err(format!("policy {}: deadline key {:?} appears twice", p.version, d.key));
+            }
+            if let Some(lead) = d.remind_before {
+                if lead.0 >= d.due_after.0 {
+                    return Err(format!(
+                        "policy {}: deadline {:?} reminds before it starts",
+                        p.version, d.key
+                    ));
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    pub fn allows(&self, action: ActionKind) -> bool {
+        self.merchant_actions.contains(&action)
+    }
+
+    /// The deadlines that start when `case` enters its current state at `entered_at`.
+    /// `platform_due` is the deadline the platform itself sent, if any: it overrides the
+    /// computed due time of the merchant's deadline, and the computed one is kept beside it.
+    pub fn deadlines_for(
+        &self,
+        case: &Case,
+        entered_at: DateTime<Utc>,
+        platform_due: Option<DateTime<Utc>>,
+    ) -> Vec<Deadline> {
+        let mut out: Vec<Deadline> = self
+            .deadlines
+            .iter()
+            .filter(|r| r.applies_to(case))
+            .map(|r| {
+                let computed = entered_at + r.due_after.0;
+                let (due_at, source, computed_due_at) = match platform_due {
+                    Some(p) if r.due_party == DueParty::Merchant => {
+                        (p, DeadlineSource::Platform, Some(computed))
+                    }
+                    _ => (computed, DeadlineSource::Policy, None),
+                };
+                Deadline {
+                    key: r.key.clone(),
+                    rule_id: r.rule.clone(),
+                    due_party: r.due_party,
+                    remind_at: r.remind_before.map(|lead| due_at - lead.0),
+                    due_at,
+                    consequence: r.consequence,
+                    source,
+                    computed_due_at,
+                    state: DeadlineState::Active,
+                    started_at: entered_at,
+                }
+            })
+            .collect();
+        out.sort_by_key(|d| d.due_at);
+        out
+    }
+}
+
+/// Every policy version of every platform, loaded once at start.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyRegistry {
+    by_platform: BTreeMap<PlatformCode, Vec<Policy>>,
+}
+
+impl PolicyRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, policy: Policy) -> Result<(), String> {
+        let versions = self.by_platform.entry(policy.platform.clone()).or_default();
+        if versions.iter().any(|p| p.version == policy.version) {
+            return Err(format!("policy version {} is defined twice", policy.version));
+        }
+        if versions.iter().any(|p| p.effective_from == policy.effective_from) {
+            return Err(format!(
+                "two {} policies take effect at {}",
+                policy.platform, policy.effective_from
+            ));
+        }
+        versions.push(policy);
+        versions.sort_by_key(|p| p.effective_from);
+        Ok(())
+    }
+
+    /// The version in force for `platform` at `at`: the latest whose effective-from is not
+    /// after `at`.
+    pub fn in_force(&self, platform: &PlatformCode, at: DateTime<Utc>) -> Option<&Policy> {
+        self.by_platform
+            .get(platform)?
+            .iter()
+            .rev()
+            .find(|p| p.effective_from <= at)
+    }
+
+    pub fn version(&self, platform: &PlatformCode, version: &str) -> Option<&Policy> {
+        self.by_platform.get(platform)?.iter().find(|p| p.version == version)
+    }
+
+    pub fn platforms(&self) -> impl Iterator<Item = &PlatformCode> {
+        self.by_platform.keys()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V1: &str = r#"
+platform = "demo"
+version = "demo-2024"
+effective_from = "2024-01-01T00:00:00+08:00"
+source = "test"
+after_sales_window_days = 15
+merchant_actions = ["agree", "reject"]
+
+[[deadlines]]
+key = "merchant_response"
+rule = "TB-07"
+state = "awaiting_merchant"
+fulfilment = ["received"]
+due_party = "merchant"
+due_after = "5d"
+remind_before = "24h"
+consequence = "auto_agree"
+"#;
+
+    #[test]
+    fn durations_parse_and_print() {
+        assert_eq!(PolicyDuration::parse("48h").unwrap().0, Duration::hours(48));
+        assert_eq!(String::from(PolicyDuration::parse("120h").unwrap()), "5d");
+        assert!(PolicyDuration::parse("5w").is_err());
+        assert!(PolicyDuration::parse("0h").is_err());
+        assert!(PolicyDuration::parse("h").is_err());
+    }
+
+    #[test]
+    fn version_in_force_is_the_latest_effective_one() {
+        let mut reg = PolicyRegistry::new();
+        reg.add(Policy::parse_toml(V1).unwrap()).unwrap();
+        let v2 = V1.replace("demo-2024", "demo-2026").replace("2024-01-01T", "2026-06-01T");
+        reg.add(Policy::parse_toml(&v2).unwrap()).unwrap();
+        let demo = PlatformCode::parse("demo").unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert!(reg.in_force(&demo, at("2023-12-31T15:59:59Z")).is_none());
+        assert_eq!(reg.in_force(&demo, at("2023-12-31T16:00:00Z")).unwrap().version, "demo-2024");
+        assert_eq!(reg.in_force(&demo, at("2026-05-31T16:00:00Z")).unwrap().version, "demo-2026");
+        assert!(reg.add(Policy::parse_toml(V1).unwrap()).is_err(), "duplicate version");
+    }
+
+    #[test]
+    fn bad_policies_are_refused_at_load() {
+        let dup = format!("{V1}\n{}", &V1[V1.find("[[deadlines]]").unwrap()..]);
+        assert!(Policy::parse_toml(&dup).unwrap_err().contains("twice"));
+        let late_reminder = V1.replace("remind_before = \"24h\"", "remind_before = \"6d\"");
+        assert!(Policy::parse_toml(&late_reminder).is_err());
+        let unknown = V1.replace("source = \"test\"", "source = \"test\"\nsurprise = 1");
+        assert!(Policy::parse_toml(&unknown).is_err());
+    }
+}
