@@ -36,7 +36,9 @@ impl FromStr for Role {
             "owner" => Ok(Role::Owner),
             "agent" => Ok(Role::Agent),
             "viewer" => Ok(Role::Viewer),
-            _ => Err(format!("unknown role {s:?}: expected owner, agent or viewer")),
+            _ => Err(format!(
+                "unknown role {s:?}: expected owner, agent or viewer"
+            )),
         }
     }
 }

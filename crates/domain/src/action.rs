@@ -75,15 +75,27 @@ impl fmt::Display for ActionKind {
 #[derive(Debug, Clone, PartialEq)]
 pub enum MerchantAction {
     Agree,
-    Reject { reason: BoundedText },
+    Reject {
+        reason: BoundedText,
+    },
     /// The buyer's return waybill, as the merchant's ERP learned it.
-    RecordReturnShipment { shipment: Shipment },
+    RecordReturnShipment {
+        shipment: Shipment,
+    },
     ConfirmReturnReceived,
-    RecordReship { shipment: Shipment },
+    RecordReship {
+        shipment: Shipment,
+    },
     /// `amount` defaults to what the buyer asked for.
-    Refund { amount: Option<Fen> },
-    Escalate { reason: BoundedText },
-    Close { reason: BoundedText },
+    Refund {
+        amount: Option<Fen>,
+    },
+    Escalate {
+        reason: BoundedText,
+    },
+    Close {
+        reason: BoundedText,
+    },
 }
 
 impl MerchantAction {
@@ -109,7 +121,13 @@ use CaseState as S;
 fn is_buyer_request(kind: CaseKind) -> bool {
     matches!(
         kind,
-        K::RefundOnly | K::ReturnAndRefund | K::Exchange | K::Reship | K::Repair | K::CancelOrder | K::Compensation
+        K::RefundOnly
+            | K::ReturnAndRefund
+            | K::Exchange
+            | K::Reship
+            | K::Repair
+            | K::CancelOrder
+            | K::Compensation
     )
 }
 
@@ -132,16 +150,19 @@ fn target_state(case: &Case, action: &MerchantAction) -> Result<CaseState, Domai
                 K::ReturnAndRefund | K::Exchange | K::Repair => Ok(S::AwaitingBuyer),
                 // PD-06: after agreeing, the merchant still has to ship or pay.
                 K::Reship | K::Compensation => Ok(S::AwaitingMerchantExecution),
-                K::SignedElsewhereTask | K::EvidenceRequest | K::Dispute | K::Appeal | K::DepositRelease => {
-                    Err(not_for_kind())
-                }
+                K::SignedElsewhereTask
+                | K::EvidenceRequest
+                | K::Dispute
+                | K::Appeal
+                | K::DepositRelease => Err(not_for_kind()),
             }
         }
         MerchantAction::Reject { reason } => {
             if reason.is_empty() {
                 return Err(DomainError::InvalidField {
                     field: "reason",
-                    reason: "a rejection must say why; the buyer and the platform both see it".into(),
+                    reason: "a rejection must say why; the buyer and the platform both see it"
+                        .into(),
                 });
             }
             if !is_buyer_request(kind) {
@@ -260,7 +281,10 @@ impl Case {
         let to = target_state(self, action)?;
         if !self.state.can_move_to(to) {
             // The action table and the state table disagree: refuse rather than guess.
-            return Err(DomainError::IllegalTransition { from: self.state, to });
+            return Err(DomainError::IllegalTransition {
+                from: self.state,
+                to,
+            });
         }
         let mut next = self.clone();
         let mut detail = serde_json::json!({});
@@ -299,7 +323,10 @@ impl Case {
             detail,
             occurred_at: now,
         };
-        Ok(Change { case: next, events: vec![event] })
+        Ok(Change {
+            case: next,
+            events: vec![event],
+        })
     }
 
     /// Move to `to` and restart the clocks. Deadlines of the state being left are closed as
@@ -325,16 +352,28 @@ impl Case {
                 .min()
                 .unwrap_or(now);
             let fresh = policy.deadlines_for(self, started, platform_due);
-            if fresh.iter().map(|d| d.due_at).eq(self.active_deadlines().map(|d| d.due_at)) {
+            if fresh
+                .iter()
+                .map(|d| d.due_at)
+                .eq(self.active_deadlines().map(|d| d.due_at))
+            {
                 return;
             }
-            for d in self.deadlines.iter_mut().filter(|d| d.state == DeadlineState::Active) {
+            for d in self
+                .deadlines
+                .iter_mut()
+                .filter(|d| d.state == DeadlineState::Active)
+            {
                 d.state = DeadlineState::Cancelled;
             }
             self.deadlines.extend(fresh);
             return;
         }
-        for d in self.deadlines.iter_mut().filter(|d| d.state == DeadlineState::Active) {
+        for d in self
+            .deadlines
+            .iter_mut()
+            .filter(|d| d.state == DeadlineState::Active)
+        {
             d.state = closed_as;
         }
         self.state = to;

@@ -71,7 +71,10 @@ impl CaseKind {
 
     /// Kinds in which the buyer sends goods back to the merchant.
     pub fn needs_return(self) -> bool {
-        matches!(self, CaseKind::ReturnAndRefund | CaseKind::Exchange | CaseKind::Repair)
+        matches!(
+            self,
+            CaseKind::ReturnAndRefund | CaseKind::Exchange | CaseKind::Repair
+        )
     }
 
     /// Platform tasks may only be answered by accounts holding the platform-task permission
@@ -221,7 +224,9 @@ impl Case {
     }
 
     pub fn active_deadlines(&self) -> impl Iterator<Item = &Deadline> {
-        self.deadlines.iter().filter(|d| d.state == DeadlineState::Active)
+        self.deadlines
+            .iter()
+            .filter(|d| d.state == DeadlineState::Active)
     }
 
     pub fn etag(&self) -> String {

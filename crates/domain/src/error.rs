@@ -9,11 +9,18 @@ pub enum DomainError {
     #[error("a case cannot move from {from} to {to}")]
     IllegalTransition { from: CaseState, to: CaseState },
     #[error("{action} is not possible while the case is {state}")]
-    ActionNotAllowedInState { action: ActionKind, state: CaseState },
+    ActionNotAllowedInState {
+        action: ActionKind,
+        state: CaseState,
+    },
     #[error("{action} does not apply to a {kind} case")]
     ActionNotApplicableToKind { action: ActionKind, kind: CaseKind },
     #[error("{platform} does not support {action} through this service (policy {policy_version})")]
-    ActionNotSupportedByPlatform { action: ActionKind, platform: String, policy_version: String },
+    ActionNotSupportedByPlatform {
+        action: ActionKind,
+        platform: String,
+        policy_version: String,
+    },
     #[error("the return shipment was already recorded and cannot be changed (TB-09)")]
     ReturnShipmentAlreadyRecorded,
     #[error("refund of {requested} fen exceeds the order total of {total} fen")]

@@ -29,9 +29,14 @@ impl ActorKind {
     }
 
     pub fn parse(s: &str) -> Option<ActorKind> {
-        [ActorKind::Merchant, ActorKind::Buyer, ActorKind::Platform, ActorKind::SystemTimer]
-            .into_iter()
-            .find(|a| a.as_str() == s)
+        [
+            ActorKind::Merchant,
+            ActorKind::Buyer,
+            ActorKind::Platform,
+            ActorKind::SystemTimer,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
     }
 }
 
@@ -44,10 +49,16 @@ pub struct Actor {
 
 impl Actor {
     pub fn merchant(account: impl Into<String>) -> Self {
-        Actor { kind: ActorKind::Merchant, id: account.into() }
+        Actor {
+            kind: ActorKind::Merchant,
+            id: account.into(),
+        }
     }
     pub fn platform(code: impl Into<String>) -> Self {
-        Actor { kind: ActorKind::Platform, id: code.into() }
+        Actor {
+            kind: ActorKind::Platform,
+            id: code.into(),
+        }
     }
 }
 

@@ -8,12 +8,26 @@ pub enum IdError {
     #[error("{what} must not be empty")]
     Empty { what: &'static str },
     #[error("{what} is {len} characters long; at most {max} are allowed")]
-    TooLong { what: &'static str, len: usize, max: usize },
+    TooLong {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
     #[error("{what} {value:?} contains characters outside {allowed}")]
-    BadCharacters { what: &'static str, value: String, allowed: &'static str },
+    BadCharacters {
+        what: &'static str,
+        value: String,
+        allowed: &'static str,
+    },
 }
 
-fn check(what: &'static str, raw: &str, max: usize, ok: impl Fn(char) -> bool, allowed: &'static str) -> Result<(), IdError> {
+fn check(
+    what: &'static str,
+    raw: &str,
+    max: usize,
+    ok: impl Fn(char) -> bool,
+    allowed: &'static str,
+) -> Result<(), IdError> {
     if raw.is_empty() {
         return Err(IdError::Empty { what });
     }
@@ -22,7 +36,11 @@ fn check(what: &'static str, raw: &str, max: usize, ok: impl Fn(char) -> bool, a
         return Err(IdError::TooLong { what, len, max });
     }
     if !raw.chars().all(ok) {
-        return Err(IdError::BadCharacters { what, value: raw.to_string(), allowed });
+        return Err(IdError::BadCharacters {
+            what,
+            value: raw.to_string(),
+            allowed,
+        });
     }
     Ok(())
 }
@@ -122,8 +140,14 @@ mod tests {
     fn ids_refuse_bad_values() {
         assert!(TenantId::parse("acme-shop_1").is_ok());
         assert!(matches!(TenantId::parse(""), Err(IdError::Empty { .. })));
-        assert!(matches!(TenantId::parse("Acme"), Err(IdError::BadCharacters { .. })));
-        assert!(matches!(TenantId::parse("a".repeat(64)), Err(IdError::TooLong { .. })));
+        assert!(matches!(
+            TenantId::parse("Acme"),
+            Err(IdError::BadCharacters { .. })
+        ));
+        assert!(matches!(
+            TenantId::parse("a".repeat(64)),
+            Err(IdError::TooLong { .. })
+        ));
         assert!(PlatformCaseId::parse("9223372036854775808123").is_ok());
         assert!(PlatformCaseId::parse("a/b").is_err());
         assert!(OrderId::parse("tid\n").is_err());

@@ -62,7 +62,7 @@ pub struct CaseDraft {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlatformOutcome {
     /// The record was newer and has been applied.
-    Applied(Change),
+    Applied(Box<Change>),
     /// Same version as stored: nothing to do (an idempotent re-delivery).
     Unchanged,
     /// Older than stored: recorded, not applied.
@@ -91,11 +91,18 @@ impl Case {
         actor: Actor,
         now: DateTime<Utc>,
     ) -> Result<Change, DomainError> {
-        amount_invalid("requested_refund_fen", draft.requested_refund, draft.order_total)?;
+        amount_invalid(
+            "requested_refund_fen",
+            draft.requested_refund,
+            draft.order_total,
+        )?;
         if !draft.kind.is_shop_level() && draft.order_id.is_none() {
             return Err(DomainError::InvalidField {
                 field: "order_id",
-                reason: format!("a {} case is about one order line and needs its order id", draft.kind),
+                reason: format!(
+                    "a {} case is about one order line and needs its order id",
+                    draft.kind
+                ),
             });
         }
         let mut case = Case {
@@ -137,7 +144,10 @@ impl Case {
             detail: serde_json::json!({ "source": "manual", "policy_version": policy.version }),
             occurred_at: now,
         };
-        Ok(Change { case, events: vec![event] })
+        Ok(Change {
+            case,
+            events: vec![event],
+        })
     }
 
     /// Open a case from a platform record seen for the first time. Deadlines start when the
@@ -229,7 +239,10 @@ impl Case {
             });
         }
         if !self.state.can_move_to(record.state) {
-            let err = DomainError::IllegalTransition { from: self.state, to: record.state };
+            let err = DomainError::IllegalTransition {
+                from: self.state,
+                to: record.state,
+            };
             return PlatformOutcome::Refused(
                 NewEvent {
                     kind: EventKind::TransitionRefused,
@@ -269,7 +282,13 @@ impl Case {
         next.platform_status = Some(record.status);
         next.platform_version = Some(record.version);
         next.platform_attributes = record.attributes;
-        next.enter_state(record.state, policy, now, record.platform_deadline, DeadlineState::Met);
+        next.enter_state(
+            record.state,
+            policy,
+            now,
+            record.platform_deadline,
+            DeadlineState::Met,
+        );
         next.updated_at = now;
         next.version += 1;
         let mut events = vec![NewEvent {
@@ -280,12 +299,18 @@ impl Case {
             detail: summary,
             occurred_at: now,
         }];
-        let before: Vec<_> = self.active_deadlines().map(|d| (d.key.clone(), d.due_at)).collect();
-        let after: Vec<_> = next.active_deadlines().map(|d| (d.key.clone(), d.due_at)).collect();
+        let before: Vec<_> = self
+            .active_deadlines()
+            .map(|d| (d.key.clone(), d.due_at))
+            .collect();
+        let after: Vec<_> = next
+            .active_deadlines()
+            .map(|d| (d.key.clone(), d.due_at))
+            .collect();
         if before != after {
             events.extend(mismatch_events(&next, &self.platform, now));
         }
-        PlatformOutcome::Applied(Change { case: next, events })
+        PlatformOutcome::Applied(Box::new(Change { case: next, events }))
     }
 }
 

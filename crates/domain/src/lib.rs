@@ -20,13 +20,13 @@ pub mod state;
 pub mod text;
 pub mod time;
 
+pub use action::Change;
 pub use action::{ActionKind, MerchantAction};
 pub use case::{Address, Case, CaseKind, EvidenceRef, Fulfilment, PlatformStatus, Shipment};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use deadline::{Consequence, Deadline, DeadlineSource, DeadlineState, DueParty};
 pub use error::DomainError;
 pub use event::{Actor, ActorKind, EventKind, NewEvent};
-pub use action::Change;
 pub use ids::{AccountId, CaseId, OrderId, PlatformCaseId, PlatformCode, ShopId, TenantId};
 pub use ingest::{CaseDraft, PlatformOutcome, PlatformRecord};
 pub use money::Fen;

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Fen(i64);
 
@@ -89,15 +91,23 @@ mod tests {
         assert_eq!(Fen::parse_yuan(" 19.99 ").unwrap().get(), 1999);
         // 0.29 * 100 is 28.999999999999996 in f64: the classic float bug must not exist here.
         assert_eq!(Fen::parse_yuan("0.29").unwrap().get(), 29);
-        assert_eq!(Fen::parse_yuan("1234567.89").unwrap().to_string(), "1234567.89");
+        assert_eq!(
+            Fen::parse_yuan("1234567.89").unwrap().to_string(),
+            "1234567.89"
+        );
     }
 
     #[test]
     fn malformed_amounts_are_refused() {
-        for bad in ["", ".5", "1.", "1.234", "abc", "1,00", "1e3", "--1", "1.2.3", "¥12"] {
+        for bad in [
+            "", ".5", "1.", "1.234", "abc", "1,00", "1e3", "--1", "1.2.3", "¥12",
+        ] {
             assert!(Fen::parse_yuan(bad).is_err(), "{bad:?} should be refused");
         }
-        assert!(matches!(Fen::parse_yuan("-1.00"), Err(MoneyError::Negative(_))));
+        assert!(matches!(
+            Fen::parse_yuan("-1.00"),
+            Err(MoneyError::Negative(_))
+        ));
         assert!(matches!(
             Fen::parse_yuan("99999999999999999999"),
             Err(MoneyError::Overflow(_))

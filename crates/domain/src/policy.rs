@@ -115,7 +115,10 @@ impl Policy {
         let mut keys = std::collections::BTreeSet::new();
         for d in &p.deadlines {
             if !keys.insert(d.key.as_str()) {
-                return Err(format!("policy {}: deadline key {:?} appears twice", p.version, d.key));
+                return Err(format!(
+                    "policy {}: deadline key {:?} appears twice",
+                    p.version, d.key
+                ));
             }
             if let Some(lead) = d.remind_before {
                 if lead.0 >= d.due_after.0 {
@@ -187,9 +190,15 @@ impl PolicyRegistry {
     pub fn add(&mut self, policy: Policy) -> Result<(), String> {
         let versions = self.by_platform.entry(policy.platform.clone()).or_default();
         if versions.iter().any(|p| p.version == policy.version) {
-            return Err(format!("policy version {} is defined twice", policy.version));
+            return Err(format!(
+                "policy version {} is defined twice",
+                policy.version
+            ));
         }
-        if versions.iter().any(|p| p.effective_from == policy.effective_from) {
+        if versions
+            .iter()
+            .any(|p| p.effective_from == policy.effective_from)
+        {
             return Err(format!(
                 "two {} policies take effect at {}",
                 policy.platform, policy.effective_from
@@ -211,7 +220,10 @@ impl PolicyRegistry {
     }
 
     pub fn version(&self, platform: &PlatformCode, version: &str) -> Option<&Policy> {
-        self.by_platform.get(platform)?.iter().find(|p| p.version == version)
+        self.by_platform
+            .get(platform)?
+            .iter()
+            .find(|p| p.version == version)
     }
 
     pub fn platforms(&self) -> impl Iterator<Item = &PlatformCode> {
@@ -255,14 +267,29 @@ consequence = "auto_agree"
     fn version_in_force_is_the_latest_effective_one() {
         let mut reg = PolicyRegistry::new();
         reg.add(Policy::parse_toml(V1).unwrap()).unwrap();
-        let v2 = V1.replace("demo-2024", "demo-2026").replace("2024-01-01T", "2026-06-01T");
+        let v2 = V1
+            .replace("demo-2024", "demo-2026")
+            .replace("2024-01-01T", "2026-06-01T");
         reg.add(Policy::parse_toml(&v2).unwrap()).unwrap();
         let demo = PlatformCode::parse("demo").unwrap();
         let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
         assert!(reg.in_force(&demo, at("2023-12-31T15:59:59Z")).is_none());
-        assert_eq!(reg.in_force(&demo, at("2023-12-31T16:00:00Z")).unwrap().version, "demo-2024");
-        assert_eq!(reg.in_force(&demo, at("2026-05-31T16:00:00Z")).unwrap().version, "demo-2026");
-        assert!(reg.add(Policy::parse_toml(V1).unwrap()).is_err(), "duplicate version");
+        assert_eq!(
+            reg.in_force(&demo, at("2023-12-31T16:00:00Z"))
+                .unwrap()
+                .version,
+            "demo-2024"
+        );
+        assert_eq!(
+            reg.in_force(&demo, at("2026-05-31T16:00:00Z"))
+                .unwrap()
+                .version,
+            "demo-2026"
+        );
+        assert!(
+            reg.add(Policy::parse_toml(V1).unwrap()).is_err(),
+            "duplicate version"
+        );
     }
 
     #[test]

@@ -121,7 +121,9 @@ impl CaseState {
                 Closed,
                 WithdrawnByBuyer,
             ],
-            Refunded | Reshipped | Exchanged | Repaired | Closed | WithdrawnByBuyer | Expired => &[],
+            Refunded | Reshipped | Exchanged | Repaired | Closed | WithdrawnByBuyer | Expired => {
+                &[]
+            }
         }
     }
 
@@ -187,7 +189,10 @@ mod tests {
     #[test]
     fn every_open_state_can_be_closed_or_resolved() {
         for s in CaseState::ALL.into_iter().filter(|s| !s.is_resolved()) {
-            assert!(s.successors().iter().any(|t| t.is_resolved()), "{s} has no way out");
+            assert!(
+                s.successors().iter().any(|t| t.is_resolved()),
+                "{s} has no way out"
+            );
         }
     }
 

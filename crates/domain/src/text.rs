@@ -22,7 +22,10 @@ impl BoundedText {
         let s: String = raw.into();
         let len = s.chars().count();
         if len > Self::MAX_CHARS {
-            return Err(TextTooLong { len, max: Self::MAX_CHARS });
+            return Err(TextTooLong {
+                len,
+                max: Self::MAX_CHARS,
+            });
         }
         Ok(BoundedText(s.trim().to_string()))
     }

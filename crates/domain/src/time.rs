@@ -18,8 +18,11 @@ pub struct BadPlatformTime {
 /// Parse `yyyy-MM-dd HH:mm:ss` as Asia/Shanghai. China has no daylight saving, so the local
 /// time is never ambiguous.
 pub fn parse_shanghai(raw: &str) -> Result<DateTime<Utc>, BadPlatformTime> {
-    let bad = || BadPlatformTime { raw: raw.to_string() };
-    let naive = NaiveDateTime::parse_from_str(raw.trim(), "%Y-%m-%d %H:%M:%S").map_err(|_| bad())?;
+    let bad = || BadPlatformTime {
+        raw: raw.to_string(),
+    };
+    let naive =
+        NaiveDateTime::parse_from_str(raw.trim(), "%Y-%m-%d %H:%M:%S").map_err(|_| bad())?;
     Shanghai
         .from_local_datetime(&naive)
         .single()
