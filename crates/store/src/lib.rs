@@ -1,0 +1,195 @@
+//! Persistence behind one trait, with SQLite (embedded default) and PostgreSQL (production)
+//! implementations that run the same SQL wherever the dialects allow.
+//!
+//! Every write is one transaction: the case row, its deadlines, its events and the
+//! idempotency record commit together or not at all.
+
+use aftersales_domain::access::Role;
+use aftersales_domain::event::Actor;
+use aftersales_domain::{
+    Case, CaseId, CaseKind, CaseState, NewEvent, PlatformCaseId, PlatformCode, ShopId, TenantId,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+pub mod postgres;
+mod sql;
+pub mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Open the store a database URL names: `sqlite:…` (a file, created if missing, or
+/// `sqlite::memory:`) or `postgres://…` / `postgresql://…` with a pool of
+/// `pg_max_connections`. Migrations run before it returns.
+pub async fn connect(url: &str, pg_max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(
+            PostgresStore::connect(url, pg_max_connections).await?,
+        ))
+    } else {
+        // Not echoing the URL: it may hold a password.
+        Err(StoreError::Database(
+            "unsupported database URL: expected sqlite://PATH or postgres://USER@HOST/DB"
+                .to_string(),
+        ))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Optimistic concurrency: the case changed since it was read.
+    #[error("case {case_id} was changed concurrently (expected version {expected})")]
+    VersionConflict { case_id: String, expected: i64 },
+    /// A case for this platform record already exists (a concurrent first ingest).
+    #[error("a case for {platform} record {platform_case_id} already exists")]
+    DuplicatePlatformCase {
+        platform: String,
+        platform_case_id: String,
+    },
+    /// The request id was already used; the first answer is stored.
+    #[error("request id {request_id} was already used")]
+    DuplicateRequest { request_id: String },
+    /// A key id that already exists.
+    #[error("{what} already exists")]
+    AlreadyExists { what: String },
+    /// The database cannot be reached or refused the connection; retrying may help.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A stored row that does not parse: a bug or a manual edit, never silently skipped.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+/// An API key as stored: the secret only as a hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub key_id: String,
+    pub tenant: TenantId,
+    pub account: String,
+    pub role: Role,
+    pub platform_task: bool,
+    /// Hex SHA-256 of the secret part of the key.
+    pub secret_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Filters for ListCases; all present filters must hold (AND). Results are in case-id order
+/// (ids are time-ordered), resumed after `after_id` (keyset pagination, never OFFSET).
+///
+/// Every time bound is exclusive (`<` / `>`), at millisecond precision as stored: for an
+/// inclusive bound pass the neighbouring millisecond. A case without an active deadline
+/// matches neither deadline bound. `limit` 0 returns nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CaseQuery {
+    pub platform: Option<PlatformCode>,
+    pub shop: Option<ShopId>,
+    pub kind: Option<CaseKind>,
+    pub state: Option<CaseState>,
+    pub next_deadline_before: Option<DateTime<Utc>>,
+    pub next_deadline_after: Option<DateTime<Utc>>,
+    pub updated_after: Option<DateTime<Utc>>,
+    pub after_id: Option<CaseId>,
+    pub limit: u32,
+}
+
+/// An event as stored: its place in the tenant's feed is `seq`, gap-free and in commit order
+/// per tenant, so a follower resuming from a cursor misses nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub tenant: TenantId,
+    pub case_id: CaseId,
+    /// The event name (`EventKind::as_str`).
+    pub kind: String,
+    pub actor: Actor,
+    pub from_state: Option<CaseState>,
+    pub to_state: Option<CaseState>,
+    pub detail: serde_json::Value,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// The stored answer to a request carrying a request_id (AIP-155).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub request_id: String,
+    /// The RPC method, so a request id reused for another method is caught.
+    pub method: String,
+    /// Digest of the request, so a request id reused with a different body is caught.
+    pub fingerprint: String,
+    /// The encoded response message.
+    pub response: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// A new case.
+    Insert,
+    /// Replace the stored case whose version is `expected_version`.
+    Update { expected_version: i64 },
+    /// Leave the case row alone; only append events (a refused or stale record).
+    EventsOnly,
+}
+
+/// One atomic write.
+#[derive(Debug, Clone)]
+pub struct CaseWrite {
+    pub case: Case,
+    pub mode: WriteMode,
+    pub events: Vec<NewEvent>,
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend, for logs and spans ("sqlite" / "postgres").
+    fn backend(&self) -> &'static str;
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    async fn case(&self, tenant: &TenantId, id: &CaseId) -> Result<Option<Case>, StoreError>;
+    async fn case_by_platform_id(
+        &self,
+        tenant: &TenantId,
+        platform: &PlatformCode,
+        platform_case_id: &PlatformCaseId,
+    ) -> Result<Option<Case>, StoreError>;
+    async fn list_cases(
+        &self,
+        tenant: &TenantId,
+        query: &CaseQuery,
+    ) -> Result<Vec<Case>, StoreError>;
+
+    /// Events of one case after `after_seq`, oldest first.
+    async fn case_events(
+        &self,
+        tenant: &TenantId,
+        case_id: &CaseId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The tenant's whole feed after `after_seq`, oldest first (WatchCaseEvents).
+    async fn tenant_events(
+        &self,
+        tenant: &TenantId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    async fn idempotent_response(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    /// Commit one change atomically and return the events as stored (with their seq).
+    async fn write(&self, write: CaseWrite) -> Result<Vec<StoredEvent>, StoreError>;
+}

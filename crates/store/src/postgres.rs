@@ -1,0 +1,94 @@
+//! PostgreSQL: the production backend, one pool shared by reads and writes.
+
+use crate::sql;
+use crate::StoreError;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Connection;
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connect to `url` (`postgres://…` or `postgresql://…`) and bring the schema up to date.
+    ///
+    /// Migrations run here, on every start: sqlx's Postgres migrator holds an advisory lock
+    /// while it works, so replicas starting together apply each migration exactly once and
+    /// the others wait for it rather than failing.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        // The URL may carry a password, so the error does not repeat it.
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Database(format!("bad PostgreSQL URL: {e}")))?;
+        Self::connect_with(options, max_connections).await
+    }
+
+    /// As [`connect`](Self::connect), from options built in code.
+    pub async fn connect_with(
+        options: PgConnectOptions,
+        max_connections: u32,
+    ) -> Result<Self, StoreError> {
+        // The pool retries a refused connection until its acquire timeout and then reports
+        // only "pool timed out"; one direct attempt first tells the operator the real reason.
+        match tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&options)).await {
+            Ok(Ok(probe)) => {
+                let _ = probe.close().await;
+            }
+            Ok(Err(e)) => return Err(Self::error(e)),
+            Err(_) => {
+                return Err(StoreError::Unavailable(format!(
+                    "no connection to PostgreSQL within {ACQUIRE_TIMEOUT:?}"
+                )))
+            }
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(Self::error)?;
+        let store = PostgresStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Apply pending migrations. `connect` already does; this is idempotent.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| sql::migrate_error(e, unavailable_code))
+    }
+
+    /// Close the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn error(err: sqlx::Error) -> StoreError {
+        sql::classify(err, unavailable_code)
+    }
+}
+
+/// SQLSTATEs after which a retry can succeed without anything changing on our side: class 08
+/// (connection exception), 57P01–57P03 (server shutting down or starting), 53300 (too many
+/// connections).
+fn unavailable_code(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+}
+
+sql::impl_store!(PostgresStore, sqlx::Postgres, "postgres", "postgresql");

@@ -1,0 +1,776 @@
+//! What the two backends share: the SQL text, turning domain values into bindable columns,
+//! decoding rows back, classifying errors, and (as a macro) the whole `Store` implementation.
+//!
+//! Both drivers accept `$1, $2…` placeholders, so one statement text serves both. The `Store`
+//! body is a `macro_rules!` rather than a generic function because sqlx's executor and
+//! encode bounds for a generic `Database` are long and leak into every signature; the macro
+//! expands the same code once per backend, and each backend supplies only `reader()`,
+//! `writer()` and `error()`.
+
+use crate::{ApiKeyRecord, IdempotencyRecord, StoreError, StoredEvent};
+use aftersales_domain::event::Actor;
+use aftersales_domain::time::{from_millis, to_millis};
+use aftersales_domain::{
+    ActorKind, Case, CaseId, CaseState, Deadline, DeadlineSource, DueParty, NewEvent, TenantId,
+};
+use std::fmt::Display;
+
+// ---------------------------------------------------------------------------------------------
+// Statements
+
+pub(crate) const INSERT_API_KEY: &str = "INSERT INTO api_keys \
+     (key_id, tenant_id, account, role, platform_task, secret_hash, created_at, revoked_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+pub(crate) const SELECT_API_KEY: &str = "SELECT key_id, tenant_id, account, role, platform_task, \
+     secret_hash, created_at, revoked_at FROM api_keys WHERE key_id = $1";
+
+pub(crate) const INSERT_IDEMPOTENCY: &str = "INSERT INTO idempotency_keys \
+     (tenant_id, request_id, method, fingerprint, response, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
+pub(crate) const SELECT_IDEMPOTENCY: &str = "SELECT request_id, method, fingerprint, response, \
+     created_at FROM idempotency_keys WHERE tenant_id = $1 AND request_id = $2";
+
+/// Binds: the [`CaseColumns`] in field order ($1…$13).
+pub(crate) const INSERT_CASE: &str = "INSERT INTO cases \
+     (tenant_id, id, shop_id, platform, platform_case_id, kind, state, next_deadline_at, \
+      platform_version, version, created_at, updated_at, body) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+/// Binds: the [`CaseColumns`] in field order ($1…$13), then the expected version ($14).
+pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET \
+     shop_id = $3, platform = $4, platform_case_id = $5, kind = $6, state = $7, \
+     next_deadline_at = $8, platform_version = $9, version = $10, created_at = $11, \
+     updated_at = $12, body = $13 \
+     WHERE tenant_id = $1 AND id = $2 AND version = $14";
+
+pub(crate) const SELECT_CASE: &str = "SELECT tenant_id, id, body FROM cases \
+     WHERE tenant_id = $1 AND id = $2";
+
+pub(crate) const SELECT_CASE_BY_PLATFORM_ID: &str = "SELECT tenant_id, id, body FROM cases \
+     WHERE tenant_id = $1 AND platform = $2 AND platform_case_id = $3";
+
+pub(crate) const DELETE_DEADLINES: &str =
+    "DELETE FROM deadlines WHERE tenant_id = $1 AND case_id = $2";
+
+/// Followed by `VALUES (…), (…)`, one tuple per [`DeadlineColumns`].
+pub(crate) const INSERT_DEADLINES: &str = "INSERT INTO deadlines \
+     (tenant_id, case_id, position, key, rule_id, due_party, due_at, remind_at, consequence, \
+      source, state) ";
+
+/// Adds `$2` to the tenant's counter and returns the new last seq. The counter row then stays
+/// locked until commit (Postgres; SQLite holds the whole database write lock), so a write
+/// that gets a later seq also commits later: seq order is commit order per tenant. Run it
+/// after the case row is written, so the lock every writer of the tenant queues on is held
+/// only for the last insert and the commit.
+pub(crate) const BUMP_EVENT_COUNTER: &str = "INSERT INTO tenant_event_counters (tenant_id, last_seq) \
+     VALUES ($1, $2) \
+     ON CONFLICT (tenant_id) DO UPDATE SET last_seq = tenant_event_counters.last_seq + excluded.last_seq \
+     RETURNING last_seq";
+
+/// Followed by `VALUES (…), (…)`, one tuple per [`EventColumns`].
+pub(crate) const INSERT_EVENTS: &str = "INSERT INTO case_events \
+     (tenant_id, seq, case_id, kind, actor_kind, actor_id, from_state, to_state, detail, \
+      occurred_at) ";
+
+pub(crate) const SELECT_CASE_EVENTS: &str = "SELECT tenant_id, seq, case_id, kind, actor_kind, \
+     actor_id, from_state, to_state, detail, occurred_at FROM case_events \
+     WHERE tenant_id = $1 AND case_id = $2 AND seq > $3 ORDER BY seq LIMIT $4";
+
+pub(crate) const SELECT_TENANT_EVENTS: &str = "SELECT tenant_id, seq, case_id, kind, actor_kind, \
+     actor_id, from_state, to_state, detail, occurred_at FROM case_events \
+     WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+
+/// The start of the ListCases query; the caller appends ` WHERE tenant_id = ` and the filters.
+pub(crate) const LIST_CASES: &str = "SELECT tenant_id, id, body FROM cases";
+
+// ---------------------------------------------------------------------------------------------
+// Domain values as columns
+
+/// The indexed columns of a case row, ready to bind.
+pub(crate) struct CaseColumns<'a> {
+    pub tenant_id: &'a str,
+    pub id: &'a str,
+    pub shop_id: &'a str,
+    pub platform: &'a str,
+    pub platform_case_id: Option<&'a str>,
+    pub kind: &'static str,
+    pub state: &'static str,
+    pub next_deadline_at: Option<i64>,
+    pub platform_version: Option<i64>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub body: String,
+}
+
+impl<'a> CaseColumns<'a> {
+    pub fn new(case: &'a Case) -> Result<Self, StoreError> {
+        let body = serde_json::to_string(case)
+            .map_err(|e| StoreError::Database(format!("cannot encode case {}: {e}", case.id)))?;
+        Ok(CaseColumns {
+            tenant_id: case.tenant.as_str(),
+            id: case.id.as_str(),
+            shop_id: case.shop.as_str(),
+            platform: case.platform.as_str(),
+            platform_case_id: case.platform_case_id.as_ref().map(|p| p.as_str()),
+            kind: case.kind.as_str(),
+            state: case.state.as_str(),
+            next_deadline_at: case.next_deadline_at().map(to_millis),
+            platform_version: case.platform_version,
+            version: case.version,
+            created_at: to_millis(case.created_at),
+            updated_at: to_millis(case.updated_at),
+            body,
+        })
+    }
+}
+
+/// One row of the deadline mirror.
+pub(crate) struct DeadlineColumns<'a> {
+    pub position: i64,
+    pub key: &'a str,
+    pub rule_id: &'a str,
+    pub due_party: &'static str,
+    pub due_at: i64,
+    pub remind_at: Option<i64>,
+    pub consequence: &'static str,
+    pub source: &'static str,
+    pub state: &'static str,
+}
+
+impl<'a> DeadlineColumns<'a> {
+    pub fn new(position: usize, d: &'a Deadline) -> Self {
+        DeadlineColumns {
+            position: position as i64,
+            key: &d.key,
+            rule_id: &d.rule_id,
+            due_party: due_party_str(d.due_party),
+            due_at: to_millis(d.due_at),
+            remind_at: d.remind_at.map(to_millis),
+            consequence: d.consequence.as_str(),
+            source: deadline_source_str(d.source),
+            state: d.state.as_str(),
+        }
+    }
+}
+
+// Spelled out rather than derived from serde so a renamed variant cannot silently change what
+// the deadline sweep matches on; the strings equal the serde (snake_case) names.
+fn due_party_str(p: DueParty) -> &'static str {
+    match p {
+        DueParty::Merchant => "merchant",
+        DueParty::Buyer => "buyer",
+        DueParty::Platform => "platform",
+    }
+}
+
+fn deadline_source_str(s: DeadlineSource) -> &'static str {
+    match s {
+        DeadlineSource::Policy => "policy",
+        DeadlineSource::Platform => "platform",
+    }
+}
+
+/// One event row, with the seq the counter handed out.
+pub(crate) struct EventColumns<'a> {
+    pub seq: i64,
+    pub kind: &'static str,
+    pub actor_kind: &'static str,
+    pub actor_id: &'a str,
+    pub from_state: Option<&'static str>,
+    pub to_state: Option<&'static str>,
+    pub detail: String,
+    pub occurred_at: i64,
+}
+
+impl<'a> EventColumns<'a> {
+    pub fn new(seq: i64, e: &'a NewEvent) -> Self {
+        EventColumns {
+            seq,
+            kind: e.kind.as_str(),
+            actor_kind: e.actor.kind.as_str(),
+            actor_id: &e.actor.id,
+            from_state: e.from_state.map(CaseState::as_str),
+            to_state: e.to_state.map(CaseState::as_str),
+            // A `serde_json::Value` always serialises.
+            detail: e.detail.to_string(),
+            occurred_at: to_millis(e.occurred_at),
+        }
+    }
+}
+
+/// The events of a write as the store returns them.
+pub(crate) fn stored_events(case: &Case, first_seq: i64, events: &[NewEvent]) -> Vec<StoredEvent> {
+    events
+        .iter()
+        .zip(first_seq..)
+        .map(|(e, seq)| StoredEvent {
+            seq,
+            tenant: case.tenant.clone(),
+            case_id: case.id.clone(),
+            kind: e.kind.as_str().to_string(),
+            actor: e.actor.clone(),
+            from_state: e.from_state,
+            to_state: e.to_state,
+            detail: e.detail.clone(),
+            occurred_at: e.occurred_at,
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+/// Column access with the few types both drivers decode, so decoding is written once. Errors
+/// are sqlx's message, which names the column.
+pub(crate) trait SqlRow {
+    fn int(&self, col: &str) -> Result<i64, String>;
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, String>;
+    fn text(&self, col: &str) -> Result<String, String>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>, String>;
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, String>;
+}
+
+macro_rules! impl_sql_row {
+    ($($row:ty),*) => {$(
+        impl SqlRow for $row {
+            fn int(&self, col: &str) -> Result<i64, String> {
+                sqlx::Row::try_get(self, col).map_err(|e| e.to_string())
+            }
+            fn opt_int(&self, col: &str) -> Result<Option<i64>, String> {
+                sqlx::Row::try_get(self, col).map_err(|e| e.to_string())
+            }
+            fn text(&self, col: &str) -> Result<String, String> {
+                sqlx::Row::try_get(self, col).map_err(|e| e.to_string())
+            }
+            fn opt_text(&self, col: &str) -> Result<Option<String>, String> {
+                sqlx::Row::try_get(self, col).map_err(|e| e.to_string())
+            }
+            fn bytes(&self, col: &str) -> Result<Vec<u8>, String> {
+                sqlx::Row::try_get(self, col).map_err(|e| e.to_string())
+            }
+        }
+    )*};
+}
+
+impl_sql_row!(sqlx::sqlite::SqliteRow, sqlx::postgres::PgRow);
+
+fn corrupt(table: &str, key: &str, what: impl Display) -> StoreError {
+    StoreError::Corrupt(format!("{table} row {key}: {what}"))
+}
+
+/// A row's key for error messages, from whatever of it can still be read.
+fn row_key<R: SqlRow>(row: &R, text_cols: &[&str], int_cols: &[&str]) -> String {
+    let texts = text_cols
+        .iter()
+        .map(|c| format!("{c}={}", row.text(c).unwrap_or_else(|_| "?".into())));
+    let ints = int_cols.iter().map(|c| {
+        format!(
+            "{c}={}",
+            row.int(c).map_or_else(|_| "?".into(), |v| v.to_string())
+        )
+    });
+    texts.chain(ints).collect::<Vec<_>>().join(" ")
+}
+
+fn parse<T: std::str::FromStr>(col: &str, raw: String) -> Result<T, String>
+where
+    T::Err: Display,
+{
+    raw.parse().map_err(|e| format!("{col}: {e}"))
+}
+
+/// Columns `tenant_id, id, body`.
+pub(crate) fn decode_case<R: SqlRow>(row: &R) -> Result<Case, StoreError> {
+    let inner = || -> Result<Case, String> {
+        let case: Case =
+            serde_json::from_str(&row.text("body")?).map_err(|e| format!("body: {e}"))?;
+        // The body is the truth, but it must be the body of this row.
+        if case.tenant.as_str() != row.text("tenant_id")? || case.id.as_str() != row.text("id")? {
+            return Err(format!(
+                "body belongs to tenant {} case {}",
+                case.tenant, case.id
+            ));
+        }
+        Ok(case)
+    };
+    inner().map_err(|e| corrupt("cases", &row_key(row, &["tenant_id", "id"], &[]), e))
+}
+
+pub(crate) fn decode_event<R: SqlRow>(row: &R) -> Result<StoredEvent, StoreError> {
+    let inner = || -> Result<StoredEvent, String> {
+        let state = |col: &str| row.opt_text(col)?.map(|s| parse(col, s)).transpose();
+        let actor_kind = row.text("actor_kind")?;
+        Ok(StoredEvent {
+            seq: row.int("seq")?,
+            tenant: TenantId::parse(row.text("tenant_id")?).map_err(|e| e.to_string())?,
+            case_id: CaseId::parse(row.text("case_id")?).map_err(|e| e.to_string())?,
+            kind: row.text("kind")?,
+            actor: Actor {
+                kind: ActorKind::parse(&actor_kind)
+                    .ok_or_else(|| format!("unknown actor kind {actor_kind:?}"))?,
+                id: row.text("actor_id")?,
+            },
+            from_state: state("from_state")?,
+            to_state: state("to_state")?,
+            detail: serde_json::from_str(&row.text("detail")?)
+                .map_err(|e| format!("detail: {e}"))?,
+            occurred_at: from_millis(row.int("occurred_at")?),
+        })
+    };
+    inner().map_err(|e| corrupt("case_events", &row_key(row, &["tenant_id"], &["seq"]), e))
+}
+
+pub(crate) fn decode_idempotency<R: SqlRow>(
+    row: &R,
+    tenant: &TenantId,
+) -> Result<IdempotencyRecord, StoreError> {
+    let inner = || -> Result<IdempotencyRecord, String> {
+        Ok(IdempotencyRecord {
+            request_id: row.text("request_id")?,
+            method: row.text("method")?,
+            fingerprint: row.text("fingerprint")?,
+            response: row.bytes("response")?,
+            created_at: from_millis(row.int("created_at")?),
+        })
+    };
+    inner().map_err(|e| {
+        let key = format!("tenant_id={tenant} {}", row_key(row, &["request_id"], &[]));
+        corrupt("idempotency_keys", &key, e)
+    })
+}
+
+pub(crate) fn decode_api_key<R: SqlRow>(row: &R) -> Result<ApiKeyRecord, StoreError> {
+    let inner = || -> Result<ApiKeyRecord, String> {
+        let platform_task = match row.int("platform_task")? {
+            0 => false,
+            1 => true,
+            other => return Err(format!("platform_task is {other}, not 0 or 1")),
+        };
+        Ok(ApiKeyRecord {
+            key_id: row.text("key_id")?,
+            tenant: TenantId::parse(row.text("tenant_id")?).map_err(|e| e.to_string())?,
+            account: row.text("account")?,
+            role: parse("role", row.text("role")?)?,
+            platform_task,
+            secret_hash: row.text("secret_hash")?,
+            created_at: from_millis(row.int("created_at")?),
+            revoked_at: row.opt_int("revoked_at")?.map(from_millis),
+        })
+    };
+    inner().map_err(|e| corrupt("api_keys", &row_key(row, &["key_id"], &[]), e))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// The constraint (Postgres) or message (SQLite, which names the columns) of a unique
+/// violation, or None for any other error.
+pub(crate) fn unique_violation(err: &sqlx::Error) -> Option<String> {
+    let db = err.as_database_error()?;
+    if db.kind() != sqlx::error::ErrorKind::UniqueViolation {
+        return None;
+    }
+    Some(db.constraint().unwrap_or(db.message()).to_string())
+}
+
+/// A unique violation while inserting or updating a case row: the platform-record index
+/// (both backends mention `platform_case_id`, Postgres in the index name, SQLite in the
+/// column list) or else the primary key.
+pub(crate) fn case_conflict(
+    err: sqlx::Error,
+    case: &Case,
+    other: impl FnOnce(sqlx::Error) -> StoreError,
+) -> StoreError {
+    match unique_violation(&err) {
+        Some(what) if what.contains("platform_case_id") => StoreError::DuplicatePlatformCase {
+            platform: case.platform.to_string(),
+            platform_case_id: case
+                .platform_case_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        },
+        Some(_) => StoreError::AlreadyExists {
+            what: format!("case {}", case.id),
+        },
+        None => other(err),
+    }
+}
+
+/// Events name their case through a foreign key; appending to a case that was never stored is
+/// a caller bug, said plainly rather than as a bare constraint failure.
+pub(crate) fn missing_case(
+    err: sqlx::Error,
+    case: &Case,
+    other: impl FnOnce(sqlx::Error) -> StoreError,
+) -> StoreError {
+    match err.as_database_error().map(|db| db.kind()) {
+        Some(sqlx::error::ErrorKind::ForeignKeyViolation) => StoreError::Database(format!(
+            "events for case {} of tenant {}, which is not stored",
+            case.id, case.tenant
+        )),
+        _ => other(err),
+    }
+}
+
+/// Map a driver error; `unavailable_code` says which database error codes of this backend
+/// mean "cannot serve right now" rather than "this statement is wrong".
+pub(crate) fn classify(err: sqlx::Error, unavailable_code: fn(&str) -> bool) -> StoreError {
+    use sqlx::Error as E;
+    match &err {
+        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => {
+            StoreError::Unavailable(err.to_string())
+        }
+        E::Database(db) if db.code().is_some_and(|c| unavailable_code(&c)) => {
+            StoreError::Unavailable(err.to_string())
+        }
+        _ => StoreError::Database(err.to_string()),
+    }
+}
+
+pub(crate) fn migrate_error(
+    err: sqlx::migrate::MigrateError,
+    unavailable_code: fn(&str) -> bool,
+) -> StoreError {
+    use sqlx::migrate::MigrateError as M;
+    match err {
+        M::Execute(e) => classify(e, unavailable_code),
+        M::ExecuteMigration(e, version) => match classify(e, unavailable_code) {
+            StoreError::Database(msg) => {
+                StoreError::Database(format!("migration {version}: {msg}"))
+            }
+            other => other,
+        },
+        other => StoreError::Database(format!("migrations: {other}")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shared `Store` implementation
+
+/// Expands `impl Store for $store`. The type must provide:
+/// - `fn reader(&self) -> &sqlx::Pool<$db>` for reads,
+/// - `fn writer(&self) -> &sqlx::Pool<$db>` for writes,
+/// - `fn error(err: sqlx::Error) -> StoreError` to classify driver errors.
+///
+/// `$backend` is what `Store::backend` returns; `$system` is the OpenTelemetry `db.system`.
+macro_rules! impl_store {
+    ($store:ty, $db:ty, $backend:literal, $system:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system, key_id = %key.key_id))]
+            async fn insert_api_key(&self, key: &$crate::ApiKeyRecord) -> Result<(), $crate::StoreError> {
+                use aftersales_domain::time::to_millis;
+                sqlx::query::<$db>($crate::sql::INSERT_API_KEY)
+                    .bind(key.key_id.as_str())
+                    .bind(key.tenant.as_str())
+                    .bind(key.account.as_str())
+                    .bind(key.role.as_str())
+                    .bind(i64::from(key.platform_task))
+                    .bind(key.secret_hash.as_str())
+                    .bind(to_millis(key.created_at))
+                    .bind(key.revoked_at.map(to_millis))
+                    .execute(self.writer())
+                    .await
+                    .map_err(|e| match $crate::sql::unique_violation(&e) {
+                        Some(_) => $crate::StoreError::AlreadyExists { what: format!("api key {}", key.key_id) },
+                        None => Self::error(e),
+                    })?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system, key_id = %key_id))]
+            async fn api_key(&self, key_id: &str) -> Result<Option<$crate::ApiKeyRecord>, $crate::StoreError> {
+                sqlx::query::<$db>($crate::sql::SELECT_API_KEY)
+                    .bind(key_id)
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(Self::error)?
+                    .map(|row| $crate::sql::decode_api_key(&row))
+                    .transpose()
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant, case_id = %id))]
+            async fn case(
+                &self,
+                tenant: &aftersales_domain::TenantId,
+                id: &aftersales_domain::CaseId,
+            ) -> Result<Option<aftersales_domain::Case>, $crate::StoreError> {
+                sqlx::query::<$db>($crate::sql::SELECT_CASE)
+                    .bind(tenant.as_str())
+                    .bind(id.as_str())
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(Self::error)?
+                    .map(|row| $crate::sql::decode_case(&row))
+                    .transpose()
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant, platform = %platform))]
+            async fn case_by_platform_id(
+                &self,
+                tenant: &aftersales_domain::TenantId,
+                platform: &aftersales_domain::PlatformCode,
+                platform_case_id: &aftersales_domain::PlatformCaseId,
+            ) -> Result<Option<aftersales_domain::Case>, $crate::StoreError> {
+                sqlx::query::<$db>($crate::sql::SELECT_CASE_BY_PLATFORM_ID)
+                    .bind(tenant.as_str())
+                    .bind(platform.as_str())
+                    .bind(platform_case_id.as_str())
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(Self::error)?
+                    .map(|row| $crate::sql::decode_case(&row))
+                    .transpose()
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant))]
+            async fn list_cases(
+                &self,
+                tenant: &aftersales_domain::TenantId,
+                query: &$crate::CaseQuery,
+            ) -> Result<Vec<aftersales_domain::Case>, $crate::StoreError> {
+                use aftersales_domain::time::to_millis;
+                let mut q = sqlx::QueryBuilder::<$db>::new($crate::sql::LIST_CASES);
+                q.push(" WHERE tenant_id = ").push_bind(tenant.as_str());
+                if let Some(p) = &query.platform {
+                    q.push(" AND platform = ").push_bind(p.as_str());
+                }
+                if let Some(s) = &query.shop {
+                    q.push(" AND shop_id = ").push_bind(s.as_str());
+                }
+                if let Some(k) = query.kind {
+                    q.push(" AND kind = ").push_bind(k.as_str());
+                }
+                if let Some(s) = query.state {
+                    q.push(" AND state = ").push_bind(s.as_str());
+                }
+                if let Some(t) = query.next_deadline_before {
+                    q.push(" AND next_deadline_at < ").push_bind(to_millis(t));
+                }
+                if let Some(t) = query.next_deadline_after {
+                    q.push(" AND next_deadline_at > ").push_bind(to_millis(t));
+                }
+                if let Some(t) = query.updated_after {
+                    q.push(" AND updated_at > ").push_bind(to_millis(t));
+                }
+                if let Some(id) = &query.after_id {
+                    q.push(" AND id > ").push_bind(id.as_str());
+                }
+                q.push(" ORDER BY id LIMIT ").push_bind(i64::from(query.limit));
+                q.build()
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(Self::error)?
+                    .iter()
+                    .map($crate::sql::decode_case)
+                    .collect()
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant, case_id = %case_id))]
+            async fn case_events(
+                &self,
+                tenant: &aftersales_domain::TenantId,
+                case_id: &aftersales_domain::CaseId,
+                after_seq: i64,
+                limit: u32,
+            ) -> Result<Vec<$crate::StoredEvent>, $crate::StoreError> {
+                sqlx::query::<$db>($crate::sql::SELECT_CASE_EVENTS)
+                    .bind(tenant.as_str())
+                    .bind(case_id.as_str())
+                    .bind(after_seq)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(Self::error)?
+                    .iter()
+                    .map($crate::sql::decode_event)
+                    .collect()
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant, after_seq = after_seq))]
+            async fn tenant_events(
+                &self,
+                tenant: &aftersales_domain::TenantId,
+                after_seq: i64,
+                limit: u32,
+            ) -> Result<Vec<$crate::StoredEvent>, $crate::StoreError> {
+                sqlx::query::<$db>($crate::sql::SELECT_TENANT_EVENTS)
+                    .bind(tenant.as_str())
+                    .bind(after_seq)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(Self::error)?
+                    .iter()
+                    .map($crate::sql::decode_event)
+                    .collect()
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant))]
+            async fn idempotent_response(
+                &self,
+                tenant: &aftersales_domain::TenantId,
+                request_id: &str,
+            ) -> Result<Option<$crate::IdempotencyRecord>, $crate::StoreError> {
+                sqlx::query::<$db>($crate::sql::SELECT_IDEMPOTENCY)
+                    .bind(tenant.as_str())
+                    .bind(request_id)
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(Self::error)?
+                    .map(|row| $crate::sql::decode_idempotency(&row, tenant))
+                    .transpose()
+            }
+
+            #[tracing::instrument(
+                skip_all,
+                fields(
+                    db.system = $system,
+                    tenant = %write.case.tenant,
+                    case_id = %write.case.id,
+                    mode = ?write.mode,
+                    events = write.events.len(),
+                )
+            )]
+            async fn write(&self, write: $crate::CaseWrite) -> Result<Vec<$crate::StoredEvent>, $crate::StoreError> {
+                use $crate::sql;
+                use $crate::{StoreError, WriteMode};
+                use aftersales_domain::time::to_millis;
+
+                let case = &write.case;
+                let tenant = case.tenant.as_str();
+                // Dropping `tx` on any early return rolls the whole write back.
+                let mut tx = self.writer().begin().await.map_err(Self::error)?;
+
+                // First, so a repeated request fails before it has done anything.
+                if let Some(idem) = &write.idempotency {
+                    sqlx::query::<$db>(sql::INSERT_IDEMPOTENCY)
+                        .bind(tenant)
+                        .bind(idem.request_id.as_str())
+                        .bind(idem.method.as_str())
+                        .bind(idem.fingerprint.as_str())
+                        .bind(idem.response.as_slice())
+                        .bind(to_millis(idem.created_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| match sql::unique_violation(&e) {
+                            Some(_) => StoreError::DuplicateRequest { request_id: idem.request_id.clone() },
+                            None => Self::error(e),
+                        })?;
+                }
+
+                let replace_deadlines = match write.mode {
+                    WriteMode::Insert | WriteMode::Update { .. } => {
+                        let c = sql::CaseColumns::new(case)?;
+                        let statement = match write.mode {
+                            WriteMode::Insert => sql::INSERT_CASE,
+                            _ => sql::UPDATE_CASE,
+                        };
+                        let mut q = sqlx::query::<$db>(statement)
+                            .bind(c.tenant_id)
+                            .bind(c.id)
+                            .bind(c.shop_id)
+                            .bind(c.platform)
+                            .bind(c.platform_case_id)
+                            .bind(c.kind)
+                            .bind(c.state)
+                            .bind(c.next_deadline_at)
+                            .bind(c.platform_version)
+                            .bind(c.version)
+                            .bind(c.created_at)
+                            .bind(c.updated_at)
+                            .bind(c.body);
+                        if let WriteMode::Update { expected_version } = write.mode {
+                            q = q.bind(expected_version);
+                        }
+                        let done = q
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| sql::case_conflict(e, case, Self::error))?;
+                        if let WriteMode::Update { expected_version } = write.mode {
+                            if done.rows_affected() == 0 {
+                                return Err(StoreError::VersionConflict {
+                                    case_id: case.id.to_string(),
+                                    expected: expected_version,
+                                });
+                            }
+                        }
+                        true
+                    }
+                    WriteMode::EventsOnly => false,
+                };
+
+                if replace_deadlines {
+                    sqlx::query::<$db>(sql::DELETE_DEADLINES)
+                        .bind(tenant)
+                        .bind(case.id.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(Self::error)?;
+                    if !case.deadlines.is_empty() {
+                        let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_DEADLINES);
+                        q.push_values(case.deadlines.iter().enumerate(), |mut row, (i, d)| {
+                            let d = sql::DeadlineColumns::new(i, d);
+                            row.push_bind(tenant)
+                                .push_bind(case.id.as_str())
+                                .push_bind(d.position)
+                                .push_bind(d.key)
+                                .push_bind(d.rule_id)
+                                .push_bind(d.due_party)
+                                .push_bind(d.due_at)
+                                .push_bind(d.remind_at)
+                                .push_bind(d.consequence)
+                                .push_bind(d.source)
+                                .push_bind(d.state);
+                        });
+                        q.build().execute(&mut *tx).await.map_err(Self::error)?;
+                    }
+                }
+
+                let mut stored = Vec::new();
+                if !write.events.is_empty() {
+                    let n = write.events.len() as i64;
+                    let last: i64 = sqlx::query_scalar::<$db, i64>(sql::BUMP_EVENT_COUNTER)
+                        .bind(tenant)
+                        .bind(n)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(Self::error)?;
+                    let first = last - n + 1;
+                    let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_EVENTS);
+                    q.push_values(write.events.iter().zip(first..), |mut row, (e, seq)| {
+                        let e = sql::EventColumns::new(seq, e);
+                        row.push_bind(tenant)
+                            .push_bind(e.seq)
+                            .push_bind(case.id.as_str())
+                            .push_bind(e.kind)
+                            .push_bind(e.actor_kind)
+                            .push_bind(e.actor_id)
+                            .push_bind(e.from_state)
+                            .push_bind(e.to_state)
+                            .push_bind(e.detail)
+                            .push_bind(e.occurred_at);
+                    });
+                    q.build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| sql::missing_case(e, case, Self::error))?;
+                    stored = sql::stored_events(case, first, &write.events);
+                }
+
+                tx.commit().await.map_err(Self::error)?;
+                Ok(stored)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;

@@ -1,0 +1,1223 @@
+//! The same test bodies against SQLite (a temp file) and PostgreSQL (a fresh database per
+//! test). PostgreSQL is required: when it cannot be reached the postgres tests fail with
+//! instructions rather than skip, so a green run always means both backends were exercised.
+
+use aftersales_domain::access::Role;
+use aftersales_domain::event::Actor;
+use aftersales_domain::{
+    Address, BoundedText, Case, CaseDraft, CaseId, CaseKind, CaseState, Change, DeadlineSource,
+    DeadlineState, EventKind, EvidenceRef, Fen, Fulfilment, NewEvent, OrderId, PlatformCaseId,
+    PlatformCode, PlatformStatus, Policy, Shipment, ShopId, TenantId,
+};
+use aftersales_store::{
+    ApiKeyRecord, CaseQuery, CaseWrite, IdempotencyRecord, PostgresStore, SqliteStore, Store,
+    StoreError, WriteMode,
+};
+use chrono::{DateTime, Duration, Utc};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::Connection;
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Arc;
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+
+/// What a test body gets: the store under test and a separate connection for checking (or
+/// damaging) the tables directly.
+struct Ctx {
+    store: Arc<dyn Store>,
+    raw: Raw,
+}
+
+enum Raw {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+type DeadlineRow = (
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    String,
+    String,
+    String,
+);
+
+impl Raw {
+    async fn deadlines(&self, tenant: &str, case_id: &str) -> Vec<DeadlineRow> {
+        const SQL: &str =
+            "SELECT position, key, rule_id, due_party, due_at, remind_at, consequence, \
+                           source, state FROM deadlines WHERE tenant_id = $1 AND case_id = $2 \
+                           ORDER BY position";
+        macro_rules! run {
+            ($pool:expr) => {
+                sqlx::query_as(SQL)
+                    .bind(tenant)
+                    .bind(case_id)
+                    .fetch_all($pool)
+                    .await
+                    .unwrap()
+            };
+        }
+        match self {
+            Raw::Sqlite(p) => run!(p),
+            Raw::Postgres(p) => run!(p),
+        }
+    }
+
+    async fn execute(&self, sql: &str, arg: &str) {
+        macro_rules! run {
+            ($pool:expr) => {
+                sqlx::query(sql).bind(arg).execute($pool).await.unwrap()
+            };
+        }
+        match self {
+            Raw::Sqlite(p) => {
+                run!(p);
+            }
+            Raw::Postgres(p) => {
+                run!(p);
+            }
+        }
+    }
+}
+
+/// Run `body` on a fresh SQLite file in a directory that does not exist yet.
+async fn on_sqlite<F, Fut>(body: F)
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = std::env::temp_dir().join(format!(
+        "aftersales-store-test-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let path = dir.join("nested").join("store.db");
+    let store = SqliteStore::connect(&format!("sqlite:{}", path.display()))
+        .await
+        .expect("open SQLite store");
+    let raw = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(SqliteConnectOptions::new().filename(&path))
+        .await
+        .expect("open SQLite file directly");
+    let outcome = tokio::spawn(body(Ctx {
+        store: Arc::new(store.clone()),
+        raw: Raw::Sqlite(raw.clone()),
+    }))
+    .await;
+    raw.close().await;
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// Run `body` on a database created for it alone, dropped afterwards even if the body panics.
+async fn on_postgres<F, Fut>(body: F)
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let admin_url = std::env::var("AFTERSALES_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    let mut admin = PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {admin_url}: {e}\n\
+                 The store tests run on PostgreSQL as well as SQLite and do not skip it.\n\
+                 Start the local server:  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n\
+                 or set AFTERSALES_TEST_POSTGRES_URL to a server where the user may CREATE DATABASE."
+            )
+        });
+    let name = format!("aftersales_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("CREATE DATABASE {name} failed (the test user needs CREATEDB): {e}")
+        });
+
+    let options = PgConnectOptions::from_str(&admin_url)
+        .unwrap()
+        .database(&name);
+    let run = async {
+        let store = PostgresStore::connect_with(options.clone(), 12)
+            .await
+            .expect("open PostgreSQL store");
+        let raw = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .expect("connect directly");
+        let outcome = tokio::spawn(body(Ctx {
+            store: Arc::new(store.clone()),
+            raw: Raw::Postgres(raw.clone()),
+        }))
+        .await;
+        raw.close().await;
+        store.close().await;
+        outcome
+    };
+    let outcome = run.await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|e| panic!("DROP DATABASE {name} failed: {e}"));
+    let _ = admin.close().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// Each body becomes `sqlite::<name>` and `postgres::<name>`.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::on_sqlite(super::$name).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::on_postgres(super::$name).await
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    case_round_trip,
+    update_checks_the_expected_version,
+    duplicate_cases_are_refused,
+    idempotency_records_commit_with_the_write,
+    event_seqs_are_gap_free_per_tenant,
+    list_cases_filters_and_pages,
+    deadline_rows_mirror_the_case,
+    events_only_leaves_the_case_alone,
+    concurrent_writers_get_contiguous_seqs,
+    api_keys_round_trip,
+    corrupt_rows_are_errors,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+const POLICY: &str = r#"
+platform = "demo"
+version = "demo-2026"
+effective_from = "2026-01-01T00:00:00+08:00"
+source = "test"
+after_sales_window_days = 15
+merchant_actions = ["agree", "reject"]
+
+[[deadlines]]
+key = "merchant_response"
+rule = "TB-07"
+state = "awaiting_merchant"
+due_party = "merchant"
+due_after = "5d"
+remind_before = "24h"
+consequence = "auto_agree"
+
+[[deadlines]]
+key = "buyer_may_escalate"
+rule = "TB-05"
+state = "awaiting_merchant"
+due_party = "buyer"
+due_after = "7d"
+consequence = "buyer_may_escalate"
+"#;
+
+fn base() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-20T08:00:00.123Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn tenant(s: &str) -> TenantId {
+    TenantId::parse(s).unwrap()
+}
+
+fn text(s: &str) -> BoundedText {
+    BoundedText::parse(s).unwrap()
+}
+
+fn draft(platform: &str, shop: &str, kind: CaseKind, platform_case_id: Option<&str>) -> CaseDraft {
+    CaseDraft {
+        shop: ShopId::parse(shop).unwrap(),
+        platform: PlatformCode::parse(platform).unwrap(),
+        platform_case_id: platform_case_id.map(|p| PlatformCaseId::parse(p).unwrap()),
+        order_id: Some(OrderId::parse("order-1").unwrap()),
+        sub_order_id: None,
+        kind,
+        fulfilment: Fulfilment::Received,
+        requested_refund: Fen::new(1999).unwrap(),
+        order_total: Some(Fen::new(5000).unwrap()),
+        reason: text("arrived broken"),
+        buyer: text("buyer-1"),
+        buyer_address: None,
+        evidence: vec![],
+    }
+}
+
+fn open(tenant_id: &str, id: &str, draft: CaseDraft, now: DateTime<Utc>) -> Change {
+    let policy = Policy::parse_toml(POLICY).unwrap();
+    Case::open(
+        CaseId::parse(id).unwrap(),
+        tenant(tenant_id),
+        draft,
+        &policy,
+        Actor::merchant("alice"),
+        now,
+    )
+    .unwrap()
+}
+
+fn simple(tenant_id: &str, id: &str) -> Change {
+    open(
+        tenant_id,
+        id,
+        draft("demo", "shop-1", CaseKind::RefundOnly, None),
+        base(),
+    )
+}
+
+fn insert(change: Change) -> CaseWrite {
+    CaseWrite {
+        case: change.case,
+        mode: WriteMode::Insert,
+        events: change.events,
+        idempotency: None,
+    }
+}
+
+fn note(case: &Case, n: i64) -> NewEvent {
+    NewEvent {
+        kind: EventKind::PlatformUpdated,
+        actor: Actor::platform(case.platform.as_str()),
+        from_state: Some(case.state),
+        to_state: None,
+        detail: serde_json::json!({ "n": n, "nested": { "list": [1, 2, 3] } }),
+        occurred_at: base() + Duration::milliseconds(n),
+    }
+}
+
+/// The next version of `case`, as the domain would hand it to the store.
+fn changed(case: &Case, state: CaseState) -> Case {
+    let mut next = case.clone();
+    next.state = state;
+    next.version += 1;
+    next.updated_at = case.updated_at + Duration::minutes(1);
+    next
+}
+
+fn update(case: Case, expected_version: i64, events: Vec<NewEvent>) -> CaseWrite {
+    CaseWrite {
+        case,
+        mode: WriteMode::Update { expected_version },
+        events,
+        idempotency: None,
+    }
+}
+
+fn seqs(events: &[aftersales_store::StoredEvent]) -> Vec<i64> {
+    events.iter().map(|e| e.seq).collect()
+}
+
+fn address(name: &str) -> Address {
+    Address {
+        name: text(name),
+        phone: text("13800000000"),
+        province: text("浙江省"),
+        city: text("杭州市"),
+        district: text("余杭区"),
+        detail: text("文一西路 969 号"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bodies
+
+async fn case_round_trip(ctx: Ctx) {
+    let s = &*ctx.store;
+    let mut change = open(
+        "acme",
+        "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+        draft(
+            "demo",
+            "tmall-flagship",
+            CaseKind::ReturnAndRefund,
+            Some("9223372036854775808123"),
+        ),
+        base(),
+    );
+    let case = &mut change.case;
+    assert_eq!(
+        case.deadlines.len(),
+        2,
+        "the fixture policy should open two deadlines"
+    );
+    case.sub_order_id = Some(OrderId::parse("sub-7").unwrap());
+    case.refunded = Some(Fen::new(1500).unwrap());
+    case.buyer_address = Some(address("张三"));
+    case.return_address = Some(address("仓库"));
+    case.return_shipment = Some(Shipment {
+        carrier: text("SF"),
+        tracking_number: text("SF123"),
+        shipped_at: Some(base() + Duration::hours(3)),
+    });
+    case.reship_shipment = Some(Shipment {
+        carrier: text("YTO"),
+        tracking_number: text("YT9"),
+        shipped_at: None,
+    });
+    case.evidence = vec![EvidenceRef {
+        kind: text("photo"),
+        uri: text("s3://bucket/p.jpg"),
+        sha256: Some("ab".repeat(32)),
+        note: text("box dented"),
+    }];
+    case.platform_status = Some(PlatformStatus {
+        code: "WAIT_SELLER_AGREE".into(),
+        text: "等待卖家同意".into(),
+    });
+    case.platform_version = Some(1_763_625_600_123);
+    case.platform_attributes
+        .insert("good_status".into(), "BUYER_RECEIVED".into());
+    case.deadlines[1].source = DeadlineSource::Platform;
+    case.deadlines[1].computed_due_at = Some(base() + Duration::days(6));
+    let mut met = case.deadlines[0].clone();
+    met.key = "earlier_one".into();
+    met.state = DeadlineState::Met;
+    met.remind_at = None;
+    case.deadlines.push(met);
+
+    let mut write = insert(change.clone());
+    write.events.push(note(&write.case, 1));
+    let stored = s.write(write).await.unwrap();
+    assert_eq!(seqs(&stored), vec![1, 2]);
+    assert_eq!(stored[0].kind, "case_created");
+    assert_eq!(stored[0].tenant, change.case.tenant);
+    assert_eq!(stored[0].case_id, change.case.id);
+
+    let got = s.case(&change.case.tenant, &change.case.id).await.unwrap();
+    assert_eq!(got.as_ref(), Some(&change.case));
+    let by_platform = s
+        .case_by_platform_id(
+            &change.case.tenant,
+            &change.case.platform,
+            change.case.platform_case_id.as_ref().unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_platform.as_ref(), Some(&change.case));
+    assert_eq!(
+        s.case(&tenant("other"), &change.case.id).await.unwrap(),
+        None,
+        "tenants are separate"
+    );
+    assert_eq!(
+        s.case(&change.case.tenant, &CaseId::parse("missing").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+
+    let events = s
+        .case_events(&change.case.tenant, &change.case.id, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        events, stored,
+        "events read back exactly as the write returned them"
+    );
+}
+
+async fn update_checks_the_expected_version(ctx: Ctx) {
+    let s = &*ctx.store;
+    let v1 = simple("acme", "case-1").case;
+    s.write(insert(simple("acme", "case-1"))).await.unwrap();
+
+    let v2 = changed(&v1, CaseState::AwaitingBuyer);
+    let stored = s
+        .write(update(v2.clone(), 1, vec![note(&v1, 1)]))
+        .await
+        .unwrap();
+    assert_eq!(seqs(&stored), vec![2]);
+    assert_eq!(s.case(&v1.tenant, &v1.id).await.unwrap(), Some(v2.clone()));
+
+    // A second writer that also read version 1 loses, and none of its write lands.
+    let stale = changed(&v1, CaseState::Closed);
+    let err = s
+        .write(update(stale, 1, vec![note(&v1, 2)]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::VersionConflict { case_id, expected: 1 } if case_id == "case-1"),
+        "{err:?}"
+    );
+    assert_eq!(s.case(&v1.tenant, &v1.id).await.unwrap(), Some(v2.clone()));
+    assert_eq!(
+        seqs(&s.tenant_events(&v1.tenant, 0, 100).await.unwrap()),
+        vec![1, 2]
+    );
+
+    // Updating a case that does not exist is a conflict too, not a silent no-op.
+    let ghost = changed(&simple("acme", "case-ghost").case, CaseState::Closed);
+    let err = s.write(update(ghost, 1, vec![])).await.unwrap_err();
+    assert!(matches!(err, StoreError::VersionConflict { .. }), "{err:?}");
+
+    let v3 = changed(&v2, CaseState::Refunded);
+    s.write(update(v3.clone(), 2, vec![])).await.unwrap();
+    assert_eq!(s.case(&v1.tenant, &v1.id).await.unwrap(), Some(v3));
+}
+
+async fn duplicate_cases_are_refused(ctx: Ctx) {
+    let s = &*ctx.store;
+    let with_pcid = |tenant_id: &str, id: &str, platform: &str, pcid: Option<&str>| {
+        insert(open(
+            tenant_id,
+            id,
+            draft(platform, "shop-1", CaseKind::RefundOnly, pcid),
+            base(),
+        ))
+    };
+    s.write(with_pcid("acme", "case-1", "demo", Some("R1")))
+        .await
+        .unwrap();
+
+    let err = s
+        .write(with_pcid("acme", "case-2", "demo", Some("R1")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::DuplicatePlatformCase { platform, platform_case_id }
+            if platform == "demo" && platform_case_id == "R1"),
+        "{err:?}"
+    );
+    assert_eq!(
+        s.case(&tenant("acme"), &CaseId::parse("case-2").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+
+    let err = s
+        .write(with_pcid("acme", "case-1", "demo", Some("R9")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::AlreadyExists { what } if what.contains("case-1")),
+        "{err:?}"
+    );
+
+    // The uniqueness is per tenant and platform; cases without a platform id never clash.
+    s.write(with_pcid("acme", "case-3", "other", Some("R1")))
+        .await
+        .unwrap();
+    s.write(with_pcid("beta", "case-1", "demo", Some("R1")))
+        .await
+        .unwrap();
+    s.write(with_pcid("acme", "case-4", "demo", None))
+        .await
+        .unwrap();
+    s.write(with_pcid("acme", "case-5", "demo", None))
+        .await
+        .unwrap();
+
+    // Nothing of the refused writes reached the feed.
+    assert_eq!(
+        seqs(&s.tenant_events(&tenant("acme"), 0, 100).await.unwrap()),
+        vec![1, 2, 3, 4]
+    );
+}
+
+async fn idempotency_records_commit_with_the_write(ctx: Ctx) {
+    let s = &*ctx.store;
+    let acme = tenant("acme");
+    let record = |response: &[u8]| IdempotencyRecord {
+        request_id: "req-1".into(),
+        method: "/aftersales.v1.AfterSalesService/CreateCase".into(),
+        fingerprint: "sha256:abc".into(),
+        response: response.to_vec(),
+        created_at: base(),
+    };
+    assert_eq!(s.idempotent_response(&acme, "req-1").await.unwrap(), None);
+
+    let mut first = insert(simple("acme", "case-1"));
+    first.idempotency = Some(record(&[0, 1, 2, 255]));
+    s.write(first).await.unwrap();
+    assert_eq!(
+        s.idempotent_response(&acme, "req-1").await.unwrap(),
+        Some(record(&[0, 1, 2, 255]))
+    );
+
+    let mut second = insert(simple("acme", "case-2"));
+    second.idempotency = Some(record(b"other answer"));
+    let err = s.write(second).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::DuplicateRequest { request_id } if request_id == "req-1"),
+        "{err:?}"
+    );
+
+    // The first write stands, the second left no trace.
+    assert!(s
+        .case(&acme, &CaseId::parse("case-1").unwrap())
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        s.case(&acme, &CaseId::parse("case-2").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.idempotent_response(&acme, "req-1").await.unwrap(),
+        Some(record(&[0, 1, 2, 255]))
+    );
+    let feed = s.tenant_events(&acme, 0, 100).await.unwrap();
+    assert_eq!(seqs(&feed), vec![1]);
+    assert_eq!(feed[0].case_id.as_str(), "case-1");
+
+    // Request ids are per tenant.
+    let mut other_tenant = insert(simple("beta", "case-2"));
+    other_tenant.idempotency = Some(record(b"beta"));
+    s.write(other_tenant).await.unwrap();
+    assert_eq!(
+        s.idempotent_response(&tenant("beta"), "req-1")
+            .await
+            .unwrap(),
+        Some(record(b"beta"))
+    );
+}
+
+async fn event_seqs_are_gap_free_per_tenant(ctx: Ctx) {
+    let s = &*ctx.store;
+    let (acme, beta) = (tenant("acme"), tenant("beta"));
+    let c1 = simple("acme", "case-1");
+    let mut w = insert(c1.clone());
+    w.events.push(note(&c1.case, 1));
+    assert_eq!(seqs(&s.write(w).await.unwrap()), vec![1, 2]);
+    assert_eq!(
+        seqs(&s.write(insert(simple("acme", "case-2"))).await.unwrap()),
+        vec![3]
+    );
+    assert_eq!(
+        seqs(&s.write(insert(simple("beta", "case-1"))).await.unwrap()),
+        vec![1]
+    );
+    let events_only = CaseWrite {
+        case: c1.case.clone(),
+        mode: WriteMode::EventsOnly,
+        events: vec![note(&c1.case, 2), note(&c1.case, 3)],
+        idempotency: None,
+    };
+    assert_eq!(seqs(&s.write(events_only).await.unwrap()), vec![4, 5]);
+    // A write without events takes no seq.
+    let quiet = changed(&c1.case, CaseState::AwaitingBuyer);
+    assert!(s.write(update(quiet, 1, vec![])).await.unwrap().is_empty());
+    assert_eq!(
+        seqs(&s.write(insert(simple("acme", "case-3"))).await.unwrap()),
+        vec![6]
+    );
+
+    assert_eq!(
+        seqs(&s.tenant_events(&acme, 0, 100).await.unwrap()),
+        vec![1, 2, 3, 4, 5, 6]
+    );
+    assert_eq!(
+        seqs(&s.tenant_events(&acme, 2, 100).await.unwrap()),
+        vec![3, 4, 5, 6]
+    );
+    assert_eq!(
+        seqs(&s.tenant_events(&acme, 2, 2).await.unwrap()),
+        vec![3, 4]
+    );
+    assert_eq!(
+        seqs(&s.tenant_events(&acme, 6, 100).await.unwrap()),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        seqs(&s.tenant_events(&beta, 0, 100).await.unwrap()),
+        vec![1]
+    );
+
+    let case1 = CaseId::parse("case-1").unwrap();
+    assert_eq!(
+        seqs(&s.case_events(&acme, &case1, 0, 100).await.unwrap()),
+        vec![1, 2, 4, 5]
+    );
+    assert_eq!(
+        seqs(&s.case_events(&acme, &case1, 2, 1).await.unwrap()),
+        vec![4]
+    );
+    assert_eq!(s.case_events(&beta, &case1, 0, 100).await.unwrap().len(), 1);
+
+    let e = &s.case_events(&acme, &case1, 3, 1).await.unwrap()[0];
+    assert_eq!(e.kind, "platform_updated");
+    assert_eq!(e.actor, Actor::platform("demo"));
+    assert_eq!(e.from_state, Some(CaseState::AwaitingMerchant));
+    assert_eq!(e.to_state, None);
+    assert_eq!(
+        e.detail,
+        serde_json::json!({ "n": 2, "nested": { "list": [1, 2, 3] } })
+    );
+    assert_eq!(e.occurred_at, base() + Duration::milliseconds(2));
+}
+
+async fn list_cases_filters_and_pages(ctx: Ctx) {
+    let s = &*ctx.store;
+    let acme = tenant("acme");
+    let kinds = [
+        CaseKind::RefundOnly,
+        CaseKind::ReturnAndRefund,
+        CaseKind::Exchange,
+        CaseKind::Reship,
+        CaseKind::Repair,
+    ];
+    let mut all = Vec::new();
+    // Inserted out of id order, so id order is not simply insertion order.
+    for i in (0..25).map(|i| (i * 7) % 25) {
+        let platform = if i % 3 == 0 { "other" } else { "demo" };
+        let shop = format!("shop-{}", i % 4);
+        let kind = kinds[i % kinds.len()];
+        let mut change = open(
+            "acme",
+            &format!("case-{i:03}"),
+            draft(platform, &shop, kind, Some(&format!("R{i}"))),
+            base() + Duration::hours(i as i64),
+        );
+        if i % 4 == 0 {
+            change.case.state = CaseState::Closed;
+            for d in &mut change.case.deadlines {
+                d.state = DeadlineState::Cancelled;
+            }
+        }
+        all.push(change.case.clone());
+        s.write(insert(change)).await.unwrap();
+    }
+    // Same ids in another tenant must never show up.
+    for i in 0..3 {
+        s.write(insert(simple("beta", &format!("case-{i:03}"))))
+            .await
+            .unwrap();
+    }
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+
+    let page_all = |q: CaseQuery, limit: u32| {
+        let acme = &acme;
+        async move {
+            let mut q = CaseQuery {
+                limit,
+                after_id: None,
+                ..q
+            };
+            let (mut ids, mut sizes) = (Vec::new(), Vec::new());
+            loop {
+                let page = s.list_cases(acme, &q).await.unwrap();
+                sizes.push(page.len());
+                ids.extend(page.iter().map(|c| c.id.to_string()));
+                if page.len() < limit as usize {
+                    break;
+                }
+                q.after_id = Some(page.last().unwrap().id.clone());
+            }
+            (ids, sizes)
+        }
+    };
+    let expect = |keep: &dyn Fn(&Case) -> bool| -> Vec<String> {
+        all.iter()
+            .filter(|c| keep(c))
+            .map(|c| c.id.to_string())
+            .collect()
+    };
+
+    let (ids, sizes) = page_all(CaseQuery::default(), 10).await;
+    assert_eq!(sizes, vec![10, 10, 5]);
+    assert_eq!(ids, expect(&|_| true), "every case once, in id order");
+
+    let first = s
+        .list_cases(
+            &acme,
+            &CaseQuery {
+                limit: 3,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(first, all[..3].to_vec(), "list returns whole cases");
+    assert!(
+        s.list_cases(&acme, &CaseQuery::default())
+            .await
+            .unwrap()
+            .is_empty(),
+        "limit 0"
+    );
+
+    let at = |h: i64| base() + Duration::days(5) + Duration::hours(h);
+    type Keep = Box<dyn Fn(&Case) -> bool + Send + Sync>;
+    let cases: Vec<(&str, CaseQuery, Keep)> = vec![
+        (
+            "platform",
+            CaseQuery {
+                platform: Some(PlatformCode::parse("other").unwrap()),
+                ..Default::default()
+            },
+            Box::new(|c: &Case| c.platform.as_str() == "other"),
+        ),
+        (
+            "shop",
+            CaseQuery {
+                shop: Some(ShopId::parse("shop-1").unwrap()),
+                ..Default::default()
+            },
+            Box::new(|c: &Case| c.shop.as_str() == "shop-1"),
+        ),
+        (
+            "kind",
+            CaseQuery {
+                kind: Some(CaseKind::Exchange),
+                ..Default::default()
+            },
+            Box::new(|c: &Case| c.kind == CaseKind::Exchange),
+        ),
+        (
+            "state",
+            CaseQuery {
+                state: Some(CaseState::Closed),
+                ..Default::default()
+            },
+            Box::new(|c: &Case| c.state == CaseState::Closed),
+        ),
+        (
+            "deadline before",
+            CaseQuery {
+                next_deadline_before: Some(at(10)),
+                ..Default::default()
+            },
+            Box::new(move |c: &Case| c.next_deadline_at().is_some_and(|t| t < at(10))),
+        ),
+        (
+            "deadline after",
+            CaseQuery {
+                next_deadline_after: Some(at(10)),
+                ..Default::default()
+            },
+            Box::new(move |c: &Case| c.next_deadline_at().is_some_and(|t| t > at(10))),
+        ),
+        (
+            "deadline range",
+            CaseQuery {
+                next_deadline_after: Some(at(3)),
+                next_deadline_before: Some(at(19)),
+                ..Default::default()
+            },
+            Box::new(move |c: &Case| {
+                c.next_deadline_at()
+                    .is_some_and(|t| t > at(3) && t < at(19))
+            }),
+        ),
+        (
+            "updated after",
+            CaseQuery {
+                updated_after: Some(base() + Duration::hours(20)),
+                ..Default::default()
+            },
+            Box::new(|c: &Case| c.updated_at > base() + Duration::hours(20)),
+        ),
+        (
+            "combined",
+            CaseQuery {
+                platform: Some(PlatformCode::parse("demo").unwrap()),
+                state: Some(CaseState::AwaitingMerchant),
+                kind: Some(CaseKind::RefundOnly),
+                ..Default::default()
+            },
+            Box::new(|c: &Case| {
+                c.platform.as_str() == "demo"
+                    && c.state == CaseState::AwaitingMerchant
+                    && c.kind == CaseKind::RefundOnly
+            }),
+        ),
+    ];
+    for (name, query, keep) in cases {
+        let want = expect(&*keep);
+        assert!(
+            !want.is_empty() && want.len() < all.len(),
+            "filter {name} should select some cases"
+        );
+        let (got, _) = page_all(query, 4).await;
+        assert_eq!(got, want, "filter {name}");
+    }
+}
+
+async fn deadline_rows_mirror_the_case(ctx: Ctx) {
+    let s = &*ctx.store;
+    let change = simple("acme", "case-1");
+    let v1 = change.case.clone();
+    s.write(insert(change)).await.unwrap();
+    let ms = |t: DateTime<Utc>| t.timestamp_millis();
+    let rows = ctx.raw.deadlines("acme", "case-1").await;
+    assert_eq!(
+        rows,
+        vec![
+            (
+                0,
+                "merchant_response".to_string(),
+                "TB-07".to_string(),
+                "merchant".to_string(),
+                ms(base() + Duration::days(5)),
+                Some(ms(base() + Duration::days(4))),
+                "auto_agree".to_string(),
+                "policy".to_string(),
+                "active".to_string(),
+            ),
+            (
+                1,
+                "buyer_may_escalate".to_string(),
+                "TB-05".to_string(),
+                "buyer".to_string(),
+                ms(base() + Duration::days(7)),
+                None,
+                "buyer_may_escalate".to_string(),
+                "policy".to_string(),
+                "active".to_string(),
+            ),
+        ]
+    );
+
+    // An update replaces the rows wholesale.
+    let mut v2 = changed(&v1, CaseState::AwaitingBuyer);
+    v2.deadlines.truncate(1);
+    v2.deadlines[0].state = DeadlineState::Met;
+    v2.deadlines[0].source = DeadlineSource::Platform;
+    s.write(update(v2.clone(), 1, vec![])).await.unwrap();
+    let rows = ctx.raw.deadlines("acme", "case-1").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].7.as_str(), rows[0].8.as_str()),
+        ("platform", "met")
+    );
+
+    let mut v3 = changed(&v2, CaseState::Closed);
+    v3.deadlines.clear();
+    s.write(update(v3, 2, vec![])).await.unwrap();
+    assert!(ctx.raw.deadlines("acme", "case-1").await.is_empty());
+}
+
+async fn events_only_leaves_the_case_alone(ctx: Ctx) {
+    let s = &*ctx.store;
+    let change = simple("acme", "case-1");
+    let original = change.case.clone();
+    s.write(insert(change)).await.unwrap();
+    let rows_before = ctx.raw.deadlines("acme", "case-1").await;
+
+    // The case passed along is only where the events belong; its changes are not stored.
+    let mut different = changed(&original, CaseState::Closed);
+    different.deadlines.clear();
+    let stored = s
+        .write(CaseWrite {
+            case: different,
+            mode: WriteMode::EventsOnly,
+            events: vec![note(&original, 7)],
+            idempotency: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(seqs(&stored), vec![2]);
+    assert_eq!(
+        s.case(&original.tenant, &original.id).await.unwrap(),
+        Some(original.clone())
+    );
+    assert_eq!(ctx.raw.deadlines("acme", "case-1").await, rows_before);
+    assert_eq!(
+        s.case_events(&original.tenant, &original.id, 0, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Events for a case that was never stored are refused, and use up no seq.
+    let ghost = simple("acme", "case-ghost").case;
+    let err = s
+        .write(CaseWrite {
+            events: vec![note(&ghost, 8)],
+            case: ghost,
+            mode: WriteMode::EventsOnly,
+            idempotency: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Database(msg) if msg.contains("case-ghost")),
+        "{err:?}"
+    );
+    assert_eq!(
+        seqs(&s.write(insert(simple("acme", "case-2"))).await.unwrap()),
+        vec![3]
+    );
+}
+
+async fn concurrent_writers_get_contiguous_seqs(ctx: Ctx) {
+    const TASKS: usize = 8;
+    const WRITES: usize = 10;
+    let mut handles = Vec::new();
+    for t in 0..TASKS + 2 {
+        let store = ctx.store.clone();
+        // Two extra writers on another tenant, whose sequence must stay its own.
+        let tenant_id = if t < TASKS { "acme" } else { "beta" };
+        handles.push(tokio::spawn(async move {
+            let mut per_write = Vec::new();
+            for w in 0..WRITES {
+                let change = simple(tenant_id, &format!("case-{t}-{w}"));
+                let mut write = insert(change.clone());
+                write.events.push(note(&change.case, w as i64));
+                per_write.push(seqs(&store.write(write).await.unwrap()));
+            }
+            (tenant_id, per_write)
+        }));
+    }
+    let mut acme_seqs = Vec::new();
+    let mut beta_seqs = Vec::new();
+    for h in handles {
+        let (tenant_id, per_write) = h.await.unwrap();
+        for s in per_write {
+            assert_eq!(s.len(), 2);
+            assert_eq!(s[1], s[0] + 1, "one write's events are contiguous: {s:?}");
+            if tenant_id == "acme" {
+                &mut acme_seqs
+            } else {
+                &mut beta_seqs
+            }
+            .extend(s);
+        }
+    }
+    acme_seqs.sort_unstable();
+    beta_seqs.sort_unstable();
+    assert_eq!(
+        acme_seqs,
+        (1..=(TASKS * WRITES * 2) as i64).collect::<Vec<_>>()
+    );
+    assert_eq!(beta_seqs, (1..=(2 * WRITES * 2) as i64).collect::<Vec<_>>());
+    let feed = ctx
+        .store
+        .tenant_events(&tenant("acme"), 0, 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        seqs(&feed),
+        acme_seqs,
+        "the feed holds every seq once, in order"
+    );
+
+    // Racing updates of one case: exactly one wins, the losers leave nothing behind.
+    let shared = simple("acme", "shared");
+    ctx.store.write(insert(shared.clone())).await.unwrap();
+    let mut racers = Vec::new();
+    for t in 0..TASKS {
+        let store = ctx.store.clone();
+        let next = changed(&shared.case, CaseState::AwaitingBuyer);
+        let event = note(&shared.case, t as i64);
+        racers.push(tokio::spawn(async move {
+            store.write(update(next, 1, vec![event])).await
+        }));
+    }
+    let mut wins = 0;
+    for r in racers {
+        match r.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(StoreError::VersionConflict { .. }) => {}
+            Err(e) => panic!("unexpected error {e:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    let events = ctx
+        .store
+        .case_events(&tenant("acme"), &shared.case.id, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    let last = (TASKS * WRITES * 2) as i64;
+    assert_eq!(seqs(&events), vec![last + 1, last + 2]);
+}
+
+async fn api_keys_round_trip(ctx: Ctx) {
+    let s = &*ctx.store;
+    let key = ApiKeyRecord {
+        key_id: "ak_live_1".into(),
+        tenant: tenant("acme"),
+        account: "alice@acme".into(),
+        role: Role::Agent,
+        platform_task: true,
+        secret_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        created_at: base(),
+        revoked_at: None,
+    };
+    s.insert_api_key(&key).await.unwrap();
+    assert_eq!(s.api_key("ak_live_1").await.unwrap(), Some(key.clone()));
+    assert_eq!(s.api_key("ak_live_2").await.unwrap(), None);
+
+    let err = s.insert_api_key(&key).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::AlreadyExists { what } if what.contains("ak_live_1")),
+        "{err:?}"
+    );
+
+    let revoked = ApiKeyRecord {
+        key_id: "ak_live_2".into(),
+        role: Role::Viewer,
+        platform_task: false,
+        revoked_at: Some(base() + Duration::days(1)),
+        ..key
+    };
+    s.insert_api_key(&revoked).await.unwrap();
+    assert_eq!(s.api_key("ak_live_2").await.unwrap(), Some(revoked));
+}
+
+async fn corrupt_rows_are_errors(ctx: Ctx) {
+    let s = &*ctx.store;
+    s.write(insert(simple("acme", "case-1"))).await.unwrap();
+    s.write(insert(simple("acme", "case-2"))).await.unwrap();
+    ctx.raw
+        .execute("UPDATE cases SET body = 'not json' WHERE id = $1", "case-2")
+        .await;
+    ctx.raw
+        .execute(
+            "UPDATE case_events SET actor_kind = 'robot' WHERE seq = 1 AND tenant_id = $1",
+            "acme",
+        )
+        .await;
+
+    let err = s
+        .case(&tenant("acme"), &CaseId::parse("case-2").unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt(msg) if msg.contains("cases") && msg.contains("case-2")),
+        "{err:?}"
+    );
+    // A bad row fails the whole list rather than silently vanishing from it.
+    let err = s
+        .list_cases(
+            &tenant("acme"),
+            &CaseQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(s
+        .case(&tenant("acme"), &CaseId::parse("case-1").unwrap())
+        .await
+        .unwrap()
+        .is_some());
+
+    let err = s.tenant_events(&tenant("acme"), 0, 10).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt(msg) if msg.contains("case_events") && msg.contains("seq=1") && msg.contains("robot")),
+        "{err:?}"
+    );
+    assert_eq!(
+        seqs(&s.tenant_events(&tenant("acme"), 1, 10).await.unwrap()),
+        vec![2]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backend-specific behaviour
+
+#[tokio::test]
+async fn sqlite_file_is_created_in_wal_mode() {
+    let dir = std::env::temp_dir().join(format!(
+        "aftersales-store-test-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let path = dir.join("a").join("b").join("store.db");
+    let store = aftersales_store::connect(&format!("sqlite:{}", path.display()), 4)
+        .await
+        .unwrap();
+    assert_eq!(store.backend(), "sqlite");
+    store.write(insert(simple("acme", "case-1"))).await.unwrap();
+    assert!(path.exists(), "the file and its directories are created");
+
+    let mut conn =
+        sqlx::SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(&path))
+            .await
+            .unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let _ = conn.close().await;
+    drop(store);
+
+    // Reopening an existing database finds its data and re-runs no migration.
+    let again = SqliteStore::connect(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    assert!(again
+        .case(&tenant("acme"), &CaseId::parse("case-1").unwrap())
+        .await
+        .unwrap()
+        .is_some());
+    again.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_works() {
+    let store = aftersales_store::connect("sqlite::memory:", 4)
+        .await
+        .unwrap();
+    store.write(insert(simple("acme", "case-1"))).await.unwrap();
+    assert!(store
+        .case(&tenant("acme"), &CaseId::parse("case-1").unwrap())
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        seqs(&store.tenant_events(&tenant("acme"), 0, 10).await.unwrap()),
+        vec![1]
+    );
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_unavailable() {
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let err = PostgresStore::connect("postgres://postgres@127.0.0.1:1/postgres", 2)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn unknown_url_schemes_are_refused() {
+    let err = aftersales_store::connect("mysql://localhost/db", 4)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, StoreError::Database(msg) if msg.contains("sqlite:")),
+        "{err:?}"
+    );
+}
