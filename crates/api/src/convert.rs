@@ -1,0 +1,472 @@
+//! proto ↔ domain. Wire types never reach the domain: requests are parsed into domain types
+//! here, collecting every bad field at once so the caller can fix them in one round.
+
+use crate::error::ApiError;
+use aftersales_domain::deadline::{
+    DeadlineSource as DSource, DeadlineState as DState, DueParty as DParty,
+};
+use aftersales_domain::event::ActorKind as DActorKind;
+use aftersales_domain::ids::OrderId;
+use aftersales_domain::policy::DeadlineRule;
+use aftersales_domain::{
+    Address, BoundedText, Case, CaseDraft, CaseId, CaseKind, CaseState, Deadline, EvidenceRef, Fen,
+    Fulfilment, PlatformCaseId, PlatformCode, Policy, Shipment, ShopId,
+};
+use aftersales_proto::v1 as pb;
+use aftersales_store::StoredEvent;
+use chrono::{DateTime, Utc};
+
+pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
+}
+
+pub fn case_name(id: &CaseId) -> String {
+    format!("cases/{id}")
+}
+
+/// `cases/{case}` → the case id.
+pub fn parse_case_name(field: &str, name: &str) -> Result<CaseId, ApiError> {
+    let id = name
+        .strip_prefix("cases/")
+        .filter(|rest| !rest.contains('/'))
+        .ok_or_else(|| {
+            ApiError::field(
+                field,
+                format!("{name:?} is not a case name of the form cases/{{case}}"),
+            )
+        })?;
+    CaseId::parse(id).map_err(|e| ApiError::field(field, e.to_string()))
+}
+
+pub fn kind_to_pb(k: CaseKind) -> pb::CaseKind {
+    match k {
+        CaseKind::RefundOnly => pb::CaseKind::RefundOnly,
+        CaseKind::ReturnAndRefund => pb::CaseKind::ReturnAndRefund,
+        CaseKind::Exchange => pb::CaseKind::Exchange,
+        CaseKind::Reship => pb::CaseKind::Reship,
+        CaseKind::Repair => pb::CaseKind::Repair,
+        CaseKind::CancelOrder => pb::CaseKind::CancelOrder,
+        CaseKind::SignedElsewhereTask => pb::CaseKind::SignedElsewhereTask,
+        CaseKind::EvidenceRequest => pb::CaseKind::EvidenceRequest,
+        CaseKind::Compensation => pb::CaseKind::Compensation,
+        CaseKind::Dispute => pb::CaseKind::Dispute,
+        CaseKind::Appeal => pb::CaseKind::Appeal,
+        CaseKind::DepositRelease => pb::CaseKind::DepositRelease,
+    }
+}
+
+pub fn kind_from_pb(k: pb::CaseKind) -> Option<CaseKind> {
+    CaseKind::ALL.into_iter().find(|d| kind_to_pb(*d) == k)
+}
+
+pub fn state_to_pb(s: CaseState) -> pb::CaseState {
+    match s {
+        CaseState::AwaitingMerchant => pb::CaseState::AwaitingMerchant,
+        CaseState::AwaitingBuyer => pb::CaseState::AwaitingBuyer,
+        CaseState::ReturnInTransit => pb::CaseState::ReturnInTransit,
+        CaseState::AwaitingMerchantExecution => pb::CaseState::AwaitingMerchantExecution,
+        CaseState::PlatformIntervening => pb::CaseState::PlatformIntervening,
+        CaseState::FollowUpPending => pb::CaseState::FollowUpPending,
+        CaseState::Refunded => pb::CaseState::Refunded,
+        CaseState::Reshipped => pb::CaseState::Reshipped,
+        CaseState::Exchanged => pb::CaseState::Exchanged,
+        CaseState::Repaired => pb::CaseState::Repaired,
+        CaseState::Closed => pb::CaseState::Closed,
+        CaseState::WithdrawnByBuyer => pb::CaseState::WithdrawnByBuyer,
+        CaseState::Expired => pb::CaseState::Expired,
+    }
+}
+
+pub fn state_from_pb(s: pb::CaseState) -> Option<CaseState> {
+    CaseState::ALL.into_iter().find(|d| state_to_pb(*d) == s)
+}
+
+pub fn fulfilment_to_pb(f: Fulfilment) -> pb::Fulfilment {
+    match f {
+        Fulfilment::Unknown => pb::Fulfilment::Unspecified,
+        Fulfilment::NotShipped => pb::Fulfilment::NotShipped,
+        Fulfilment::ShippedNotReceived => pb::Fulfilment::ShippedNotReceived,
+        Fulfilment::Received => pb::Fulfilment::Received,
+    }
+}
+
+fn fulfilment_from_pb(f: pb::Fulfilment) -> Fulfilment {
+    Fulfilment::ALL
+        .into_iter()
+        .find(|d| fulfilment_to_pb(*d) == f)
+        .unwrap_or(Fulfilment::Unknown)
+}
+
+fn due_party_to_pb(p: DParty) -> pb::DueParty {
+    match p {
+        DParty::Merchant => pb::DueParty::Merchant,
+        DParty::Buyer => pb::DueParty::Buyer,
+        DParty::Platform => pb::DueParty::Platform,
+    }
+}
+
+fn address_to_pb(a: &Address) -> pb::Address {
+    pb::Address {
+        name: a.name.as_str().into(),
+        phone: a.phone.as_str().into(),
+        province: a.province.as_str().into(),
+        city: a.city.as_str().into(),
+        district: a.district.as_str().into(),
+        detail: a.detail.as_str().into(),
+    }
+}
+
+fn shipment_to_pb(s: &Shipment) -> pb::Shipment {
+    pb::Shipment {
+        carrier: s.carrier.as_str().into(),
+        tracking_number: s.tracking_number.as_str().into(),
+        ship_time: s.shipped_at.map(timestamp),
+    }
+}
+
+fn deadline_to_pb(d: &Deadline) -> pb::Deadline {
+    pb::Deadline {
+        key: d.key.clone(),
+        rule_id: d.rule_id.clone(),
+        due_party: due_party_to_pb(d.due_party) as i32,
+        due_time: Some(timestamp(d.due_at)),
+        remind_time: d.remind_at.map(timestamp),
+        consequence: d.consequence.as_str().into(),
+        source: match d.source {
+            DSource::Policy => pb::DeadlineSource::Policy,
+            DSource::Platform => pb::DeadlineSource::Platform,
+        } as i32,
+        computed_due_time: d.computed_due_at.map(timestamp),
+        state: match d.state {
+            DState::Active => pb::DeadlineState::Active,
+            DState::Met => pb::DeadlineState::Met,
+            DState::Cancelled => pb::DeadlineState::Cancelled,
+            DState::Fired => pb::DeadlineState::Fired,
+        } as i32,
+        start_time: Some(timestamp(d.started_at)),
+    }
+}
+
+pub fn case_to_pb(c: &Case) -> pb::Case {
+    pb::Case {
+        name: case_name(&c.id),
+        shop: c.shop.to_string(),
+        platform: c.platform.to_string(),
+        platform_case_id: c
+            .platform_case_id
+            .as_ref()
+            .map(|i| i.to_string())
+            .unwrap_or_default(),
+        order_id: c
+            .order_id
+            .as_ref()
+            .map(|i| i.to_string())
+            .unwrap_or_default(),
+        sub_order_id: c
+            .sub_order_id
+            .as_ref()
+            .map(|i| i.to_string())
+            .unwrap_or_default(),
+        kind: kind_to_pb(c.kind) as i32,
+        state: state_to_pb(c.state) as i32,
+        fulfilment: fulfilment_to_pb(c.fulfilment) as i32,
+        requested_refund_fen: c.requested_refund.get(),
+        order_total_fen: c.order_total.map(Fen::get).unwrap_or_default(),
+        refunded_fen: c.refunded.map(Fen::get).unwrap_or_default(),
+        reason: c.reason.as_str().into(),
+        buyer: c.buyer.as_str().into(),
+        buyer_address: c.buyer_address.as_ref().map(address_to_pb),
+        return_address: c.return_address.as_ref().map(address_to_pb),
+        return_shipment: c.return_shipment.as_ref().map(shipment_to_pb),
+        reship_shipment: c.reship_shipment.as_ref().map(shipment_to_pb),
+        evidence: c
+            .evidence
+            .iter()
+            .map(|e| pb::EvidenceRef {
+                kind: e.kind.as_str().into(),
+                uri: e.uri.as_str().into(),
+                sha256: e.sha256.clone().unwrap_or_default(),
+                note: e.note.as_str().into(),
+            })
+            .collect(),
+        deadlines: c.deadlines.iter().map(deadline_to_pb).collect(),
+        next_deadline_time: c.next_deadline_at().map(timestamp),
+        platform_status: c.platform_status.as_ref().map(|s| pb::PlatformStatus {
+            code: s.code.clone(),
+            text: s.text.clone(),
+        }),
+        platform_version: c.platform_version.unwrap_or_default(),
+        platform_attributes: c.platform_attributes.clone().into_iter().collect(),
+        policy_version: c.policy_version.clone(),
+        create_time: Some(timestamp(c.created_at)),
+        update_time: Some(timestamp(c.updated_at)),
+        etag: c.etag(),
+    }
+}
+
+pub fn event_to_pb(e: &StoredEvent) -> pb::CaseEvent {
+    let state =
+        |s: Option<CaseState>| s.map(state_to_pb).unwrap_or(pb::CaseState::Unspecified) as i32;
+    pb::CaseEvent {
+        name: format!("cases/{}/events/{}", e.case_id, e.seq),
+        case: case_name(&e.case_id),
+        sequence: e.seq,
+        r#type: e.kind.clone(),
+        actor_kind: match e.actor.kind {
+            DActorKind::Merchant => pb::ActorKind::Merchant,
+            DActorKind::Buyer => pb::ActorKind::Buyer,
+            DActorKind::Platform => pb::ActorKind::Platform,
+            DActorKind::SystemTimer => pb::ActorKind::SystemTimer,
+        } as i32,
+        actor: e.actor.id.clone(),
+        from_state: state(e.from_state),
+        to_state: state(e.to_state),
+        detail_json: e.detail.to_string(),
+        occur_time: Some(timestamp(e.occurred_at)),
+    }
+}
+
+fn rule_to_pb(r: &DeadlineRule) -> pb::DeadlineRule {
+    pb::DeadlineRule {
+        key: r.key.clone(),
+        rule_id: r.rule.clone(),
+        state: state_to_pb(r.state) as i32,
+        kinds: r.kinds.iter().map(|k| kind_to_pb(*k) as i32).collect(),
+        fulfilments: r
+            .fulfilment
+            .iter()
+            .map(|f| fulfilment_to_pb(*f) as i32)
+            .collect(),
+        due_party: due_party_to_pb(r.due_party) as i32,
+        due_after: String::from(r.due_after),
+        remind_before: r.remind_before.map(String::from).unwrap_or_default(),
+        consequence: r.consequence.as_str().into(),
+        assumed: r.assumed,
+        note: r.note.clone(),
+    }
+}
+
+pub fn policy_to_pb(p: &Policy) -> pb::Policy {
+    pb::Policy {
+        name: format!("platforms/{}/policies/{}", p.platform, p.version),
+        platform: p.platform.to_string(),
+        version: p.version.clone(),
+        effective_time: Some(timestamp(p.effective_from)),
+        source: p.source.clone(),
+        after_sales_window_days: p
+            .after_sales_window_days
+            .map(|d| d as i32)
+            .unwrap_or_default(),
+        merchant_actions: p
+            .merchant_actions
+            .iter()
+            .map(|a| a.as_str().to_string())
+            .collect(),
+        deadlines: p.deadlines.iter().map(rule_to_pb).collect(),
+    }
+}
+
+/// Collects field violations while parsing a request.
+#[derive(Default)]
+pub struct Violations(Vec<(String, String)>);
+
+impl Violations {
+    pub fn add(&mut self, field: impl Into<String>, problem: impl Into<String>) {
+        self.0.push((field.into(), problem.into()));
+    }
+
+    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, r: Result<T, E>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.add(field, e.to_string());
+                None
+            }
+        }
+    }
+
+    pub fn text(&mut self, field: &str, raw: &str) -> BoundedText {
+        self.check(field, BoundedText::parse(raw))
+            .unwrap_or_default()
+    }
+
+    pub fn extend(&mut self, more: Vec<(String, String)>) {
+        self.0.extend(more);
+    }
+
+    pub fn into_result(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::InvalidArgument(self.0))
+        }
+    }
+}
+
+fn optional_id<T, E: std::fmt::Display>(
+    v: &mut Violations,
+    field: &str,
+    raw: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Option<T> {
+    if raw.is_empty() {
+        None
+    } else {
+        v.check(field, parse(raw))
+    }
+}
+
+fn address_from_pb(v: &mut Violations, field: &str, a: &pb::Address) -> Address {
+    Address {
+        name: v.text(&format!("{field}.name"), &a.name),
+        phone: v.text(&format!("{field}.phone"), &a.phone),
+        province: v.text(&format!("{field}.province"), &a.province),
+        city: v.text(&format!("{field}.city"), &a.city),
+        district: v.text(&format!("{field}.district"), &a.district),
+        detail: v.text(&format!("{field}.detail"), &a.detail),
+    }
+}
+
+/// A shipment the merchant records: carrier and tracking number are required.
+pub fn shipment_from_pb(
+    v: &mut Violations,
+    field: &str,
+    s: Option<&pb::Shipment>,
+) -> Option<Shipment> {
+    let Some(s) = s else {
+        v.add(field, "required");
+        return None;
+    };
+    if s.carrier.trim().is_empty() {
+        v.add(format!("{field}.carrier"), "required");
+    }
+    if s.tracking_number.trim().is_empty() {
+        v.add(format!("{field}.tracking_number"), "required");
+    }
+    let shipped_at = match &s.ship_time {
+        Some(t) => {
+            let parsed = from_timestamp(t);
+            if parsed.is_none() {
+                v.add(format!("{field}.ship_time"), "not a valid timestamp");
+            }
+            parsed
+        }
+        None => None,
+    };
+    Some(Shipment {
+        carrier: v.text(&format!("{field}.carrier"), &s.carrier),
+        tracking_number: v.text(&format!("{field}.tracking_number"), &s.tracking_number),
+        shipped_at,
+    })
+}
+
+pub const MAX_EVIDENCE_ITEMS: usize = 50;
+
+/// CreateCase: every field checked, all problems reported together.
+pub fn draft_from_pb(c: Option<&pb::Case>) -> Result<CaseDraft, ApiError> {
+    let Some(c) = c else {
+        return Err(ApiError::field("case", "required"));
+    };
+    let mut v = Violations::default();
+    let shop = v.check("case.shop", ShopId::parse(c.shop.as_str()));
+    let platform = v.check("case.platform", PlatformCode::parse(c.platform.as_str()));
+    let kind = match pb::CaseKind::try_from(c.kind).ok().and_then(kind_from_pb) {
+        Some(k) => Some(k),
+        None => {
+            v.add("case.kind", "required: one of the CaseKind values");
+            None
+        }
+    };
+    let platform_case_id = optional_id(&mut v, "case.platform_case_id", &c.platform_case_id, |s| {
+        PlatformCaseId::parse(s)
+    });
+    let order_id = optional_id(&mut v, "case.order_id", &c.order_id, |s| OrderId::parse(s));
+    let sub_order_id = optional_id(&mut v, "case.sub_order_id", &c.sub_order_id, |s| {
+        OrderId::parse(s)
+    });
+    let requested_refund = v.check(
+        "case.requested_refund_fen",
+        Fen::new(c.requested_refund_fen),
+    );
+    let order_total = if c.order_total_fen == 0 {
+        None
+    } else {
+        v.check("case.order_total_fen", Fen::new(c.order_total_fen))
+    };
+    let fulfilment = match pb::Fulfilment::try_from(c.fulfilment) {
+        Ok(f) => fulfilment_from_pb(f),
+        Err(_) => {
+            v.add("case.fulfilment", "not a Fulfilment value");
+            Fulfilment::Unknown
+        }
+    };
+    let reason = v.text("case.reason", &c.reason);
+    let buyer = v.text("case.buyer", &c.buyer);
+    let buyer_address = c
+        .buyer_address
+        .as_ref()
+        .map(|a| address_from_pb(&mut v, "case.buyer_address", a));
+    if c.evidence.len() > MAX_EVIDENCE_ITEMS {
+        v.add(
+            "case.evidence",
+            format!("at most {MAX_EVIDENCE_ITEMS} items"),
+        );
+    }
+    let mut evidence = Vec::new();
+    for (i, e) in c.evidence.iter().enumerate() {
+        let f = format!("case.evidence[{i}]");
+        if e.uri.trim().is_empty() {
+            v.add(format!("{f}.uri"), "required");
+        }
+        if !e.sha256.is_empty()
+            && (e.sha256.len() != 64 || !e.sha256.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            v.add(format!("{f}.sha256"), "must be 64 hex characters");
+        }
+        evidence.push(EvidenceRef {
+            kind: v.text(&format!("{f}.kind"), &e.kind),
+            uri: v.text(&format!("{f}.uri"), &e.uri),
+            sha256: (!e.sha256.is_empty()).then(|| e.sha256.to_ascii_lowercase()),
+            note: v.text(&format!("{f}.note"), &e.note),
+        });
+    }
+    if let Some(k) = kind {
+        if !k.is_shop_level() && order_id.is_none() && c.order_id.is_empty() {
+            v.add("case.order_id", format!("required for a {k} case"));
+        }
+    }
+    if let (Some(r), Some(t)) = (requested_refund, order_total) {
+        if r > t {
+            v.add("case.requested_refund_fen", "exceeds case.order_total_fen");
+        }
+    }
+    v.into_result()?;
+    // Every Option below is Some: a None would have added a violation above.
+    match (shop, platform, kind, requested_refund) {
+        (Some(shop), Some(platform), Some(kind), Some(requested_refund)) => Ok(CaseDraft {
+            shop,
+            platform,
+            platform_case_id,
+            order_id,
+            sub_order_id,
+            kind,
+            fulfilment,
+            requested_refund,
+            order_total,
+            reason,
+            buyer,
+            buyer_address,
+            evidence,
+        }),
+        _ => Err(ApiError::Internal(
+            "draft validation let a missing field through".into(),
+        )),
+    }
+}

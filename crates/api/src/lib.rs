@@ -1,0 +1,10 @@
+//! The gRPC face of the service: authentication, request validation, proto ↔ domain
+//! conversion and error mapping. Decisions are made in the domain; this crate only translates.
+
+pub mod auth;
+pub mod convert;
+pub mod error;
+pub mod query;
+pub mod service;
+
+pub use service::{AftersalesApi, ApiConfig};

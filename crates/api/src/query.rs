@@ -1,0 +1,301 @@
+//! ListCases filters (a documented subset of AIP-160) and opaque, tamper-evident page tokens
+//! (AIP-158) that are bound to the filter they were issued for.
+
+use crate::convert::{kind_from_pb, state_from_pb};
+use crate::error::ApiError;
+use aftersales_domain::{CaseId, PlatformCode, ShopId};
+use aftersales_proto::v1 as pb;
+use aftersales_store::CaseQuery;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+const FILTER_FIELD: &str = "filter";
+
+fn bad(problem: impl Into<String>) -> ApiError {
+    ApiError::field(FILTER_FIELD, problem)
+}
+
+/// Split `a = "x" AND b > "y"` into conditions, respecting quotes.
+fn split_and(filter: &str) -> Result<Vec<String>, ApiError> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut in_quotes = false;
+    let tokens: Vec<&str> = filter.split(' ').collect();
+    let mut i = 0;
+    while i < tokens.len() {
+        let tok = tokens[i];
+        if !in_quotes && tok == "AND" {
+            parts.push(std::mem::take(&mut current));
+        } else {
+            if !current.is_empty() {
+                current.push(' ');
+            }
+            current.push_str(tok);
+            in_quotes ^= tok.matches('"').count() % 2 == 1;
+        }
+        i += 1;
+    }
+    if in_quotes {
+        return Err(bad("unterminated quoted value"));
+    }
+    parts.push(current);
+    let parts: Vec<String> = parts.into_iter().map(|p| p.trim().to_string()).collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(bad("empty condition around AND"));
+    }
+    Ok(parts)
+}
+
+fn unquote(v: &str) -> &str {
+    v.strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(v)
+}
+
+fn parse_time(field: &str, v: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(unquote(v))
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| bad(format!("{field}: {v} is not an RFC 3339 timestamp")))
+}
+
+/// Parse the filter into the store's query. Anything outside the documented subset is
+/// INVALID_ARGUMENT naming the problem, never ignored.
+pub fn parse_filter(filter: &str) -> Result<CaseQuery, ApiError> {
+    let mut q = CaseQuery::default();
+    if filter.trim().is_empty() {
+        return Ok(q);
+    }
+    if filter.len() > 2000 {
+        return Err(bad("longer than 2000 characters"));
+    }
+    for cond in split_and(filter.trim())? {
+        let (field, op, value) = split_condition(&cond)?;
+        let dup = |f: &str| bad(format!("{f} appears more than once"));
+        match (field, op) {
+            ("platform", "=") => {
+                let p = PlatformCode::parse(unquote(value)).map_err(|e| bad(format!("platform: {e}")))?;
+                if q.platform.replace(p).is_some() {
+                    return Err(dup(field));
+                }
+            }
+            ("shop", "=") => {
+                let s = ShopId::parse(unquote(value)).map_err(|e| bad(format!("shop: {e}")))?;
+                if q.shop.replace(s).is_some() {
+                    return Err(dup(field));
+                }
+            }
+            ("kind", "=") => {
+                let name = format!("CASE_KIND_{}", unquote(value));
+                let k = pb::CaseKind::from_str_name(&name)
+                    .and_then(kind_from_pb)
+                    .ok_or_else(|| bad(format!("kind: {value} is not a CaseKind (e.g. RETURN_AND_REFUND)")))?;
+                if q.kind.replace(k).is_some() {
+                    return Err(dup(field));
+                }
+            }
+            ("state", "=") => {
+                let name = format!("CASE_STATE_{}", unquote(value));
+                let s = pb::CaseState::from_str_name(&name)
+                    .and_then(state_from_pb)
+                    .ok_or_else(|| bad(format!("state: {value} is not a CaseState (e.g. AWAITING_MERCHANT)")))?;
+                if q.state.replace(s).is_some() {
+                    return Err(dup(field));
+                }
+            }
+            ("next_deadline_time", "<" | "<=") => {
+                let mut t = parse_time(field, value)?;
+                if op == "<=" {
+                    t += chrono::Duration::milliseconds(1);
+                }
+                if q.next_deadline_before.replace(t).is_some() {
+                    return Err(dup(field));
+                }
+            }
+            ("next_deadline_time", ">" | ">=") => {
+                let mut t = parse_time(field, value)?;
+                if op == ">=" {
+                    t -= chrono::Duration::milliseconds(1);
+                }
+                if q.next_deadline_after.replace(t).is_some() {
+                    return Err(dup(field));
+                }
+            }
+            ("update_time", ">" | ">=") => {
+                let mut t = parse_time(field, value)?;
+                if op == ">=" {
+                    t -= chrono::Duration::milliseconds(1);
+                }
+                if q.updated_after.replace(t).is_some() {
+                    return Err(dup(field));
+                }
+            }
+            (f, o) => {
+                return Err(bad(format!(
+                    "unsupported condition `{f} {o}`: supported are platform =, shop =, kind =, state =, \
+                     next_deadline_time < <= > >=, update_time > >=, joined by AND"
+                )))
+            }
+        }
+    }
+    Ok(q)
+}
+
+fn split_condition(cond: &str) -> Result<(&str, &str, &str), ApiError> {
+    for op in ["<=", ">=", "!=", "=", "<", ">", ":"] {
+        if let Some(pos) = cond.find(op) {
+            let field = cond[..pos].trim();
+            let value = cond[pos + op.len()..].trim();
+            if op == "!=" || op == ":" {
+                return Err(bad(format!("operator {op} is not supported")));
+            }
+            if field.is_empty() || value.is_empty() {
+                return Err(bad(format!("`{cond}` is not `field operator value`")));
+            }
+            return Ok((field, op, value));
+        }
+    }
+    Err(bad(format!(
+        "`{cond}` has no comparison operator (OR and NOT are not supported)"
+    )))
+}
+
+/// Signs page tokens so a client cannot forge a position or reuse one with another filter.
+#[derive(Clone)]
+pub struct PageTokens {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for PageTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PageTokens(<redacted>)")
+    }
+}
+
+impl PageTokens {
+    pub fn new(secret: &[u8]) -> Self {
+        PageTokens {
+            key: Sha256::digest(secret).into(),
+        }
+    }
+
+    fn mac(&self, scope: &str, payload: &str) -> [u8; 32] {
+        // HMAC-SHA256 (RFC 2104) over the scope (method + filter) and the position.
+        let mut ipad = [0x36u8; 64];
+        let mut opad = [0x5cu8; 64];
+        for (i, b) in self.key.iter().enumerate() {
+            ipad[i] ^= b;
+            opad[i] ^= b;
+        }
+        let inner = Sha256::new()
+            .chain_update(ipad)
+            .chain_update(scope)
+            .chain_update([0])
+            .chain_update(payload)
+            .finalize();
+        Sha256::new()
+            .chain_update(opad)
+            .chain_update(inner)
+            .finalize()
+            .into()
+    }
+
+    pub fn issue(&self, scope: &str, position: &str) -> String {
+        let mac = self.mac(scope, position);
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(position),
+            URL_SAFE_NO_PAD.encode(&mac[..16])
+        )
+    }
+
+    pub fn open(&self, scope: &str, token: &str) -> Result<String, ApiError> {
+        let invalid = || {
+            ApiError::field(
+                "page_token",
+                "not a token from a previous call with the same filter",
+            )
+        };
+        let (pos, mac) = token.split_once('.').ok_or_else(invalid)?;
+        let pos = String::from_utf8(URL_SAFE_NO_PAD.decode(pos).map_err(|_| invalid())?)
+            .map_err(|_| invalid())?;
+        let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| invalid())?;
+        let expected = self.mac(scope, &pos);
+        use subtle::ConstantTimeEq;
+        if mac.len() != 16 || !bool::from(mac.as_slice().ct_eq(&expected[..16])) {
+            return Err(invalid());
+        }
+        Ok(pos)
+    }
+
+    pub fn open_case_id(&self, scope: &str, token: &str) -> Result<CaseId, ApiError> {
+        let pos = self.open(scope, token)?;
+        CaseId::parse(pos).map_err(|_| ApiError::field("page_token", "corrupt position"))
+    }
+}
+
+/// Page size per AIP-158: 0 → default, above max → max, negative → error.
+pub fn page_size(raw: i32, default: u32, max: u32) -> Result<u32, ApiError> {
+    match raw {
+        n if n < 0 => Err(ApiError::field("page_size", "must not be negative")),
+        0 => Ok(default),
+        n => Ok((n as u32).min(max)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aftersales_domain::{CaseKind, CaseState};
+
+    #[test]
+    fn filters_parse() {
+        let q = parse_filter(
+            r#"platform = "taobao" AND shop = "tmall-flagship" AND kind = RETURN_AND_REFUND AND state = AWAITING_MERCHANT AND next_deadline_time < "2026-11-25T00:00:00Z" AND update_time > "2026-11-01T00:00:00+08:00""#,
+        )
+        .unwrap();
+        assert_eq!(q.platform.unwrap().as_str(), "taobao");
+        assert_eq!(q.shop.unwrap().as_str(), "tmall-flagship");
+        assert_eq!(q.kind, Some(CaseKind::ReturnAndRefund));
+        assert_eq!(q.state, Some(CaseState::AwaitingMerchant));
+        assert_eq!(
+            q.next_deadline_before.unwrap().to_rfc3339(),
+            "2026-11-25T00:00:00+00:00"
+        );
+        assert_eq!(
+            q.updated_after.unwrap().to_rfc3339(),
+            "2026-10-31T16:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn unsupported_filters_are_refused() {
+        for f in [
+            "platform != \"taobao\"",
+            "state = OPEN",
+            "buyer = \"x\"",
+            "platform = \"taobao\" OR platform = \"jd\"",
+            "platform = \"taobao\" AND",
+            "update_time > yesterday",
+            "platform = \"a\" AND platform = \"b\"",
+            "shop = \"unterminated",
+        ] {
+            assert!(parse_filter(f).is_err(), "{f} should be refused");
+        }
+    }
+
+    #[test]
+    fn page_tokens_are_bound_to_scope() {
+        let t = PageTokens::new(b"secret");
+        let tok = t.issue("ListCases|state = X", "0190-abc");
+        assert_eq!(t.open("ListCases|state = X", &tok).unwrap(), "0190-abc");
+        assert!(t.open("ListCases|state = Y", &tok).is_err());
+        assert!(PageTokens::new(b"other")
+            .open("ListCases|state = X", &tok)
+            .is_err());
+        let mut forged = tok.clone();
+        forged.replace_range(0..2, "AA");
+        assert!(t.open("ListCases|state = X", &forged).is_err());
+    }
+}

@@ -1,0 +1,1086 @@
+//! The `aftersales.v1.AftersalesService` implementation: authenticate, parse, decide in the
+//! domain, persist in one store write, answer.
+
+use crate::auth::{authenticate, require_actor, require_platform_task_permission};
+use crate::convert::{
+    case_name, case_to_pb, draft_from_pb, event_to_pb, from_timestamp, parse_case_name,
+    policy_to_pb, shipment_from_pb, Violations,
+};
+use crate::error::ApiError;
+use crate::query::{page_size, parse_filter, PageTokens};
+use aftersales_domain::access::Principal;
+use aftersales_domain::event::{Actor, EventKind, NewEvent};
+use aftersales_domain::{
+    BoundedText, Case, CaseId, Clock, Fen, MerchantAction, PlatformCode, PlatformOutcome, Policy,
+    PolicyRegistry, ShopId, TenantId,
+};
+use aftersales_platforms::AdapterRegistry;
+use aftersales_proto::v1 as pb;
+use aftersales_proto::v1::aftersales_service_server::AftersalesService;
+use aftersales_store::{CaseWrite, IdempotencyRecord, Store, StoreError, WriteMode};
+use prost::Message;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use tracing::{field::Empty, Instrument, Span};
+
+/// Native records larger than this are refused before parsing: no platform sends one.
+pub const MAX_NATIVE_RECORD_BYTES: usize = 1 << 20;
+/// Optimistic-concurrency retries for calls without an etag.
+const WRITE_ATTEMPTS: usize = 5;
+const WATCH_BATCH: u32 = 200;
+
+pub struct ApiConfig {
+    pub page_token_secret: Vec<u8>,
+    /// How often a WatchCaseEvents stream looks for events written by other replicas.
+    pub watch_poll: Duration,
+}
+
+pub struct AftersalesApi {
+    store: Arc<dyn Store>,
+    adapters: AdapterRegistry,
+    policies: Arc<PolicyRegistry>,
+    clock: Arc<dyn Clock>,
+    page_tokens: PageTokens,
+    /// Bumped after every committed write so local watchers wake at once.
+    feed: watch::Sender<u64>,
+    /// Turns true when the server drains: open event streams end so shutdown can finish.
+    shutdown: watch::Receiver<bool>,
+    watch_poll: Duration,
+}
+
+impl AftersalesApi {
+    pub fn new(
+        store: Arc<dyn Store>,
+        adapters: AdapterRegistry,
+        policies: Arc<PolicyRegistry>,
+        clock: Arc<dyn Clock>,
+        config: ApiConfig,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let (feed, _) = watch::channel(0);
+        AftersalesApi {
+            store,
+            adapters,
+            policies,
+            clock,
+            page_tokens: PageTokens::new(&config.page_token_secret),
+            feed,
+            shutdown,
+            watch_poll: config.watch_poll,
+        }
+    }
+
+    async fn principal(&self, md: &tonic::metadata::MetadataMap) -> Result<Principal, ApiError> {
+        let p = authenticate(self.store.as_ref(), md).await?;
+        Span::current().record("tenant", p.tenant.as_str());
+        Ok(p)
+    }
+
+    fn notify(&self) {
+        self.feed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    fn policy_of(&self, case: &Case) -> Result<&Policy, ApiError> {
+        self.policies
+            .version(&case.platform, &case.policy_version)
+            .ok_or_else(|| {
+                ApiError::Internal(format!(
+                    "case {} opened under policy {} of {}, which this build does not have",
+                    case.id, case.policy_version, case.platform
+                ))
+            })
+    }
+
+    /// AIP-155: the first answer to a request id, if there was one.
+    async fn replay<M: Message + Default>(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        method: &str,
+        fingerprint: &str,
+    ) -> Result<Option<M>, ApiError> {
+        if request_id.is_empty() {
+            return Ok(None);
+        }
+        let Some(rec) = self.store.idempotent_response(tenant, request_id).await? else {
+            return Ok(None);
+        };
+        if rec.method != method || rec.fingerprint != fingerprint {
+            return Err(ApiError::RequestIdReused {
+                request_id: request_id.to_string(),
+            });
+        }
+        M::decode(rec.response.as_slice()).map(Some).map_err(|e| {
+            ApiError::Internal(format!(
+                "stored response for {request_id} does not decode: {e}"
+            ))
+        })
+    }
+
+    fn idempotency<M: Message>(
+        &self,
+        request_id: &str,
+        method: &str,
+        fingerprint: &str,
+        response: &M,
+    ) -> Option<IdempotencyRecord> {
+        (!request_id.is_empty()).then(|| IdempotencyRecord {
+            request_id: request_id.to_string(),
+            method: method.to_string(),
+            fingerprint: fingerprint.to_string(),
+            response: response.encode_to_vec(),
+            created_at: self.clock.now(),
+        })
+    }
+
+    async fn load_case(&self, tenant: &TenantId, id: &CaseId) -> Result<Case, ApiError> {
+        let case = self
+            .store
+            .case(tenant, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound {
+                resource_type: "aftersales.v1.Case",
+                name: case_name(id),
+            })?;
+        let span = Span::current();
+        span.record("case_id", case.id.as_str());
+        span.record("platform", case.platform.as_str());
+        Ok(case)
+    }
+
+    /// Every merchant action goes through here: checked, applied in the domain, written with
+    /// its event in one transaction, retried on a concurrent change unless the caller pinned
+    /// an etag.
+    #[allow(clippy::too_many_arguments)]
+    async fn act(
+        &self,
+        md: &tonic::metadata::MetadataMap,
+        method: &'static str,
+        name: &str,
+        etag: &str,
+        request_id: &str,
+        fingerprint: String,
+        action: Result<MerchantAction, ApiError>,
+    ) -> Result<pb::Case, ApiError> {
+        let p = self.principal(md).await?;
+        require_actor(&p)?;
+        let id = parse_case_name("name", name);
+        let (id, action) = match (id, action) {
+            (Ok(id), Ok(a)) => (id, a),
+            (Err(ApiError::InvalidArgument(mut a)), Err(ApiError::InvalidArgument(b))) => {
+                a.extend(b);
+                return Err(ApiError::InvalidArgument(a));
+            }
+            (Err(e), _) | (_, Err(e)) => return Err(e),
+        };
+        check_request_id(request_id)?;
+        if let Some(done) = self
+            .replay::<pb::Case>(&p.tenant, request_id, method, &fingerprint)
+            .await?
+        {
+            return Ok(done);
+        }
+        for _ in 0..WRITE_ATTEMPTS {
+            let case = self.load_case(&p.tenant, &id).await?;
+            if case.kind.is_platform_task() {
+                require_platform_task_permission(&p)?;
+            }
+            if !etag.is_empty() && etag != case.etag() {
+                return Err(ApiError::EtagMismatch {
+                    name: case_name(&id),
+                    current: case.etag(),
+                });
+            }
+            let policy = self.policy_of(&case)?;
+            let now = self.clock.now();
+            let change = match case.apply_merchant_action(
+                &action,
+                policy,
+                Actor::merchant(&p.account),
+                now,
+            ) {
+                Ok(change) => change,
+                Err(error) => {
+                    // Refused attempts are part of the record, but change nothing.
+                    let refusal = NewEvent {
+                        kind: EventKind::ActionRefused(action.kind()),
+                        actor: Actor::merchant(&p.account),
+                        from_state: Some(case.state),
+                        to_state: None,
+                        detail: serde_json::json!({ "action": action.kind().as_str(), "reason": error.reason(), "message": error.to_string() }),
+                        occurred_at: now,
+                    };
+                    self.store
+                        .write(CaseWrite {
+                            case,
+                            mode: WriteMode::EventsOnly,
+                            events: vec![refusal],
+                            idempotency: None,
+                        })
+                        .await?;
+                    self.notify();
+                    return Err(ApiError::Domain {
+                        error,
+                        subject: case_name(&id),
+                    });
+                }
+            };
+            let response = case_to_pb(&change.case);
+            let write = CaseWrite {
+                idempotency: self.idempotency(request_id, method, &fingerprint, &response),
+                mode: WriteMode::Update {
+                    expected_version: case.version,
+                },
+                case: change.case,
+                events: change.events,
+            };
+            match self.store.write(write).await {
+                Ok(_) => {
+                    self.notify();
+                    return Ok(response);
+                }
+                Err(StoreError::VersionConflict { .. }) if !etag.is_empty() => {
+                    let current = self.load_case(&p.tenant, &id).await?;
+                    return Err(ApiError::EtagMismatch {
+                        name: case_name(&id),
+                        current: current.etag(),
+                    });
+                }
+                Err(StoreError::VersionConflict { .. }) => continue,
+                Err(StoreError::DuplicateRequest { .. }) => {
+                    return self
+                        .replay::<pb::Case>(&p.tenant, request_id, method, &fingerprint)
+                        .await?
+                        .ok_or_else(|| {
+                            ApiError::Internal("duplicate request without a stored answer".into())
+                        });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::Contended {
+            name: case_name(&id),
+        })
+    }
+
+    async fn ingest(
+        &self,
+        md: &tonic::metadata::MetadataMap,
+        req: pb::IngestPlatformCaseRequest,
+    ) -> Result<pb::IngestPlatformCaseResponse, ApiError> {
+        const METHOD: &str = "IngestPlatformCase";
+        let p = self.principal(md).await?;
+        require_actor(&p)?;
+        let fingerprint = fingerprint(&req);
+        let mut v = Violations::default();
+        let shop = v.check("shop", ShopId::parse(req.shop.as_str()));
+        let platform = v.check("platform", PlatformCode::parse(req.platform.as_str()));
+        let adapter = platform.as_ref().and_then(|code| {
+            let a = self.adapters.get(code).cloned();
+            if a.is_none() {
+                let known: Vec<&str> = self.adapters.platforms().map(|p| p.as_str()).collect();
+                v.add(
+                    "platform",
+                    format!("no adapter for {code}; supported: {}", known.join(", ")),
+                );
+            }
+            a
+        });
+        if req.native_record_json.trim().is_empty() {
+            v.add("native_record_json", "required");
+        } else if req.native_record_json.len() > MAX_NATIVE_RECORD_BYTES {
+            v.add(
+                "native_record_json",
+                format!("larger than {MAX_NATIVE_RECORD_BYTES} bytes"),
+            );
+        }
+        if let Err(ApiError::InvalidArgument(more)) = check_request_id(&req.request_id) {
+            v.extend(more);
+        }
+        v.into_result()?;
+        let (Some(shop), Some(platform), Some(adapter)) = (shop, platform, adapter) else {
+            return Err(ApiError::Internal(
+                "ingest validation let a missing field through".into(),
+            ));
+        };
+        Span::current().record("platform", platform.as_str());
+        if let Some(done) = self
+            .replay(&p.tenant, &req.request_id, METHOD, &fingerprint)
+            .await?
+        {
+            return Ok(done);
+        }
+        let record = adapter
+            .map_record(req.native_record_json.as_bytes())
+            .map_err(ApiError::BadNativeRecord)?;
+        for _ in 0..WRITE_ATTEMPTS {
+            let now = self.clock.now();
+            let existing = self
+                .store
+                .case_by_platform_id(&p.tenant, &platform, &record.platform_case_id)
+                .await?;
+            let (write, outcome) = match existing {
+                None => {
+                    let opened = record.opened_at.unwrap_or(now);
+                    let policy = self.policies.in_force(&platform, opened).ok_or_else(|| {
+                        ApiError::Domain {
+                            error: aftersales_domain::DomainError::NoPolicyInForce {
+                                platform: platform.to_string(),
+                                at: opened.to_rfc3339(),
+                            },
+                            subject: format!("platforms/{platform}"),
+                        }
+                    })?;
+                    let change = Case::from_platform(
+                        new_case_id(),
+                        p.tenant.clone(),
+                        shop.clone(),
+                        platform.clone(),
+                        record.clone(),
+                        policy,
+                        now,
+                    )
+                    .map_err(|error| ApiError::Domain {
+                        error,
+                        subject: format!("platforms/{platform}"),
+                    })?;
+                    (
+                        CaseWrite {
+                            case: change.case,
+                            mode: WriteMode::Insert,
+                            events: change.events,
+                            idempotency: None,
+                        },
+                        pb::IngestOutcome::Created,
+                    )
+                }
+                Some(case) => {
+                    Span::current().record("case_id", case.id.as_str());
+                    if case.shop != shop {
+                        return Err(ApiError::field(
+                            "shop",
+                            format!(
+                                "{platform} record {} belongs to shop {}, not {shop}",
+                                record.platform_case_id, case.shop
+                            ),
+                        ));
+                    }
+                    let policy = self.policy_of(&case)?;
+                    match case.apply_platform_record(record.clone(), policy, now) {
+                        PlatformOutcome::Applied(change) => (
+                            CaseWrite {
+                                mode: WriteMode::Update {
+                                    expected_version: case.version,
+                                },
+                                case: change.case,
+                                events: change.events,
+                                idempotency: None,
+                            },
+                            pb::IngestOutcome::Updated,
+                        ),
+                        PlatformOutcome::Unchanged => {
+                            return Ok(pb::IngestPlatformCaseResponse {
+                                case: Some(case_to_pb(&case)),
+                                outcome: pb::IngestOutcome::Unchanged as i32,
+                            });
+                        }
+                        PlatformOutcome::Stale(event) => (
+                            CaseWrite {
+                                case,
+                                mode: WriteMode::EventsOnly,
+                                events: vec![event],
+                                idempotency: None,
+                            },
+                            pb::IngestOutcome::Stale,
+                        ),
+                        PlatformOutcome::Refused(event, error) => {
+                            let subject = case_name(&case.id);
+                            self.store
+                                .write(CaseWrite {
+                                    case,
+                                    mode: WriteMode::EventsOnly,
+                                    events: vec![event],
+                                    idempotency: None,
+                                })
+                                .await?;
+                            self.notify();
+                            return Err(ApiError::Domain { error, subject });
+                        }
+                    }
+                }
+            };
+            let response = pb::IngestPlatformCaseResponse {
+                case: Some(case_to_pb(&write.case)),
+                outcome: outcome as i32,
+            };
+            let write = CaseWrite {
+                idempotency: self.idempotency(&req.request_id, METHOD, &fingerprint, &response),
+                ..write
+            };
+            Span::current().record("case_id", write.case.id.as_str());
+            match self.store.write(write).await {
+                Ok(_) => {
+                    self.notify();
+                    return Ok(response);
+                }
+                // Someone else created or changed it first: read again and apply on top.
+                Err(
+                    StoreError::VersionConflict { .. } | StoreError::DuplicatePlatformCase { .. },
+                ) => continue,
+                Err(StoreError::DuplicateRequest { .. }) => {
+                    return self
+                        .replay(&p.tenant, &req.request_id, METHOD, &fingerprint)
+                        .await?
+                        .ok_or_else(|| {
+                            ApiError::Internal("duplicate request without a stored answer".into())
+                        });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::Contended {
+            name: format!("platforms/{platform}/records/{}", record.platform_case_id),
+        })
+    }
+
+    async fn create(
+        &self,
+        md: &tonic::metadata::MetadataMap,
+        req: pb::CreateCaseRequest,
+    ) -> Result<pb::Case, ApiError> {
+        const METHOD: &str = "CreateCase";
+        let p = self.principal(md).await?;
+        require_actor(&p)?;
+        let fingerprint = fingerprint(&req);
+        let draft = draft_from_pb(req.case.as_ref());
+        let draft = match (draft, check_request_id(&req.request_id)) {
+            (Ok(d), Ok(())) => d,
+            (Err(ApiError::InvalidArgument(mut a)), Err(ApiError::InvalidArgument(b))) => {
+                a.extend(b);
+                return Err(ApiError::InvalidArgument(a));
+            }
+            (Err(e), _) | (_, Err(e)) => return Err(e),
+        };
+        Span::current().record("platform", draft.platform.as_str());
+        if self.adapters.get(&draft.platform).is_none() {
+            let known: Vec<&str> = self.adapters.platforms().map(|p| p.as_str()).collect();
+            return Err(ApiError::field(
+                "case.platform",
+                format!(
+                    "unknown platform {}; supported: {}",
+                    draft.platform,
+                    known.join(", ")
+                ),
+            ));
+        }
+        if draft.kind.is_platform_task() {
+            require_platform_task_permission(&p)?;
+        }
+        if let Some(done) = self
+            .replay::<pb::Case>(&p.tenant, &req.request_id, METHOD, &fingerprint)
+            .await?
+        {
+            return Ok(done);
+        }
+        let now = self.clock.now();
+        let platform = draft.platform.clone();
+        let policy = self
+            .policies
+            .in_force(&platform, now)
+            .ok_or_else(|| ApiError::Domain {
+                error: aftersales_domain::DomainError::NoPolicyInForce {
+                    platform: platform.to_string(),
+                    at: now.to_rfc3339(),
+                },
+                subject: format!("platforms/{platform}"),
+            })?;
+        let platform_case_id = draft.platform_case_id.clone();
+        let change = Case::open(
+            new_case_id(),
+            p.tenant.clone(),
+            draft,
+            policy,
+            Actor::merchant(&p.account),
+            now,
+        )
+        .map_err(|error| ApiError::Domain {
+            error,
+            subject: "cases".into(),
+        })?;
+        Span::current().record("case_id", change.case.id.as_str());
+        let response = case_to_pb(&change.case);
+        let write = CaseWrite {
+            idempotency: self.idempotency(&req.request_id, METHOD, &fingerprint, &response),
+            case: change.case,
+            mode: WriteMode::Insert,
+            events: change.events,
+        };
+        match self.store.write(write).await {
+            Ok(_) => {
+                self.notify();
+                Ok(response)
+            }
+            Err(StoreError::DuplicatePlatformCase { .. }) => Err(ApiError::AlreadyExists {
+                resource_type: "aftersales.v1.Case",
+                name: format!(
+                    "platforms/{platform}/records/{}",
+                    platform_case_id.map(|i| i.to_string()).unwrap_or_default()
+                ),
+            }),
+            Err(StoreError::DuplicateRequest { .. }) => self
+                .replay(&p.tenant, &req.request_id, METHOD, &fingerprint)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Internal("duplicate request without a stored answer".into())
+                }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn list_cases_impl(
+        &self,
+        md: &tonic::metadata::MetadataMap,
+        req: pb::ListCasesRequest,
+    ) -> Result<pb::ListCasesResponse, ApiError> {
+        let p = self.principal(md).await?;
+        let size = page_size(req.page_size, 50, 500)?;
+        let mut query = parse_filter(&req.filter)?;
+        let scope = format!("ListCases|{}", req.filter);
+        if !req.page_token.is_empty() {
+            query.after_id = Some(self.page_tokens.open_case_id(&scope, &req.page_token)?);
+        }
+        query.limit = size + 1;
+        let mut cases = self.store.list_cases(&p.tenant, &query).await?;
+        let next_page_token = if cases.len() > size as usize {
+            cases.truncate(size as usize);
+            cases
+                .last()
+                .map(|c| self.page_tokens.issue(&scope, c.id.as_str()))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(pb::ListCasesResponse {
+            cases: cases.iter().map(case_to_pb).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn list_events_impl(
+        &self,
+        md: &tonic::metadata::MetadataMap,
+        req: pb::ListCaseEventsRequest,
+    ) -> Result<pb::ListCaseEventsResponse, ApiError> {
+        let p = self.principal(md).await?;
+        let id = parse_case_name("parent", &req.parent)?;
+        let size = page_size(req.page_size, 100, 1000)?;
+        let scope = format!("ListCaseEvents|{}", req.parent);
+        let after = if req.page_token.is_empty() {
+            0
+        } else {
+            self.page_tokens
+                .open(&scope, &req.page_token)?
+                .parse::<i64>()
+                .map_err(|_| ApiError::field("page_token", "corrupt position"))?
+        };
+        self.load_case(&p.tenant, &id).await?;
+        let mut events = self
+            .store
+            .case_events(&p.tenant, &id, after, size + 1)
+            .await?;
+        let next_page_token = if events.len() > size as usize {
+            events.truncate(size as usize);
+            events
+                .last()
+                .map(|e| self.page_tokens.issue(&scope, &e.seq.to_string()))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(pb::ListCaseEventsResponse {
+            events: events.iter().map(event_to_pb).collect(),
+            next_page_token,
+        })
+    }
+
+    fn get_policy_impl(&self, req: pb::GetPolicyRequest) -> Result<pb::Policy, ApiError> {
+        let bad = || {
+            ApiError::field("name", "must be platforms/{platform}/policies/{version} or platforms/{platform}/policies/-")
+        };
+        let rest = req.name.strip_prefix("platforms/").ok_or_else(bad)?;
+        let (platform, version) = rest.split_once("/policies/").ok_or_else(bad)?;
+        let platform =
+            PlatformCode::parse(platform).map_err(|e| ApiError::field("name", e.to_string()))?;
+        Span::current().record("platform", platform.as_str());
+        let found = if version == "-" {
+            let at = match &req.effective_time {
+                Some(t) => from_timestamp(t)
+                    .ok_or_else(|| ApiError::field("effective_time", "not a valid timestamp"))?,
+                None => self.clock.now(),
+            };
+            self.policies.in_force(&platform, at)
+        } else {
+            self.policies.version(&platform, version)
+        };
+        found.map(policy_to_pb).ok_or_else(|| ApiError::NotFound {
+            resource_type: "aftersales.v1.Policy",
+            name: req.name.clone(),
+        })
+    }
+}
+
+fn new_case_id() -> CaseId {
+    // UUIDv7 is time-ordered, so listing in id order is listing in creation order.
+    CaseId::parse(uuid::Uuid::now_v7().to_string()).expect("a UUID is a valid case id")
+}
+
+/// Digest of the whole request, so a request id reused with a different body is caught.
+fn fingerprint<M: Message>(req: &M) -> String {
+    hex::encode(Sha256::digest(req.encode_to_vec()))
+}
+
+fn check_request_id(request_id: &str) -> Result<(), ApiError> {
+    if request_id.len() > 128
+        || request_id
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(ApiError::field(
+            "request_id",
+            "at most 128 printable characters without spaces (a UUID is recommended)",
+        ));
+    }
+    Ok(())
+}
+
+fn text(v: &mut Violations, field: &str, raw: &str, required: bool) -> BoundedText {
+    if required && raw.trim().is_empty() {
+        v.add(field, "required");
+    }
+    v.text(field, raw)
+}
+
+/// Records the outcome on the RPC span and turns the domain result into a tonic one.
+fn respond<T>(result: Result<T, ApiError>) -> Result<Response<T>, Status> {
+    match result {
+        Ok(v) => {
+            Span::current().record("rpc.grpc.status_code", 0);
+            Ok(Response::new(v))
+        }
+        Err(e) => {
+            let status = Status::from(e);
+            Span::current().record("rpc.grpc.status_code", status.code() as i32);
+            if matches!(
+                status.code(),
+                tonic::Code::Internal | tonic::Code::Unavailable
+            ) {
+                tracing::warn!(code = ?status.code(), message = status.message(), "rpc failed");
+            } else {
+                tracing::info!(code = ?status.code(), message = status.message(), "rpc refused");
+            }
+            Err(status)
+        }
+    }
+}
+
+macro_rules! rpc_span {
+    ($method:literal) => {
+        tracing::info_span!(
+            concat!("aftersales.v1.AftersalesService/", $method),
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.service = "aftersales.v1.AftersalesService",
+            rpc.method = $method,
+            rpc.grpc.status_code = Empty,
+            tenant = Empty,
+            platform = Empty,
+            case_id = Empty,
+        )
+    };
+}
+
+#[tonic::async_trait]
+impl AftersalesService for AftersalesApi {
+    async fn ingest_platform_case(
+        &self,
+        request: Request<pb::IngestPlatformCaseRequest>,
+    ) -> Result<Response<pb::IngestPlatformCaseResponse>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            respond(self.ingest(&md, req).await)
+        }
+        .instrument(rpc_span!("IngestPlatformCase"))
+        .await
+    }
+
+    async fn create_case(
+        &self,
+        request: Request<pb::CreateCaseRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            respond(self.create(&md, req).await)
+        }
+        .instrument(rpc_span!("CreateCase"))
+        .await
+    }
+
+    async fn get_case(
+        &self,
+        request: Request<pb::GetCaseRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let result = async {
+                let p = self.principal(&md).await?;
+                let id = parse_case_name("name", &req.name)?;
+                Ok(case_to_pb(&self.load_case(&p.tenant, &id).await?))
+            }
+            .await;
+            respond(result)
+        }
+        .instrument(rpc_span!("GetCase"))
+        .await
+    }
+
+    async fn list_cases(
+        &self,
+        request: Request<pb::ListCasesRequest>,
+    ) -> Result<Response<pb::ListCasesResponse>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            respond(self.list_cases_impl(&md, req).await)
+        }
+        .instrument(rpc_span!("ListCases"))
+        .await
+    }
+
+    async fn list_case_events(
+        &self,
+        request: Request<pb::ListCaseEventsRequest>,
+    ) -> Result<Response<pb::ListCaseEventsResponse>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            respond(self.list_events_impl(&md, req).await)
+        }
+        .instrument(rpc_span!("ListCaseEvents"))
+        .await
+    }
+
+    async fn agree_case(
+        &self,
+        request: Request<pb::AgreeCaseRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let fp = fingerprint(&req);
+            respond(
+                self.act(
+                    &md,
+                    "AgreeCase",
+                    &req.name,
+                    &req.etag,
+                    &req.request_id,
+                    fp,
+                    Ok(MerchantAction::Agree),
+                )
+                .await,
+            )
+        }
+        .instrument(rpc_span!("AgreeCase"))
+        .await
+    }
+
+    async fn reject_case(
+        &self,
+        request: Request<pb::RejectCaseRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let fp = fingerprint(&req);
+            let mut v = Violations::default();
+            let reason = text(&mut v, "reason", &req.reason, true);
+            let action = v.into_result().map(|()| MerchantAction::Reject { reason });
+            respond(
+                self.act(
+                    &md,
+                    "RejectCase",
+                    &req.name,
+                    &req.etag,
+                    &req.request_id,
+                    fp,
+                    action,
+                )
+                .await,
+            )
+        }
+        .instrument(rpc_span!("RejectCase"))
+        .await
+    }
+
+    async fn record_return_shipment(
+        &self,
+        request: Request<pb::RecordReturnShipmentRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let fp = fingerprint(&req);
+            let mut v = Violations::default();
+            let shipment = shipment_from_pb(&mut v, "shipment", req.shipment.as_ref());
+            let action = v.into_result().and_then(|()| {
+                shipment
+                    .map(|shipment| MerchantAction::RecordReturnShipment { shipment })
+                    .ok_or_else(|| ApiError::field("shipment", "required"))
+            });
+            respond(
+                self.act(
+                    &md,
+                    "RecordReturnShipment",
+                    &req.name,
+                    &req.etag,
+                    &req.request_id,
+                    fp,
+                    action,
+                )
+                .await,
+            )
+        }
+        .instrument(rpc_span!("RecordReturnShipment"))
+        .await
+    }
+
+    async fn confirm_return_received(
+        &self,
+        request: Request<pb::ConfirmReturnReceivedRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let fp = fingerprint(&req);
+            respond(
+                self.act(
+                    &md,
+                    "ConfirmReturnReceived",
+                    &req.name,
+                    &req.etag,
+                    &req.request_id,
+                    fp,
+                    Ok(MerchantAction::ConfirmReturnReceived),
+                )
+                .await,
+            )
+        }
+        .instrument(rpc_span!("ConfirmReturnReceived"))
+        .await
+    }
+
+    async fn record_reship(
+        &self,
+        request: Request<pb::RecordReshipRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let fp = fingerprint(&req);
+            let mut v = Violations::default();
+            let shipment = shipment_from_pb(&mut v, "shipment", req.shipment.as_ref());
+            let action = v.into_result().and_then(|()| {
+                shipment
+                    .map(|shipment| MerchantAction::RecordReship { shipment })
+                    .ok_or_else(|| ApiError::field("shipment", "required"))
+            });
+            respond(
+                self.act(
+                    &md,
+                    "RecordReship",
+                    &req.name,
+                    &req.etag,
+                    &req.request_id,
+                    fp,
+                    action,
+                )
+                .await,
+            )
+        }
+        .instrument(rpc_span!("RecordReship"))
+        .await
+    }
+
+    async fn refund_case(
+        &self,
+        request: Request<pb::RefundCaseRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let fp = fingerprint(&req);
+            let action = match req.amount_fen {
+                None => Ok(MerchantAction::Refund { amount: None }),
+                Some(n) if n > 0 => Fen::new(n)
+                    .map(|a| MerchantAction::Refund { amount: Some(a) })
+                    .map_err(|e| ApiError::field("amount_fen", e.to_string())),
+                Some(_) => Err(ApiError::field("amount_fen", "must be positive when set")),
+            };
+            respond(
+                self.act(
+                    &md,
+                    "RefundCase",
+                    &req.name,
+                    &req.etag,
+                    &req.request_id,
+                    fp,
+                    action,
+                )
+                .await,
+            )
+        }
+        .instrument(rpc_span!("RefundCase"))
+        .await
+    }
+
+    async fn escalate_case(
+        &self,
+        request: Request<pb::EscalateCaseRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let fp = fingerprint(&req);
+            let mut v = Violations::default();
+            let reason = text(&mut v, "reason", &req.reason, false);
+            let action = v
+                .into_result()
+                .map(|()| MerchantAction::Escalate { reason });
+            respond(
+                self.act(
+                    &md,
+                    "EscalateCase",
+                    &req.name,
+                    &req.etag,
+                    &req.request_id,
+                    fp,
+                    action,
+                )
+                .await,
+            )
+        }
+        .instrument(rpc_span!("EscalateCase"))
+        .await
+    }
+
+    async fn close_case(
+        &self,
+        request: Request<pb::CloseCaseRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let fp = fingerprint(&req);
+            let mut v = Violations::default();
+            let reason = text(&mut v, "reason", &req.reason, true);
+            let action = v.into_result().map(|()| MerchantAction::Close { reason });
+            respond(
+                self.act(
+                    &md,
+                    "CloseCase",
+                    &req.name,
+                    &req.etag,
+                    &req.request_id,
+                    fp,
+                    action,
+                )
+                .await,
+            )
+        }
+        .instrument(rpc_span!("CloseCase"))
+        .await
+    }
+
+    type WatchCaseEventsStream = ReceiverStream<Result<pb::WatchCaseEventsResponse, Status>>;
+
+    async fn watch_case_events(
+        &self,
+        request: Request<pb::WatchCaseEventsRequest>,
+    ) -> Result<Response<Self::WatchCaseEventsStream>, Status> {
+        let span = rpc_span!("WatchCaseEvents");
+        let setup = async {
+            let (md, _, req) = request.into_parts();
+            let p = self.principal(&md).await?;
+            if req.after_sequence < 0 {
+                return Err(ApiError::field("after_sequence", "must not be negative"));
+            }
+            Ok((p.tenant, req.after_sequence))
+        }
+        .instrument(span.clone())
+        .await;
+        let (tenant, mut cursor) = match setup {
+            Ok(v) => v,
+            Err(e) => {
+                return span
+                    .in_scope(|| respond::<()>(Err(e)))
+                    .map(|_| unreachable!())
+            }
+        };
+        let (tx, rx) = mpsc::channel(64);
+        let store = self.store.clone();
+        let mut changes = self.feed.subscribe();
+        let mut shutdown = self.shutdown.clone();
+        let poll = self.watch_poll;
+        tokio::spawn(
+            async move {
+                loop {
+                    match store.tenant_events(&tenant, cursor, WATCH_BATCH).await {
+                        Ok(events) => {
+                            let full = events.len() == WATCH_BATCH as usize;
+                            for e in events {
+                                cursor = e.seq;
+                                let msg = pb::WatchCaseEventsResponse {
+                                    event: Some(event_to_pb(&e)),
+                                };
+                                if tx.send(Ok(msg)).await.is_err() {
+                                    return;
+                                }
+                            }
+                            if full {
+                                continue;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(Status::from(ApiError::from(e)))).await;
+                            return;
+                        }
+                    }
+                    if *shutdown.borrow() {
+                        return;
+                    }
+                    // Local writes wake us at once; writes on other replicas are found by
+                    // the periodic look.
+                    tokio::select! {
+                        _ = changes.changed() => {}
+                        _ = tokio::time::sleep(poll) => {}
+                        _ = shutdown.changed() => return,
+                        _ = tx.closed() => return,
+                    }
+                }
+            }
+            .instrument(span),
+        );
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn get_policy(
+        &self,
+        request: Request<pb::GetPolicyRequest>,
+    ) -> Result<Response<pb::Policy>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let result = async {
+                self.principal(&md).await?;
+                self.get_policy_impl(req)
+            }
+            .await;
+            respond(result)
+        }
+        .instrument(rpc_span!("GetPolicy"))
+        .await
+    }
+}

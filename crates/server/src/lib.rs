@@ -1,0 +1,224 @@
+//! Wiring: configuration, store, gRPC server with health and reflection, graceful shutdown.
+//! The binary in main.rs and the end-to-end tests both start the server through `serve`.
+
+pub mod telemetry;
+
+use aftersales_api::{AftersalesApi, ApiConfig};
+use aftersales_domain::{Clock, PolicyRegistry};
+use aftersales_platforms::AdapterRegistry;
+use aftersales_proto::v1::aftersales_service_server::AftersalesServiceServer;
+use aftersales_store::Store;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+
+/// The SQLite file a fresh clone uses with no configuration.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/aftersales.db";
+/// Largest request the server decodes; native platform records are far smaller.
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Store(#[from] aftersales_store::StoreError),
+    #[error("policies: {0}")]
+    Policy(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Open the store named by the URL. Migrations run here; the Postgres migrator holds an
+/// advisory lock, so replicas starting together are safe.
+pub async fn open_store(url: &str, pg_max_connections: u32) -> Result<Arc<dyn Store>, StartError> {
+    Ok(aftersales_store::connect(url, pg_max_connections).await?)
+}
+
+/// A URL safe to print: the password replaced.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub struct ServeOptions {
+    pub page_token_secret: Vec<u8>,
+    pub watch_poll: Duration,
+    /// How long in-flight calls get to finish after a shutdown signal.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            page_token_secret: Vec::new(),
+            watch_poll: Duration::from_millis(500),
+            drain_timeout: Duration::from_secs(25),
+        }
+    }
+}
+
+/// Everything `serve` needs that a test may want to replace.
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub adapters: AdapterRegistry,
+    pub policies: Arc<PolicyRegistry>,
+}
+
+impl Services {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let adapters = AdapterRegistry::builtin();
+        let policies = Arc::new(adapters.load_policies().map_err(StartError::Policy)?);
+        Ok(Services {
+            store,
+            clock,
+            adapters,
+            policies,
+        })
+    }
+}
+
+/// Serve on `listener` until `shutdown` resolves, then stop accepting, end event streams and
+/// let in-flight calls finish (up to `drain_timeout`).
+pub async fn serve(
+    services: Services,
+    listener: TcpListener,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let (drain_tx, drain_rx) = watch::channel(false);
+    let secret = if options.page_token_secret.is_empty() {
+        tracing::warn!(
+            "AFTERSALES_PAGE_TOKEN_SECRET is not set: page tokens are signed with a per-process key \
+             and will not work across replicas or restarts"
+        );
+        let mut k = vec![0u8; 32];
+        rand_fill(&mut k);
+        k
+    } else {
+        options.page_token_secret
+    };
+    let api = AftersalesApi::new(
+        services.store.clone(),
+        services.adapters,
+        services.policies,
+        services.clock,
+        ApiConfig {
+            page_token_secret: secret,
+            watch_poll: options.watch_poll,
+        },
+        drain_rx,
+    );
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<AftersalesServiceServer<AftersalesApi>>()
+        .await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(aftersales_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| StartError::Other(format!("reflection: {e}")))?;
+    // Python grpcio and older grpcurl speak only v1alpha reflection.
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(aftersales_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| StartError::Other(format!("reflection: {e}")))?;
+    let service = AftersalesServiceServer::new(api)
+        .max_decoding_message_size(MAX_REQUEST_BYTES)
+        .max_encoding_message_size(MAX_REQUEST_BYTES * 4);
+
+    let local = listener
+        .local_addr()
+        .map_err(|e| StartError::Other(e.to_string()))?;
+    tracing::info!(address = %local, backend = services.store.backend(), "serving aftersales.v1");
+
+    let drain_timeout = options.drain_timeout;
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight calls");
+        let _ = drain_tx.send(true);
+        health_reporter
+            .set_not_serving::<AftersalesServiceServer<AftersalesApi>>()
+            .await;
+        let _ = stopped_tx.send(());
+    };
+    let server = tonic::transport::Server::builder()
+        .timeout(Duration::from_secs(60))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+    tokio::pin!(server);
+    tokio::select! {
+        r = &mut server => return r.map_err(|e| StartError::Other(e.to_string())),
+        _ = stopped_rx => {}
+    }
+    match tokio::time::timeout(drain_timeout, server).await {
+        Ok(r) => r.map_err(|e| StartError::Other(e.to_string())),
+        Err(_) => {
+            tracing::warn!(
+                ?drain_timeout,
+                "in-flight calls did not finish in time; stopping anyway"
+            );
+            Ok(())
+        }
+    }
+}
+
+fn rand_fill(buf: &mut [u8]) {
+    use rand::RngCore;
+    rand::rng().fill_bytes(buf);
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn termination_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(
+            super::redact("sqlite://./data/a.db"),
+            "sqlite://./data/a.db"
+        );
+    }
+}
