@@ -1,0 +1,301 @@
+//! Test harness: the real server (the same `serve` the binary runs) on an ephemeral port with
+//! an injected manual clock, over a fresh SQLite file or a fresh PostgreSQL database per test.
+//!
+//! PostgreSQL is found through `AFTERSALES_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`). If it cannot be reached the test fails,
+//! loudly: a suite that silently skips a backend proves nothing about it.
+
+use aftersales_api::auth::generate_key;
+use aftersales_domain::access::Role;
+use aftersales_domain::{ManualClock, TenantId};
+use aftersales_proto::v1::aftersales_service_client::AftersalesServiceClient;
+use aftersales_server::{open_store, serve, ServeOptions, Services};
+use aftersales_store::Store;
+use chrono::{DateTime, Utc};
+use sqlx::Connection;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use tonic::Request;
+
+pub use aftersales_proto::v1 as pb;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Run the same test body on both backends, as two tests named `sqlite` and `postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+enum Database {
+    Sqlite { path: std::path::PathBuf },
+    Postgres { admin_url: String, name: String },
+}
+
+impl Database {
+    async fn create(backend: Backend) -> (Database, String) {
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join("aftersales-tests");
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                let path = dir.join(format!("{unique}.db"));
+                let url = format!("sqlite://{}", path.display());
+                (Database::Sqlite { path }, url)
+            }
+            Backend::Postgres => {
+                let admin_url = std::env::var("AFTERSALES_TEST_POSTGRES_URL")
+                    .unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_string());
+                let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL is required for the postgres half of the suite and is not reachable at \
+                         {admin_url}: {e}. Start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) \
+                         or point AFTERSALES_TEST_POSTGRES_URL at a server where this user may CREATE DATABASE."
+                    )
+                });
+                let name = format!("aftersales_e2e_{unique}");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let _ = conn.close().await;
+                let url = match admin_url.rfind('/') {
+                    Some(i)
+                        if admin_url[..i].contains("://")
+                            && i > admin_url.find("://").unwrap() + 2 =>
+                    {
+                        let (base, rest) = admin_url.split_at(i);
+                        let query = rest.find('?').map(|q| &rest[q..]).unwrap_or("");
+                        format!("{base}/{name}{query}")
+                    }
+                    _ => format!("{admin_url}/{name}"),
+                };
+                (Database::Postgres { admin_url, name }, url)
+            }
+        }
+    }
+
+    async fn drop_now(&self) {
+        match self {
+            Database::Sqlite { path } => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Database::Postgres { admin_url, name } => {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(admin_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                    let _ = conn.close().await;
+                }
+            }
+        }
+    }
+}
+
+/// A running server and what a test needs to drive it.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub clock: ManualClock,
+    pub store: Arc<dyn Store>,
+    pub backend: Backend,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    database: Database,
+}
+
+/// The instant every test's clock starts at: a Saturday morning in Beijing.
+pub fn test_epoch() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-21T02:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        let (database, url) = Database::create(backend).await;
+        let store = open_store(&url, 8).await.expect("open store");
+        let clock = ManualClock::new(test_epoch());
+        let services = Services::new(store.clone(), Arc::new(clock.clone())).expect("services");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let options = ServeOptions {
+            page_token_secret: b"test-secret".to_vec(),
+            watch_poll: Duration::from_millis(100),
+            drain_timeout: Duration::from_secs(5),
+        };
+        let task = tokio::spawn(async move {
+            serve(services, listener, options, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server failed");
+        });
+        TestServer {
+            addr,
+            clock,
+            store,
+            backend,
+            shutdown: Some(tx),
+            task: Some(task),
+            database,
+        }
+    }
+
+    pub async fn client(&self) -> AftersalesServiceClient<Channel> {
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to test server");
+        AftersalesServiceClient::new(channel)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// Create an API key directly in the store, as `aftersales keys create` does.
+    pub async fn key(
+        &self,
+        tenant: &str,
+        account: &str,
+        role: Role,
+        platform_task: bool,
+    ) -> String {
+        let (plain, record) = generate_key(
+            TenantId::parse(tenant).unwrap(),
+            account.to_string(),
+            role,
+            platform_task,
+            test_epoch(),
+        );
+        self.store
+            .insert_api_key(&record)
+            .await
+            .expect("insert key");
+        plain
+    }
+
+    /// Stop the server (graceful) and drop its database.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        self.database.drop_now().await;
+    }
+}
+
+/// Wrap a message with the caller's API key.
+pub fn authed<T>(key: &str, msg: T) -> Request<T> {
+    let mut r = Request::new(msg);
+    r.metadata_mut().insert(
+        "authorization",
+        MetadataValue::try_from(format!("Bearer {key}")).unwrap(),
+    );
+    r
+}
+
+/// A `taobao.refund.get` response as TOP returns it.
+pub struct TaobaoRefund {
+    pub refund_id: String,
+    pub status: &'static str,
+    pub version_ms: i64,
+    pub has_good_return: bool,
+    pub good_status: &'static str,
+    pub order_status: &'static str,
+    pub refund_fee: &'static str,
+    pub total_fee: &'static str,
+    pub created: &'static str,
+    pub cs_status: i64,
+    pub timeout: Option<&'static str>,
+    pub tid: String,
+}
+
+impl TaobaoRefund {
+    /// A signed-for return-and-refund waiting for the merchant (TB-07).
+    pub fn signed_return(refund_id: &str) -> TaobaoRefund {
+        TaobaoRefund {
+            refund_id: refund_id.to_string(),
+            status: "WAIT_SELLER_AGREE",
+            version_ms: 1_763_690_000_000,
+            has_good_return: true,
+            good_status: "BUYER_RECEIVED",
+            order_status: "TRADE_FINISHED",
+            refund_fee: "200.07",
+            total_fee: "259.00",
+            created: "2026-11-21 09:30:00",
+            cs_status: 1,
+            timeout: None,
+            tid: format!("tid-{refund_id}"),
+        }
+    }
+
+    pub fn json(&self) -> String {
+        let timeout = match self.timeout {
+            Some(t) => serde_json::json!({ "remind_type": 1, "exist_timeout": true, "timeout": t }),
+            None => serde_json::json!({ "remind_type": 0, "exist_timeout": false }),
+        };
+        serde_json::json!({
+            "refund_get_response": {
+                "refund": {
+                    "refund_id": self.refund_id,
+                    "tid": self.tid,
+                    "oid": format!("{}-1", self.tid),
+                    "status": self.status,
+                    "order_status": self.order_status,
+                    "good_status": self.good_status,
+                    "has_good_return": self.has_good_return,
+                    "refund_phase": "aftersale",
+                    "cs_status": self.cs_status,
+                    "refund_fee": self.refund_fee,
+                    "total_fee": self.total_fee,
+                    "payment": "259.00",
+                    "buyer_nick": "tb_buyer_01",
+                    "seller_nick": "flagship",
+                    "reason": "尺码不合适",
+                    "desc": "穿着偏小",
+                    "title": "羊毛大衣",
+                    "created": self.created,
+                    "modified": "2026-11-21 09:30:00",
+                    "refund_version": self.version_ms,
+                    "refund_remind_timeout": timeout,
+                }
+            }
+        })
+        .to_string()
+    }
+}
