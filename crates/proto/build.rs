@@ -12,7 +12,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(&files, [&proto_root])?;
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     // The descriptor set also feeds gRPC reflection.
-    std::fs::write(out_dir.join("aftersales_descriptor.bin"), prost::Message::encode_to_vec(&fds))?;
+    std::fs::write(
+        out_dir.join("aftersales_descriptor.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
