@@ -12,7 +12,7 @@ use aftersales_domain::access::Principal;
 use aftersales_domain::event::{Actor, EventKind, NewEvent};
 use aftersales_domain::{
     BoundedText, Case, CaseId, Clock, Fen, MerchantAction, PlatformCode, PlatformOutcome, Policy,
-    PolicyRegistry, ShopId, TenantId,
+    PolicyRegistry, Shipment, ShopId, TenantId,
 };
 use aftersales_platforms::AdapterRegistry;
 use aftersales_proto::v1 as pb;
@@ -657,11 +657,31 @@ fn check_request_id(request_id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn text(v: &mut Violations, field: &str, raw: &str, required: bool) -> BoundedText {
+/// An action that carries a free-text reason.
+fn reason_action(
+    raw: &str,
+    required: bool,
+    build: impl FnOnce(BoundedText) -> MerchantAction,
+) -> Result<MerchantAction, ApiError> {
+    let mut v = Violations::default();
     if required && raw.trim().is_empty() {
-        v.add(field, "required");
+        v.add("reason", "required");
     }
-    v.text(field, raw)
+    let reason = v.text("reason", raw);
+    v.into_result().map(|()| build(reason))
+}
+
+/// An action that carries a shipment (carrier and tracking number required).
+fn shipment_action(
+    raw: Option<&pb::Shipment>,
+    build: impl FnOnce(Shipment) -> MerchantAction,
+) -> Result<MerchantAction, ApiError> {
+    let mut v = Violations::default();
+    let shipment = shipment_from_pb(&mut v, "shipment", raw);
+    v.into_result()?;
+    shipment
+        .map(build)
+        .ok_or_else(|| ApiError::field("shipment", "required"))
 }
 
 /// Records the outcome on the RPC span and turns the domain result into a tonic one.
@@ -802,9 +822,9 @@ impl AftersalesService for AftersalesApi {
         async {
             let (md, _, req) = request.into_parts();
             let fp = fingerprint(&req);
-            let mut v = Violations::default();
-            let reason = text(&mut v, "reason", &req.reason, true);
-            let action = v.into_result().map(|()| MerchantAction::Reject { reason });
+            let action = reason_action(&req.reason, true, |reason| MerchantAction::Reject {
+                reason,
+            });
             respond(
                 self.act(
                     &md,
@@ -829,12 +849,8 @@ impl AftersalesService for AftersalesApi {
         async {
             let (md, _, req) = request.into_parts();
             let fp = fingerprint(&req);
-            let mut v = Violations::default();
-            let shipment = shipment_from_pb(&mut v, "shipment", req.shipment.as_ref());
-            let action = v.into_result().and_then(|()| {
-                shipment
-                    .map(|shipment| MerchantAction::RecordReturnShipment { shipment })
-                    .ok_or_else(|| ApiError::field("shipment", "required"))
+            let action = shipment_action(req.shipment.as_ref(), |shipment| {
+                MerchantAction::RecordReturnShipment { shipment }
             });
             respond(
                 self.act(
@@ -884,12 +900,8 @@ impl AftersalesService for AftersalesApi {
         async {
             let (md, _, req) = request.into_parts();
             let fp = fingerprint(&req);
-            let mut v = Violations::default();
-            let shipment = shipment_from_pb(&mut v, "shipment", req.shipment.as_ref());
-            let action = v.into_result().and_then(|()| {
-                shipment
-                    .map(|shipment| MerchantAction::RecordReship { shipment })
-                    .ok_or_else(|| ApiError::field("shipment", "required"))
+            let action = shipment_action(req.shipment.as_ref(), |shipment| {
+                MerchantAction::RecordReship { shipment }
             });
             respond(
                 self.act(
@@ -946,11 +958,9 @@ impl AftersalesService for AftersalesApi {
         async {
             let (md, _, req) = request.into_parts();
             let fp = fingerprint(&req);
-            let mut v = Violations::default();
-            let reason = text(&mut v, "reason", &req.reason, false);
-            let action = v
-                .into_result()
-                .map(|()| MerchantAction::Escalate { reason });
+            let action = reason_action(&req.reason, false, |reason| MerchantAction::Escalate {
+                reason,
+            });
             respond(
                 self.act(
                     &md,
@@ -975,9 +985,8 @@ impl AftersalesService for AftersalesApi {
         async {
             let (md, _, req) = request.into_parts();
             let fp = fingerprint(&req);
-            let mut v = Violations::default();
-            let reason = text(&mut v, "reason", &req.reason, true);
-            let action = v.into_result().map(|()| MerchantAction::Close { reason });
+            let action =
+                reason_action(&req.reason, true, |reason| MerchantAction::Close { reason });
             respond(
                 self.act(
                     &md,
