@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod action;
+pub mod calendar;
 pub mod case;
 pub mod clock;
 pub mod deadline;
