@@ -72,64 +72,49 @@ pub fn parse_filter(filter: &str) -> Result<CaseQuery, ApiError> {
     }
     for cond in split_and(filter.trim())? {
         let (field, op, value) = split_condition(&cond)?;
-        let dup = |f: &str| bad(format!("{f} appears more than once"));
         match (field, op) {
             ("platform", "=") => {
                 let p = PlatformCode::parse(unquote(value)).map_err(|e| bad(format!("platform: {e}")))?;
-                if q.platform.replace(p).is_some() {
-                    return Err(dup(field));
-                }
+                set_once(&mut q.platform, p, field)?;
             }
             ("shop", "=") => {
                 let s = ShopId::parse(unquote(value)).map_err(|e| bad(format!("shop: {e}")))?;
-                if q.shop.replace(s).is_some() {
-                    return Err(dup(field));
-                }
+                set_once(&mut q.shop, s, field)?;
             }
             ("kind", "=") => {
                 let name = format!("CASE_KIND_{}", unquote(value));
                 let k = pb::CaseKind::from_str_name(&name)
                     .and_then(kind_from_pb)
                     .ok_or_else(|| bad(format!("kind: {value} is not a CaseKind (e.g. RETURN_AND_REFUND)")))?;
-                if q.kind.replace(k).is_some() {
-                    return Err(dup(field));
-                }
+                set_once(&mut q.kind, k, field)?;
             }
             ("state", "=") => {
                 let name = format!("CASE_STATE_{}", unquote(value));
                 let s = pb::CaseState::from_str_name(&name)
                     .and_then(state_from_pb)
                     .ok_or_else(|| bad(format!("state: {value} is not a CaseState (e.g. AWAITING_MERCHANT)")))?;
-                if q.state.replace(s).is_some() {
-                    return Err(dup(field));
-                }
+                set_once(&mut q.state, s, field)?;
             }
             ("next_deadline_time", "<" | "<=") => {
                 let mut t = parse_time(field, value)?;
                 if op == "<=" {
                     t += chrono::Duration::milliseconds(1);
                 }
-                if q.next_deadline_before.replace(t).is_some() {
-                    return Err(dup(field));
-                }
+                set_once(&mut q.next_deadline_before, t, field)?;
             }
             ("next_deadline_time", ">" | ">=") => {
                 let mut t = parse_time(field, value)?;
                 if op == ">=" {
                     t -= chrono::Duration::milliseconds(1);
                 }
-                if q.next_deadline_after.replace(t).is_some() {
-                    return Err(dup(field));
-                }
+                set_once(&mut q.next_deadline_after, t, field)?;
             }
             ("update_time", ">" | ">=") => {
                 let mut t = parse_time(field, value)?;
                 if op == ">=" {
                     t -= chrono::Duration::milliseconds(1);
                 }
-                if q.updated_after.replace(t).is_some() {
-                    return Err(dup(field));
-                }
+                set_once(&mut q.updated_after, t, field)?;
             }
             (f, o) => {
                 return Err(bad(format!(
@@ -140,6 +125,15 @@ pub fn parse_filter(filter: &str) -> Result<CaseQuery, ApiError> {
         }
     }
     Ok(q)
+}
+
+/// Each field may be constrained once; a repeated one is refused rather than silently
+/// overwritten.
+fn set_once<T>(slot: &mut Option<T>, value: T, field: &str) -> Result<(), ApiError> {
+    match slot.replace(value) {
+        Some(_) => Err(bad(format!("{field} appears more than once"))),
+        None => Ok(()),
+    }
 }
 
 fn split_condition(cond: &str) -> Result<(&str, &str, &str), ApiError> {

@@ -121,6 +121,43 @@ impl AftersalesApi {
         })
     }
 
+    /// A concurrent request with the same request_id committed first: answer with its response.
+    async fn replay_after_race<M: Message + Default>(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        method: &str,
+        fingerprint: &str,
+    ) -> Result<M, ApiError> {
+        self.replay(tenant, request_id, method, fingerprint)
+            .await?
+            .ok_or_else(|| ApiError::Internal("duplicate request without a stored answer".into()))
+    }
+
+    fn policy_in_force(
+        &self,
+        platform: &PlatformCode,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<&Policy, ApiError> {
+        self.policies
+            .in_force(platform, at)
+            .ok_or_else(|| ApiError::Domain {
+                error: aftersales_domain::DomainError::NoPolicyInForce {
+                    platform: platform.to_string(),
+                    at: at.to_rfc3339(),
+                },
+                subject: format!("platforms/{platform}"),
+            })
+    }
+
+    fn unknown_platform(&self, code: &PlatformCode) -> String {
+        let known: Vec<&str> = self.adapters.platforms().map(|p| p.as_str()).collect();
+        format!(
+            "no adapter for platform {code}; supported: {}",
+            known.join(", ")
+        )
+    }
+
     fn idempotency<M: Message>(
         &self,
         request_id: &str,
@@ -253,11 +290,8 @@ impl AftersalesApi {
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(StoreError::DuplicateRequest { .. }) => {
                     return self
-                        .replay::<pb::Case>(&p.tenant, request_id, method, &fingerprint)
-                        .await?
-                        .ok_or_else(|| {
-                            ApiError::Internal("duplicate request without a stored answer".into())
-                        });
+                        .replay_after_race(&p.tenant, request_id, method, &fingerprint)
+                        .await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -282,11 +316,7 @@ impl AftersalesApi {
         let adapter = platform.as_ref().and_then(|code| {
             let a = self.adapters.get(code).cloned();
             if a.is_none() {
-                let known: Vec<&str> = self.adapters.platforms().map(|p| p.as_str()).collect();
-                v.add(
-                    "platform",
-                    format!("no adapter for {code}; supported: {}", known.join(", ")),
-                );
+                v.add("platform", self.unknown_platform(code));
             }
             a
         });
@@ -326,15 +356,7 @@ impl AftersalesApi {
             let (write, outcome) = match existing {
                 None => {
                     let opened = record.opened_at.unwrap_or(now);
-                    let policy = self.policies.in_force(&platform, opened).ok_or_else(|| {
-                        ApiError::Domain {
-                            error: aftersales_domain::DomainError::NoPolicyInForce {
-                                platform: platform.to_string(),
-                                at: opened.to_rfc3339(),
-                            },
-                            subject: format!("platforms/{platform}"),
-                        }
-                    })?;
+                    let policy = self.policy_in_force(&platform, opened)?;
                     let change = Case::from_platform(
                         new_case_id(),
                         p.tenant.clone(),
@@ -433,11 +455,8 @@ impl AftersalesApi {
                 ) => continue,
                 Err(StoreError::DuplicateRequest { .. }) => {
                     return self
-                        .replay(&p.tenant, &req.request_id, METHOD, &fingerprint)
-                        .await?
-                        .ok_or_else(|| {
-                            ApiError::Internal("duplicate request without a stored answer".into())
-                        });
+                        .replay_after_race(&p.tenant, &req.request_id, METHOD, &fingerprint)
+                        .await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -467,14 +486,9 @@ impl AftersalesApi {
         };
         Span::current().record("platform", draft.platform.as_str());
         if self.adapters.get(&draft.platform).is_none() {
-            let known: Vec<&str> = self.adapters.platforms().map(|p| p.as_str()).collect();
             return Err(ApiError::field(
                 "case.platform",
-                format!(
-                    "unknown platform {}; supported: {}",
-                    draft.platform,
-                    known.join(", ")
-                ),
+                self.unknown_platform(&draft.platform),
             ));
         }
         if draft.kind.is_platform_task() {
@@ -488,16 +502,7 @@ impl AftersalesApi {
         }
         let now = self.clock.now();
         let platform = draft.platform.clone();
-        let policy = self
-            .policies
-            .in_force(&platform, now)
-            .ok_or_else(|| ApiError::Domain {
-                error: aftersales_domain::DomainError::NoPolicyInForce {
-                    platform: platform.to_string(),
-                    at: now.to_rfc3339(),
-                },
-                subject: format!("platforms/{platform}"),
-            })?;
+        let policy = self.policy_in_force(&platform, now)?;
         let platform_case_id = draft.platform_case_id.clone();
         let change = Case::open(
             new_case_id(),
@@ -531,12 +536,10 @@ impl AftersalesApi {
                     platform_case_id.map(|i| i.to_string()).unwrap_or_default()
                 ),
             }),
-            Err(StoreError::DuplicateRequest { .. }) => self
-                .replay(&p.tenant, &req.request_id, METHOD, &fingerprint)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::Internal("duplicate request without a stored answer".into())
-                }),
+            Err(StoreError::DuplicateRequest { .. }) => {
+                self.replay_after_race(&p.tenant, &req.request_id, METHOD, &fingerprint)
+                    .await
+            }
             Err(e) => Err(e.into()),
         }
     }
