@@ -254,6 +254,12 @@ fn target_state(case: &Case, action: &MerchantAction) -> Result<CaseState, Domai
     }
 }
 
+/// Where agreeing takes this case; the platform's auto-agree (TB-02, AL-02) makes the same
+/// move as the merchant agreeing.
+pub(crate) fn agree_target(case: &Case) -> Result<CaseState, DomainError> {
+    target_state(case, &MerchantAction::Agree)
+}
+
 /// The result of a change: the case as it will be stored and the events that record it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
@@ -359,22 +365,14 @@ impl Case {
             {
                 return;
             }
-            for d in self
-                .deadlines
-                .iter_mut()
-                .filter(|d| d.state == DeadlineState::Active)
-            {
-                d.state = DeadlineState::Cancelled;
+            for d in self.deadlines.iter_mut() {
+                d.close(DeadlineState::Cancelled, now);
             }
             self.deadlines.extend(fresh);
             return;
         }
-        for d in self
-            .deadlines
-            .iter_mut()
-            .filter(|d| d.state == DeadlineState::Active)
-        {
-            d.state = closed_as;
+        for d in self.deadlines.iter_mut() {
+            d.close(closed_as, now);
         }
         self.state = to;
         let fresh = policy.deadlines_for(self, now, platform_due);

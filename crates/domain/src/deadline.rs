@@ -94,4 +94,29 @@ pub struct Deadline {
     pub state: DeadlineState,
     /// When the deadline started running (the state change that opened it).
     pub started_at: DateTime<Utc>,
+    /// When the "about to time out" signal went out (X-02, TB-23); at most once.
+    #[serde(default)]
+    pub reminded_at: Option<DateTime<Utc>>,
+    /// When it left `Active` (met, cancelled or fired).
+    #[serde(default)]
+    pub closed_at: Option<DateTime<Utc>>,
+    /// True when its period or consequence is assumed rather than published by the platform
+    /// (JD-06), or when a working-day count ran past the years the holiday calendar covers and
+    /// weekends alone were skipped.
+    #[serde(default)]
+    pub assumed: bool,
+}
+
+impl Deadline {
+    pub fn is_active(&self) -> bool {
+        self.state == DeadlineState::Active
+    }
+
+    /// Close a running deadline; a closed one keeps its first outcome.
+    pub(crate) fn close(&mut self, as_: DeadlineState, at: DateTime<Utc>) {
+        if self.is_active() {
+            self.state = as_;
+            self.closed_at = Some(at);
+        }
+    }
 }

@@ -78,6 +78,10 @@ pub enum EventKind {
     ActionRefused(ActionKind),
     /// The platform's own deadline differs from the one the policy computes.
     DeadlineMismatch,
+    /// X-02 / TB-23: a deadline is about to time out.
+    DeadlineReminder,
+    /// a deadline timed out; its consequence was applied through the state machine.
+    DeadlineExpired,
 }
 
 impl EventKind {
@@ -90,6 +94,8 @@ impl EventKind {
             EventKind::MerchantAction(a) => a.event_name(),
             EventKind::ActionRefused(_) => "action_refused",
             EventKind::DeadlineMismatch => "deadline_mismatch",
+            EventKind::DeadlineReminder => "deadline_reminder",
+            EventKind::DeadlineExpired => "deadline_expired",
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod policy;
 pub mod state;
 pub mod text;
 pub mod time;
+pub mod timer;
 
 pub use action::Change;
 pub use action::{ActionKind, MerchantAction};
@@ -31,6 +32,7 @@ pub use event::{Actor, ActorKind, EventKind, NewEvent};
 pub use ids::{AccountId, CaseId, OrderId, PlatformCaseId, PlatformCode, ShopId, TenantId};
 pub use ingest::{CaseDraft, PlatformOutcome, PlatformRecord};
 pub use money::Fen;
+pub use timer::{ProjectedStep, TimerSignal};
 pub use policy::{Policy, PolicyRegistry};
 pub use state::CaseState;
 pub use text::BoundedText;

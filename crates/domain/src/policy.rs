@@ -5,6 +5,8 @@
 //! keeps the version it opened under; a new version never rewrites a running case's deadlines.
 
 use crate::action::ActionKind;
+use crate::calendar::WorkingCalendar;
+use crate::time::PLATFORM_TZ;
 use crate::case::{Case, CaseKind, Fulfilment};
 use crate::deadline::{Consequence, Deadline, DeadlineSource, DeadlineState, DueParty};
 use crate::ids::PlatformCode;
@@ -58,6 +60,84 @@ impl<'de> Deserialize<'de> for PolicyDuration {
     }
 }
 
+/// How long a party has: natural time (`48h`, `5d`, `30m`), or a count of mainland-China working
+/// days (`3wd`, PD-03), which skips weekends and public holidays and counts make-up workdays
+/// (调休) using the vendored [`WorkingCalendar`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub enum DueAfter {
+    Natural(PolicyDuration),
+    WorkingDays(u32),
+}
+
+impl DueAfter {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim().strip_suffix("wd") {
+            Some(n) => match n.parse::<u32>() {
+                Ok(n) if n > 0 => Ok(DueAfter::WorkingDays(n)),
+                _ => Err(format!(
+                    "{raw:?}: a working-day count is a positive whole number, e.g. 3wd"
+                )),
+            },
+            None => PolicyDuration::parse(raw).map(DueAfter::Natural),
+        }
+    }
+
+    /// The shortest natural span this can be: a working day is at least a calendar day.
+    fn at_least(self) -> Duration {
+        match self {
+            DueAfter::Natural(d) => d.0,
+            DueAfter::WorkingDays(n) => Duration::days(i64::from(n)),
+        }
+    }
+
+    /// The due time for a clock started at `start`, and whether it had to be assumed: past the
+    /// years the holiday calendar covers, only weekends are skipped.
+    pub fn due_from(self, start: DateTime<Utc>) -> (DateTime<Utc>, bool) {
+        match self {
+            DueAfter::Natural(d) => (start + d.0, false),
+            DueAfter::WorkingDays(n) => {
+                let calendar = WorkingCalendar::china();
+                match calendar.add_working_days(start, n) {
+                    Ok(due) => (due, false),
+                    Err(_) => (weekdays_after(start, n), true),
+                }
+            }
+        }
+    }
+}
+
+/// `n` Monday-to-Friday days after `start`, same Beijing time of day: the fallback when the
+/// holiday calendar does not cover the dates (it ends with the last State Council notice).
+fn weekdays_after(start: DateTime<Utc>, n: u32) -> DateTime<Utc> {
+    use chrono::{Datelike, Weekday};
+    let mut at = start.with_timezone(&PLATFORM_TZ);
+    let mut left = n;
+    while left > 0 {
+        at += Duration::days(1);
+        if !matches!(at.weekday(), Weekday::Sat | Weekday::Sun) {
+            left -= 1;
+        }
+    }
+    at.with_timezone(&Utc)
+}
+
+impl From<DueAfter> for String {
+    fn from(d: DueAfter) -> String {
+        match d {
+            DueAfter::Natural(p) => p.into(),
+            DueAfter::WorkingDays(n) => format!("{n}wd"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DueAfter {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        DueAfter::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 /// One deadline the policy imposes when a case enters a state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,7 +154,7 @@ pub struct DeadlineRule {
     #[serde(default)]
     pub fulfilment: Vec<Fulfilment>,
     pub due_party: DueParty,
-    pub due_after: PolicyDuration,
+    pub due_after: DueAfter,
     /// How long before the due time the "about to time out" reminder goes out (X-02, TB-23).
     pub remind_before: Option<PolicyDuration>,
     pub consequence: Consequence,
@@ -121,7 +201,7 @@ impl Policy {
                 ));
             }
             if let Some(lead) = d.remind_before {
-                if lead.0 >= d.due_after.0 {
+                if lead.0 >= d.due_after.at_least() {
                     return Err(format!(
                         "policy {}: deadline {:?} reminds before it starts",
                         p.version, d.key
@@ -150,7 +230,7 @@ impl Policy {
             .iter()
             .filter(|r| r.applies_to(case))
             .map(|r| {
-                let computed = entered_at + r.due_after.0;
+                let (computed, calendar_assumed) = r.due_after.due_from(entered_at);
                 let (due_at, source, computed_due_at) = match platform_due {
                     Some(p) if r.due_party == DueParty::Merchant => {
                         (p, DeadlineSource::Platform, Some(computed))
@@ -168,6 +248,9 @@ impl Policy {
                     computed_due_at,
                     state: DeadlineState::Active,
                     started_at: entered_at,
+                    reminded_at: None,
+                    closed_at: None,
+                    assumed: r.assumed || calendar_assumed,
                 }
             })
             .collect();
