@@ -7,7 +7,8 @@
 use aftersales_domain::access::Role;
 use aftersales_domain::event::Actor;
 use aftersales_domain::{
-    Case, CaseId, CaseKind, CaseState, NewEvent, PlatformCaseId, PlatformCode, ShopId, TenantId,
+    Case, CaseId, CaseKind, CaseState, Deadline, DueParty, NewEvent, PlatformCaseId, PlatformCode,
+    ShopId, TenantId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -147,6 +148,67 @@ pub struct CaseWrite {
     pub idempotency: Option<IdempotencyRecord>,
 }
 
+/// Which signal of a deadline is due: the "about to time out" reminder or the expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimerKind {
+    Reminder,
+    Expiry,
+}
+
+/// A claim on due timers for one sweep. Times come from the caller's clock, never the
+/// database's, so tests can drive the sweep with an injected clock.
+#[derive(Debug, Clone)]
+pub struct TimerClaim {
+    /// Who holds the lease (one id per server process).
+    pub owner: String,
+    /// Timers due at or before this instant are claimed.
+    pub now: DateTime<Utc>,
+    /// The lease ends here; an unfinished claim (a crashed worker) is claimable again after.
+    pub lease_until: DateTime<Utc>,
+    pub limit: u32,
+}
+
+/// One claimed timer: deadline `position` of a case (its index in `Case::deadlines`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedTimer {
+    pub tenant: TenantId,
+    pub case_id: CaseId,
+    pub position: u32,
+    pub kind: TimerKind,
+    /// `remind_at` for a reminder, `due_at` for an expiry.
+    pub at: DateTime<Utc>,
+}
+
+/// Filters for ListDueDeadlines: active deadlines of one tenant in (due time, case id,
+/// position) order, resumed after `after` (keyset). `due_before` is exclusive.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DueDeadlineQuery {
+    pub shop: Option<ShopId>,
+    pub platform: Option<PlatformCode>,
+    pub due_party: Option<DueParty>,
+    pub due_before: Option<DateTime<Utc>>,
+    pub after: Option<DueDeadlineCursor>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDeadlineCursor {
+    pub due_at: DateTime<Utc>,
+    pub case_id: CaseId,
+    pub position: u32,
+}
+
+/// An active deadline with the case it belongs to, as the work queue shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueDeadline {
+    pub tenant: TenantId,
+    pub case_id: CaseId,
+    pub shop: ShopId,
+    pub platform: PlatformCode,
+    pub position: u32,
+    pub deadline: Deadline,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Which backend, for logs and spans ("sqlite" / "postgres").
@@ -192,4 +254,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// Commit one change atomically and return the events as stored (with their seq).
     async fn write(&self, write: CaseWrite) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Cases by key in one query (the sweep loads what it claimed without N+1). Missing keys
+    /// are left out; order is unspecified.
+    async fn cases_by_ids(&self, keys: &[(TenantId, CaseId)]) -> Result<Vec<Case>, StoreError>;
+
+    /// Lease up to `claim.limit` due timers across all tenants, earliest first: expiries
+    /// (`due_at <= now`) first, then reminders (`remind_at <= now < due_at`, not yet sent).
+    /// A timer leased to anyone until after `now` is skipped, so concurrent sweepers on one
+    /// database never claim the same row (Postgres: `FOR UPDATE SKIP LOCKED`; SQLite: one
+    /// `UPDATE … RETURNING`). Completing a timer is writing its case: the write replaces the
+    /// case's deadline rows, which drops the lease.
+    async fn claim_due_timers(&self, claim: &TimerClaim) -> Result<Vec<ClaimedTimer>, StoreError>;
+
+    /// Drop `owner`'s leases on these timers without completing them, so they are claimable
+    /// at once (the sweep found nothing to do, or gives up for now).
+    async fn release_timers(&self, owner: &str, timers: &[ClaimedTimer]) -> Result<(), StoreError>;
+
+    /// The earliest instant any active timer (an unsent reminder or an expiry) is due, to
+    /// know how long the sweeper may sleep.
+    async fn next_timer_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// The tenant's work queue: active deadlines across shops by due time (ListDueDeadlines).
+    async fn list_due_deadlines(
+        &self,
+        tenant: &TenantId,
+        query: &DueDeadlineQuery,
+    ) -> Result<Vec<DueDeadline>, StoreError>;
 }

@@ -91,4 +91,12 @@ fn unavailable_code(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }
 
-sql::impl_store!(PostgresStore, sqlx::Postgres, "postgres", "postgresql");
+// Concurrent sweepers (replicas) each lock the rows their claim picks and skip rows another
+// claim holds, rather than queueing behind it and then leasing the same rows again.
+sql::impl_store!(
+    PostgresStore,
+    sqlx::Postgres,
+    "postgres",
+    "postgresql",
+    " FOR UPDATE SKIP LOCKED"
+);

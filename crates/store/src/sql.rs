@@ -7,7 +7,9 @@
 //! expands the same code once per backend, and each backend supplies only `reader()`,
 //! `writer()` and `error()`.
 
-use crate::{ApiKeyRecord, IdempotencyRecord, StoreError, StoredEvent};
+use crate::{
+    ApiKeyRecord, ClaimedTimer, DueDeadline, IdempotencyRecord, StoreError, StoredEvent, TimerKind,
+};
 use aftersales_domain::event::Actor;
 use aftersales_domain::time::{from_millis, to_millis};
 use aftersales_domain::{
@@ -54,10 +56,12 @@ pub(crate) const SELECT_CASE_BY_PLATFORM_ID: &str = "SELECT tenant_id, id, body 
 pub(crate) const DELETE_DEADLINES: &str =
     "DELETE FROM deadlines WHERE tenant_id = $1 AND case_id = $2";
 
-/// Followed by `VALUES (…), (…)`, one tuple per [`DeadlineColumns`].
+/// Followed by `VALUES (…), (…)`, one tuple per [`DeadlineColumns`]. The lease columns are
+/// left NULL on purpose: rewriting a case's deadlines drops any lease on them, which is how a
+/// sweeper's claim completes once it has written the case.
 pub(crate) const INSERT_DEADLINES: &str = "INSERT INTO deadlines \
-     (tenant_id, case_id, position, key, rule_id, due_party, due_at, remind_at, consequence, \
-      source, state) ";
+     (tenant_id, case_id, position, shop_id, platform, key, rule_id, due_party, due_at, \
+      remind_at, reminded_at, consequence, source, state) ";
 
 /// Adds `$2` to the tenant's counter and returns the new last seq. The counter row then stays
 /// locked until commit (Postgres; SQLite holds the whole database write lock), so a write
@@ -84,6 +88,78 @@ pub(crate) const SELECT_TENANT_EVENTS: &str = "SELECT tenant_id, seq, case_id, k
 
 /// The start of the ListCases query; the caller appends ` WHERE tenant_id = ` and the filters.
 pub(crate) const LIST_CASES: &str = "SELECT tenant_id, id, body FROM cases";
+
+/// cases_by_ids is `CASES_BY_IDS`, `VALUES (tenant_id, id), …`, then `CASES_BY_IDS_ON`. A join
+/// with a VALUES list: SQLite takes row values on the right of IN only from a subquery, and
+/// plans `(tenant_id, id) IN (VALUES …)` as a full scan, where the join is a primary-key
+/// lookup per key on both backends. Both name VALUES columns `column1`, `column2`, ….
+pub(crate) const CASES_BY_IDS: &str = "SELECT c.tenant_id, c.id, c.body FROM (";
+pub(crate) const CASES_BY_IDS_ON: &str =
+    ") AS k JOIN cases c ON c.tenant_id = k.column1 AND c.id = k.column2";
+
+/// Keys per cases_by_ids or release_timers statement: far below either backend's bind limit
+/// (SQLite 32766, Postgres 65535), and a sweep batch fits in one.
+pub(crate) const KEYS_PER_STATEMENT: usize = 500;
+
+/// Expiries due by `$3` and not leased past it, earliest first, at most `$4`. The
+/// `state = 'active'` term repeats the predicate of `deadlines_active_due` so that partial
+/// index can serve the search and the order.
+pub(crate) const SELECT_DUE_EXPIRIES: &str = "SELECT tenant_id, case_id, position \
+     FROM deadlines \
+     WHERE state = 'active' AND due_at <= $3 \
+       AND (lease_until IS NULL OR lease_until <= $3) \
+     ORDER BY due_at LIMIT $4";
+
+/// Reminders due by `$3`, not sent, whose deadline has not passed yet (a passed one is an
+/// expiry instead), not leased past `$3`; earliest first, at most `$4`. `state = 'active' AND
+/// reminded_at IS NULL` repeats the predicate of `deadlines_pending_reminder` so that partial
+/// index can serve the search and the order.
+pub(crate) const SELECT_DUE_REMINDERS: &str = "SELECT tenant_id, case_id, position \
+     FROM deadlines \
+     WHERE state = 'active' AND reminded_at IS NULL AND remind_at <= $3 AND due_at > $3 \
+       AND (lease_until IS NULL OR lease_until <= $3) \
+     ORDER BY remind_at LIMIT $4";
+
+/// Lease the rows a due-timer select picks to `$1` until `$2`, in one statement so no other
+/// sweeper can take them in between. `lock` goes after the select: Postgres needs
+/// `FOR UPDATE SKIP LOCKED` so concurrent claims pass over each other's rows instead of
+/// waiting and then taking them too; SQLite has one writer, so the statement alone suffices.
+/// Returns `tenant_id, case_id, position, at`.
+pub(crate) fn claim_timers(kind: TimerKind, lock: &str) -> String {
+    let (select, at) = match kind {
+        TimerKind::Expiry => (SELECT_DUE_EXPIRIES, "due_at"),
+        TimerKind::Reminder => (SELECT_DUE_REMINDERS, "remind_at"),
+    };
+    format!(
+        "UPDATE deadlines SET lease_owner = $1, lease_until = $2 \
+         WHERE (tenant_id, case_id, position) IN ({select}{lock}) \
+         RETURNING tenant_id, case_id, position, {at} AS at"
+    )
+}
+
+/// release_timers is `RELEASE_TIMERS`, `VALUES (tenant_id, case_id, position), …`, then
+/// `RELEASE_TIMERS_WHERE` and the owner: a join for the reason given at [`CASES_BY_IDS`]. Only
+/// the owner's own leases are dropped, so a sweeper whose lease ran out (and another took the
+/// row) cannot free the new holder's claim.
+pub(crate) const RELEASE_TIMERS: &str =
+    "UPDATE deadlines SET lease_owner = NULL, lease_until = NULL FROM (";
+pub(crate) const RELEASE_TIMERS_WHERE: &str = ") AS k \
+     WHERE deadlines.tenant_id = k.column1 AND deadlines.case_id = k.column2 \
+       AND deadlines.position = k.column3 AND deadlines.lease_owner = ";
+
+/// Two minima rather than one over both columns, so each is a single step down its partial
+/// index (`deadlines_active_due`, `deadlines_pending_reminder`, whose predicates the WHERE
+/// clauses repeat). Leases are ignored: a leased timer is still pending work.
+pub(crate) const NEXT_TIMER_AT: &str = "SELECT \
+     (SELECT MIN(due_at) FROM deadlines WHERE state = 'active') AS due_at, \
+     (SELECT MIN(remind_at) FROM deadlines \
+      WHERE state = 'active' AND reminded_at IS NULL) AS remind_at";
+
+/// The start of the ListDueDeadlines query; the caller appends ` WHERE d.tenant_id = `, the
+/// filters and the order. `d.state = 'active'` in the WHERE lets it use `deadlines_queue`
+/// (or `deadlines_queue_by_shop` with a shop filter).
+pub(crate) const LIST_DUE_DEADLINES: &str = "SELECT d.position, c.tenant_id, c.id, c.body \
+     FROM deadlines d JOIN cases c ON c.tenant_id = d.tenant_id AND c.id = d.case_id";
 
 // ---------------------------------------------------------------------------------------------
 // Domain values as columns
@@ -127,28 +203,35 @@ impl<'a> CaseColumns<'a> {
     }
 }
 
-/// One row of the deadline mirror.
+/// One row of the deadline mirror, in [`INSERT_DEADLINES`] column order after tenant and
+/// case id.
 pub(crate) struct DeadlineColumns<'a> {
     pub position: i64,
+    pub shop_id: &'a str,
+    pub platform: &'a str,
     pub key: &'a str,
     pub rule_id: &'a str,
     pub due_party: &'static str,
     pub due_at: i64,
     pub remind_at: Option<i64>,
+    pub reminded_at: Option<i64>,
     pub consequence: &'static str,
     pub source: &'static str,
     pub state: &'static str,
 }
 
 impl<'a> DeadlineColumns<'a> {
-    pub fn new(position: usize, d: &'a Deadline) -> Self {
+    pub fn new(case: &'a Case, position: usize, d: &'a Deadline) -> Self {
         DeadlineColumns {
             position: position as i64,
+            shop_id: case.shop.as_str(),
+            platform: case.platform.as_str(),
             key: &d.key,
             rule_id: &d.rule_id,
             due_party: due_party_str(d.due_party),
             due_at: to_millis(d.due_at),
             remind_at: d.remind_at.map(to_millis),
+            reminded_at: d.reminded_at.map(to_millis),
             consequence: d.consequence.as_str(),
             source: deadline_source_str(d.source),
             state: d.state.as_str(),
@@ -158,7 +241,7 @@ impl<'a> DeadlineColumns<'a> {
 
 // Spelled out rather than derived from serde so a renamed variant cannot silently change what
 // the deadline sweep matches on; the strings equal the serde (snake_case) names.
-fn due_party_str(p: DueParty) -> &'static str {
+pub(crate) fn due_party_str(p: DueParty) -> &'static str {
     match p {
         DueParty::Merchant => "merchant",
         DueParty::Buyer => "buyer",
@@ -297,6 +380,72 @@ pub(crate) fn decode_case<R: SqlRow>(row: &R) -> Result<Case, StoreError> {
         Ok(case)
     };
     inner().map_err(|e| corrupt("cases", &row_key(row, &["tenant_id", "id"], &[]), e))
+}
+
+/// Columns `tenant_id, case_id, position, at` of a claim.
+pub(crate) fn decode_claimed_timer<R: SqlRow>(
+    row: &R,
+    kind: TimerKind,
+) -> Result<ClaimedTimer, StoreError> {
+    let inner = || -> Result<ClaimedTimer, String> {
+        let position = row.int("position")?;
+        Ok(ClaimedTimer {
+            tenant: TenantId::parse(row.text("tenant_id")?).map_err(|e| e.to_string())?,
+            case_id: CaseId::parse(row.text("case_id")?).map_err(|e| e.to_string())?,
+            position: u32::try_from(position)
+                .map_err(|_| format!("position {position} is out of range"))?,
+            kind,
+            at: from_millis(row.int("at")?),
+        })
+    };
+    inner().map_err(|e| {
+        let key = row_key(row, &["tenant_id", "case_id"], &["position"]);
+        corrupt("deadlines", &key, e)
+    })
+}
+
+/// Columns `position, tenant_id, id, body`: the deadline is read from the case body (the
+/// truth), at the index the mirror row names, and must be the active one the row says it is.
+pub(crate) fn decode_due_deadline<R: SqlRow>(row: &R) -> Result<DueDeadline, StoreError> {
+    let case = decode_case(row)?;
+    let inner = || -> Result<(u32, Deadline), String> {
+        let position = row.int("position")?;
+        let deadline = usize::try_from(position)
+            .ok()
+            .and_then(|i| case.deadlines.get(i))
+            .ok_or_else(|| {
+                format!(
+                    "the case has {} deadlines, none at this position",
+                    case.deadlines.len()
+                )
+            })?;
+        if !deadline.is_active() {
+            return Err(format!(
+                "the row is active but the case's deadline is {}",
+                deadline.state.as_str()
+            ));
+        }
+        let position =
+            u32::try_from(position).map_err(|_| format!("position {position} is out of range"))?;
+        Ok((position, deadline.clone()))
+    };
+    let (position, deadline) = inner().map_err(|e| {
+        let key = format!(
+            "tenant_id={} case_id={} {}",
+            case.tenant,
+            case.id,
+            row_key(row, &[], &["position"])
+        );
+        corrupt("deadlines", &key, e)
+    })?;
+    Ok(DueDeadline {
+        tenant: case.tenant.clone(),
+        case_id: case.id.clone(),
+        shop: case.shop.clone(),
+        platform: case.platform.clone(),
+        position,
+        deadline,
+    })
 }
 
 pub(crate) fn decode_event<R: SqlRow>(row: &R) -> Result<StoredEvent, StoreError> {
@@ -456,9 +605,11 @@ pub(crate) fn migrate_error(
 /// - `fn writer(&self) -> &sqlx::Pool<$db>` for writes,
 /// - `fn error(err: sqlx::Error) -> StoreError` to classify driver errors.
 ///
-/// `$backend` is what `Store::backend` returns; `$system` is the OpenTelemetry `db.system`.
+/// `$backend` is what `Store::backend` returns; `$system` is the OpenTelemetry `db.system`;
+/// `$lock` is the row-locking clause the timer claim's select ends with (see
+/// [`claim_timers`]).
 macro_rules! impl_store {
-    ($store:ty, $db:ty, $backend:literal, $system:literal) => {
+    ($store:ty, $db:ty, $backend:literal, $system:literal, $lock:literal) => {
         #[async_trait::async_trait]
         impl $crate::Store for $store {
             fn backend(&self) -> &'static str {
@@ -718,15 +869,18 @@ macro_rules! impl_store {
                     if !case.deadlines.is_empty() {
                         let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_DEADLINES);
                         q.push_values(case.deadlines.iter().enumerate(), |mut row, (i, d)| {
-                            let d = sql::DeadlineColumns::new(i, d);
+                            let d = sql::DeadlineColumns::new(case, i, d);
                             row.push_bind(tenant)
                                 .push_bind(case.id.as_str())
                                 .push_bind(d.position)
+                                .push_bind(d.shop_id)
+                                .push_bind(d.platform)
                                 .push_bind(d.key)
                                 .push_bind(d.rule_id)
                                 .push_bind(d.due_party)
                                 .push_bind(d.due_at)
                                 .push_bind(d.remind_at)
+                                .push_bind(d.reminded_at)
                                 .push_bind(d.consequence)
                                 .push_bind(d.source)
                                 .push_bind(d.state);
@@ -768,6 +922,158 @@ macro_rules! impl_store {
 
                 tx.commit().await.map_err(Self::error)?;
                 Ok(stored)
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system, keys = keys.len()))]
+            async fn cases_by_ids(
+                &self,
+                keys: &[(aftersales_domain::TenantId, aftersales_domain::CaseId)],
+            ) -> Result<Vec<aftersales_domain::Case>, $crate::StoreError> {
+                // Duplicates would come back once per chunk they fall in.
+                let mut keys: Vec<(&str, &str)> =
+                    keys.iter().map(|(t, id)| (t.as_str(), id.as_str())).collect();
+                keys.sort_unstable();
+                keys.dedup();
+                let mut cases = Vec::with_capacity(keys.len());
+                for chunk in keys.chunks($crate::sql::KEYS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new($crate::sql::CASES_BY_IDS);
+                    q.push_values(chunk, |mut row, (tenant, id)| {
+                        row.push_bind(*tenant).push_bind(*id);
+                    });
+                    q.push($crate::sql::CASES_BY_IDS_ON);
+                    for row in q.build().fetch_all(self.reader()).await.map_err(Self::error)? {
+                        cases.push($crate::sql::decode_case(&row)?);
+                    }
+                }
+                Ok(cases)
+            }
+
+            #[tracing::instrument(
+                skip_all,
+                fields(
+                    db.system = $system,
+                    owner = %claim.owner,
+                    limit = claim.limit,
+                    claimed = tracing::field::Empty,
+                )
+            )]
+            async fn claim_due_timers(
+                &self,
+                claim: &$crate::TimerClaim,
+            ) -> Result<Vec<$crate::ClaimedTimer>, $crate::StoreError> {
+                use $crate::TimerKind;
+                use aftersales_domain::time::to_millis;
+                let mut claimed: Vec<$crate::ClaimedTimer> = Vec::new();
+                // Expiries first: a missed consequence costs the merchant more than a late
+                // reminder, so under backlog they take the batch.
+                for kind in [TimerKind::Expiry, TimerKind::Reminder] {
+                    let left = (claim.limit as usize).saturating_sub(claimed.len());
+                    if left == 0 {
+                        break;
+                    }
+                    let mut batch = sqlx::query::<$db>(&$crate::sql::claim_timers(kind, $lock))
+                        .bind(claim.owner.as_str())
+                        .bind(to_millis(claim.lease_until))
+                        .bind(to_millis(claim.now))
+                        .bind(left as i64)
+                        .fetch_all(self.writer())
+                        .await
+                        .map_err(Self::error)?
+                        .iter()
+                        .map(|row| $crate::sql::decode_claimed_timer(row, kind))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    // RETURNING comes back in no particular order.
+                    batch.sort_by(|a, b| {
+                        (a.at, &a.tenant, &a.case_id, a.position)
+                            .cmp(&(b.at, &b.tenant, &b.case_id, b.position))
+                    });
+                    claimed.extend(batch);
+                }
+                tracing::Span::current().record("claimed", claimed.len());
+                Ok(claimed)
+            }
+
+            #[tracing::instrument(
+                skip_all,
+                fields(db.system = $system, owner = %owner, timers = timers.len())
+            )]
+            async fn release_timers(
+                &self,
+                owner: &str,
+                timers: &[$crate::ClaimedTimer],
+            ) -> Result<(), $crate::StoreError> {
+                for chunk in timers.chunks($crate::sql::KEYS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new($crate::sql::RELEASE_TIMERS);
+                    q.push_values(chunk, |mut row, t| {
+                        row.push_bind(t.tenant.as_str())
+                            .push_bind(t.case_id.as_str())
+                            .push_bind(i64::from(t.position));
+                    });
+                    q.push($crate::sql::RELEASE_TIMERS_WHERE).push_bind(owner);
+                    q.build().execute(self.writer()).await.map_err(Self::error)?;
+                }
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system))]
+            async fn next_timer_at(
+                &self,
+            ) -> Result<Option<chrono::DateTime<chrono::Utc>>, $crate::StoreError> {
+                let (due_at, remind_at): (Option<i64>, Option<i64>) =
+                    sqlx::query_as::<$db, (Option<i64>, Option<i64>)>($crate::sql::NEXT_TIMER_AT)
+                        .fetch_one(self.reader())
+                        .await
+                        .map_err(Self::error)?;
+                Ok(due_at
+                    .into_iter()
+                    .chain(remind_at)
+                    .min()
+                    .map(aftersales_domain::time::from_millis))
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant))]
+            async fn list_due_deadlines(
+                &self,
+                tenant: &aftersales_domain::TenantId,
+                query: &$crate::DueDeadlineQuery,
+            ) -> Result<Vec<$crate::DueDeadline>, $crate::StoreError> {
+                use aftersales_domain::time::to_millis;
+                if query.limit == 0 {
+                    return Ok(Vec::new());
+                }
+                let mut q = sqlx::QueryBuilder::<$db>::new($crate::sql::LIST_DUE_DEADLINES);
+                q.push(" WHERE d.tenant_id = ").push_bind(tenant.as_str());
+                q.push(" AND d.state = 'active'");
+                if let Some(s) = &query.shop {
+                    q.push(" AND d.shop_id = ").push_bind(s.as_str());
+                }
+                if let Some(p) = &query.platform {
+                    q.push(" AND d.platform = ").push_bind(p.as_str());
+                }
+                if let Some(p) = query.due_party {
+                    q.push(" AND d.due_party = ").push_bind($crate::sql::due_party_str(p));
+                }
+                if let Some(t) = query.due_before {
+                    q.push(" AND d.due_at < ").push_bind(to_millis(t));
+                }
+                if let Some(after) = &query.after {
+                    q.push(" AND (d.due_at, d.case_id, d.position) > (")
+                        .push_bind(to_millis(after.due_at))
+                        .push(", ")
+                        .push_bind(after.case_id.as_str())
+                        .push(", ")
+                        .push_bind(i64::from(after.position))
+                        .push(")");
+                }
+                q.push(" ORDER BY d.due_at, d.case_id, d.position LIMIT ")
+                    .push_bind(i64::from(query.limit));
+                q.build()
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(Self::error)?
+                    .iter()
+                    .map($crate::sql::decode_due_deadline)
+                    .collect()
             }
         }
     };

@@ -121,4 +121,109 @@ fn unavailable_code(code: &str) -> bool {
         .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 14))
 }
 
-sql::impl_store!(SqliteStore, sqlx::Sqlite, "sqlite", "sqlite");
+// No lock clause: SQLite lets one statement at a time write to the whole database, so the
+// select inside a claim and its update cannot interleave with another claim's.
+sql::impl_store!(SqliteStore, sqlx::Sqlite, "sqlite", "sqlite", "");
+
+// Here rather than in tests/store.rs: it checks the statement text itself, which is private.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TimerKind;
+
+    /// The `detail` column of `EXPLAIN QUERY PLAN`, one line per step. Every placeholder
+    /// needs a value; the plan does not depend on which.
+    async fn plan(store: &SqliteStore, statement: &str, placeholders: usize) -> Vec<String> {
+        let explain = format!("EXPLAIN QUERY PLAN {statement}");
+        let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain);
+        for _ in 0..placeholders {
+            q = q.bind(0_i64);
+        }
+        q.fetch_all(store.writer())
+            .await
+            .unwrap_or_else(|e| panic!("EXPLAIN {statement}: {e}"))
+            .into_iter()
+            .map(|r| r.3)
+            .collect()
+    }
+
+    /// Fails if a step of the plan reads `table` (its name or alias in the statement) whole.
+    fn assert_no_scan(statement: &str, plan: &[String], table: &str) {
+        assert!(
+            !plan.iter().any(|step| step == &format!("SCAN {table}")
+                || step.starts_with(&format!("SCAN {table} "))),
+            "{statement}\nscans {table}: {plan:#?}"
+        );
+    }
+
+    fn assert_searches(statement: &str, plan: &[String], search: &str) {
+        assert!(
+            plan.iter().any(|step| step.starts_with(search)),
+            "{statement}\nhas no step {search}…: {plan:#?}"
+        );
+    }
+
+    /// Without the partial indexes a sweep reads every deadline ever stored (closed ones stay
+    /// in the table); the claims must search them, which they can only if their WHERE repeats
+    /// each index's predicate.
+    #[tokio::test]
+    async fn timer_statements_use_the_partial_indexes() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let cases = [
+            (sql::SELECT_DUE_EXPIRIES.to_string(), "deadlines_active_due"),
+            (
+                sql::claim_timers(TimerKind::Expiry, ""),
+                "deadlines_active_due",
+            ),
+            (
+                sql::SELECT_DUE_REMINDERS.to_string(),
+                "deadlines_pending_reminder",
+            ),
+            (
+                sql::claim_timers(TimerKind::Reminder, ""),
+                "deadlines_pending_reminder",
+            ),
+        ];
+        for (statement, index) in cases {
+            let plan = plan(&store, &statement, 4).await;
+            assert_searches(
+                &statement,
+                &plan,
+                &format!("SEARCH deadlines USING INDEX {index} ("),
+            );
+            assert_no_scan(&statement, &plan, "deadlines");
+        }
+
+        let plan = plan(&store, sql::NEXT_TIMER_AT, 0).await;
+        for index in ["deadlines_active_due", "deadlines_pending_reminder"] {
+            assert!(
+                plan.iter().any(|step| step.contains(index)),
+                "next_timer_at does not use {index}: {plan:#?}"
+            );
+        }
+        assert_no_scan(sql::NEXT_TIMER_AT, &plan, "deadlines");
+    }
+
+    /// The key-list statements look each key up rather than reading the whole table.
+    #[tokio::test]
+    async fn key_list_statements_look_keys_up() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let by_ids = format!(
+            "{}VALUES ($1, $2), ($3, $4){}",
+            sql::CASES_BY_IDS,
+            sql::CASES_BY_IDS_ON
+        );
+        let by_ids_plan = plan(&store, &by_ids, 4).await;
+        assert_searches(&by_ids, &by_ids_plan, "SEARCH c USING INDEX");
+        assert_no_scan(&by_ids, &by_ids_plan, "c");
+
+        let release = format!(
+            "{}VALUES ($1, $2, $3), ($4, $5, $6){}$7",
+            sql::RELEASE_TIMERS,
+            sql::RELEASE_TIMERS_WHERE
+        );
+        let release_plan = plan(&store, &release, 7).await;
+        assert_searches(&release, &release_plan, "SEARCH deadlines USING INDEX");
+        assert_no_scan(&release, &release_plan, "deadlines");
+    }
+}

@@ -6,12 +6,13 @@ use aftersales_domain::access::Role;
 use aftersales_domain::event::Actor;
 use aftersales_domain::{
     Address, BoundedText, Case, CaseDraft, CaseId, CaseKind, CaseState, Change, DeadlineSource,
-    DeadlineState, EventKind, EvidenceRef, Fen, Fulfilment, NewEvent, OrderId, PlatformCaseId,
-    PlatformCode, PlatformStatus, Policy, Shipment, ShopId, TenantId,
+    DeadlineState, DueParty, EventKind, EvidenceRef, Fen, Fulfilment, NewEvent, OrderId,
+    PlatformCaseId, PlatformCode, PlatformStatus, Policy, Shipment, ShopId, TenantId,
 };
 use aftersales_store::{
-    ApiKeyRecord, CaseQuery, CaseWrite, IdempotencyRecord, PostgresStore, SqliteStore, Store,
-    StoreError, WriteMode,
+    ApiKeyRecord, CaseQuery, CaseWrite, ClaimedTimer, DueDeadline, DueDeadlineCursor,
+    DueDeadlineQuery, IdempotencyRecord, PostgresStore, SqliteStore, Store, StoreError, TimerClaim,
+    TimerKind, WriteMode,
 };
 use chrono::{DateTime, Duration, Utc};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -48,11 +49,42 @@ type DeadlineRow = (
     String,
 );
 
+type TimerColumns = (
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
+
 impl Raw {
     async fn deadlines(&self, tenant: &str, case_id: &str) -> Vec<DeadlineRow> {
         const SQL: &str =
             "SELECT position, key, rule_id, due_party, due_at, remind_at, consequence, \
                            source, state FROM deadlines WHERE tenant_id = $1 AND case_id = $2 \
+                           ORDER BY position";
+        macro_rules! run {
+            ($pool:expr) => {
+                sqlx::query_as(SQL)
+                    .bind(tenant)
+                    .bind(case_id)
+                    .fetch_all($pool)
+                    .await
+                    .unwrap()
+            };
+        }
+        match self {
+            Raw::Sqlite(p) => run!(p),
+            Raw::Postgres(p) => run!(p),
+        }
+    }
+
+    /// The timer columns of a case's deadline rows: (position, shop_id, platform, reminded_at,
+    /// lease_owner, lease_until).
+    async fn timer_columns(&self, tenant: &str, case_id: &str) -> Vec<TimerColumns> {
+        const SQL: &str = "SELECT position, shop_id, platform, reminded_at, lease_owner, \
+                           lease_until FROM deadlines WHERE tenant_id = $1 AND case_id = $2 \
                            ORDER BY position";
         macro_rules! run {
             ($pool:expr) => {
@@ -87,8 +119,39 @@ impl Raw {
     }
 }
 
+/// What a test's database holds before the store opens it.
+enum Start {
+    /// Nothing: the store creates the current schema.
+    Empty,
+    /// What an older release left: only the migrations before `version`, then `seed` (SQL, one
+    /// text for both backends). Opening the store then migrates it as a deployment would.
+    Upgrade { version: &'static str, seed: String },
+}
+
+/// The migrations of `backend` older than `version`, read through a copy of their directory
+/// holding only those (the public way to give a migrator fewer of them).
+async fn migrations_before(backend: &str, version: &str) -> sqlx::migrate::Migrator {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../migrations")
+        .join(backend);
+    let copy = std::env::temp_dir().join(format!(
+        "aftersales-migrations-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let name = entry.unwrap().file_name();
+        if name.to_string_lossy().as_ref() < version {
+            std::fs::copy(source.join(&name), copy.join(&name)).unwrap();
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(copy.as_path()).await.unwrap();
+    std::fs::remove_dir_all(&copy).unwrap();
+    migrator
+}
+
 /// Run `body` on a fresh SQLite file in a directory that does not exist yet.
-async fn on_sqlite<F, Fut>(body: F)
+async fn on_sqlite<F, Fut>(start: Start, body: F)
 where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -98,6 +161,25 @@ where
         uuid::Uuid::new_v4().simple()
     ));
     let path = dir.join("nested").join("store.db");
+    if let Start::Upgrade { version, seed } = start {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let old = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true),
+            )
+            .await
+            .unwrap();
+        migrations_before("sqlite", version)
+            .await
+            .run(&old)
+            .await
+            .unwrap();
+        sqlx::raw_sql(&seed).execute(&old).await.unwrap();
+        old.close().await;
+    }
     let store = SqliteStore::connect(&format!("sqlite:{}", path.display()))
         .await
         .expect("open SQLite store");
@@ -120,7 +202,7 @@ where
 }
 
 /// Run `body` on a database created for it alone, dropped afterwards even if the body panics.
-async fn on_postgres<F, Fut>(body: F)
+async fn on_postgres<F, Fut>(start: Start, body: F)
 where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -149,6 +231,20 @@ where
         .unwrap()
         .database(&name);
     let run = async {
+        if let Start::Upgrade { version, seed } = start {
+            let old = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await
+                .unwrap();
+            migrations_before("postgres", version)
+                .await
+                .run(&old)
+                .await
+                .unwrap();
+            sqlx::raw_sql(&seed).execute(&old).await.unwrap();
+            old.close().await;
+        }
         let store = PostgresStore::connect_with(options.clone(), 12)
             .await
             .expect("open PostgreSQL store");
@@ -177,14 +273,25 @@ where
     }
 }
 
-/// Each body becomes `sqlite::<name>` and `postgres::<name>`.
+/// `start_of!()` is an empty database; `start_of!(f)` is what `super::f()` returns.
+macro_rules! start_of {
+    () => {
+        super::Start::Empty
+    };
+    ($start:ident) => {
+        super::$start()
+    };
+}
+
+/// Each body becomes `sqlite::<name>` and `postgres::<name>`; `<name> from <f>` starts from the
+/// database the [`Start`] that `f()` returns describes.
 macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident $(from $start:ident)?),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::on_sqlite(super::$name).await
+                    super::on_sqlite(start_of!($($start)?), super::$name).await
                 }
             )*
         }
@@ -192,7 +299,7 @@ macro_rules! on_both {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::on_postgres(super::$name).await
+                    super::on_postgres(start_of!($($start)?), super::$name).await
                 }
             )*
         }
@@ -211,6 +318,16 @@ on_both!(
     concurrent_writers_get_contiguous_seqs,
     api_keys_round_trip,
     corrupt_rows_are_errors,
+    timer_claims_take_due_timers_earliest_first,
+    claimed_timers_are_leased_until_the_lease_ends,
+    released_timers_are_claimable_at_once,
+    writing_a_case_completes_its_timers,
+    concurrent_claims_never_share_a_timer,
+    next_timer_at_is_the_earliest_pending_timer,
+    list_due_deadlines_orders_filters_and_pages,
+    due_deadline_rows_out_of_step_with_the_case_are_corrupt,
+    cases_by_ids_returns_the_stored_cases,
+    timer_migration_backfills_existing_deadlines from before_deadline_timers,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -347,6 +464,139 @@ fn address(name: &str) -> Address {
         district: text("余杭区"),
         detail: text("文一西路 969 号"),
     }
+}
+
+fn opened_at(tenant_id: &str, id: &str, at: DateTime<Utc>) -> Change {
+    open(
+        tenant_id,
+        id,
+        draft("demo", "shop-1", CaseKind::RefundOnly, None),
+        at,
+    )
+}
+
+/// Store the next version of `case` with `edit` applied, as a sweeper or an action would.
+async fn rewrite(s: &dyn Store, case: &Case, edit: impl FnOnce(&mut Case)) -> Case {
+    let mut next = changed(case, case.state);
+    edit(&mut next);
+    s.write(update(next.clone(), case.version, vec![]))
+        .await
+        .unwrap();
+    next
+}
+
+fn lease() -> Duration {
+    Duration::minutes(5)
+}
+
+fn claim(owner: &str, now: DateTime<Utc>, limit: u32) -> TimerClaim {
+    TimerClaim {
+        owner: owner.to_string(),
+        now,
+        lease_until: now + lease(),
+        limit,
+    }
+}
+
+/// Claimed timers as `(kind, "tenant/case/position", at)`, in the order returned.
+fn timers(claimed: &[ClaimedTimer]) -> Vec<(TimerKind, String, DateTime<Utc>)> {
+    claimed
+        .iter()
+        .map(|t| {
+            (
+                t.kind,
+                format!("{}/{}/{}", t.tenant, t.case_id, t.position),
+                t.at,
+            )
+        })
+        .collect()
+}
+
+fn expiry(key: &str, at: DateTime<Utc>) -> (TimerKind, String, DateTime<Utc>) {
+    (TimerKind::Expiry, key.to_string(), at)
+}
+
+fn reminder(key: &str, at: DateTime<Utc>) -> (TimerKind, String, DateTime<Utc>) {
+    (TimerKind::Reminder, key.to_string(), at)
+}
+
+// The fixture policy opens, for a case opened at t: deadline 0 (merchant) reminding at t+4d and
+// due at t+5d, and deadline 1 (buyer) due at t+7d without a reminder.
+fn remind0(t: DateTime<Utc>) -> DateTime<Utc> {
+    t + Duration::days(4)
+}
+fn due0(t: DateTime<Utc>) -> DateTime<Utc> {
+    t + Duration::days(5)
+}
+fn due1(t: DateTime<Utc>) -> DateTime<Utc> {
+    t + Duration::days(7)
+}
+
+/// Two tenants' case `c-1` (different shops and platforms, so a backfill that ignored the
+/// tenant would mix them up), stored as the release before the deadline-timer migration
+/// stored cases.
+fn before_deadline_timers() -> Start {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let mut seed = String::new();
+    for case in upgraded_cases() {
+        seed += &format!(
+            "INSERT INTO cases (tenant_id, id, shop_id, platform, platform_case_id, kind, state, \
+             next_deadline_at, platform_version, version, created_at, updated_at, body) \
+             VALUES ({}, {}, {}, {}, NULL, {}, {}, {}, NULL, {}, {}, {}, {});\n",
+            quote(case.tenant.as_str()),
+            quote(case.id.as_str()),
+            quote(case.shop.as_str()),
+            quote(case.platform.as_str()),
+            quote(case.kind.as_str()),
+            quote(case.state.as_str()),
+            case.next_deadline_at().unwrap().timestamp_millis(),
+            case.version,
+            case.created_at.timestamp_millis(),
+            case.updated_at.timestamp_millis(),
+            quote(&serde_json::to_string(&case).unwrap()),
+        );
+        for (i, d) in case.deadlines.iter().enumerate() {
+            let due_party = serde_json::to_value(d.due_party).unwrap();
+            seed += &format!(
+                "INSERT INTO deadlines (tenant_id, case_id, position, key, rule_id, due_party, \
+                 due_at, remind_at, consequence, source, state) \
+                 VALUES ({}, {}, {i}, {}, {}, {}, {}, {}, {}, 'policy', {});\n",
+                quote(case.tenant.as_str()),
+                quote(case.id.as_str()),
+                quote(&d.key),
+                quote(&d.rule_id),
+                quote(due_party.as_str().unwrap()),
+                d.due_at.timestamp_millis(),
+                d.remind_at
+                    .map_or("NULL".to_string(), |t| t.timestamp_millis().to_string()),
+                quote(d.consequence.as_str()),
+                quote(d.state.as_str()),
+            );
+        }
+    }
+    Start::Upgrade {
+        version: "20261122000001",
+        seed,
+    }
+}
+
+fn upgraded_cases() -> [Case; 2] {
+    [
+        open(
+            "acme",
+            "c-1",
+            draft("demo", "shop-a", CaseKind::RefundOnly, None),
+            base(),
+        )
+        .case,
+        open(
+            "beta",
+            "c-1",
+            draft("other", "shop-b", CaseKind::RefundOnly, None),
+            base() + Duration::hours(1),
+        )
+        .case,
+    ]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1139,6 +1389,726 @@ async fn corrupt_rows_are_errors(ctx: Ctx) {
     assert_eq!(
         seqs(&s.tenant_events(&tenant("acme"), 1, 10).await.unwrap()),
         vec![2]
+    );
+}
+
+async fn timer_claims_take_due_timers_earliest_first(ctx: Ctx) {
+    let s = &*ctx.store;
+    let h = |n: i64| base() + Duration::hours(n);
+    let m30 = base() + Duration::minutes(30);
+    s.write(insert(opened_at("acme", "c-a", base())))
+        .await
+        .unwrap();
+    s.write(insert(opened_at("acme", "c-b", h(1))))
+        .await
+        .unwrap();
+    s.write(insert(opened_at("acme", "c-c", h(2))))
+        .await
+        .unwrap();
+    // The sweep is across tenants.
+    s.write(insert(opened_at("beta", "c-d", m30)))
+        .await
+        .unwrap();
+
+    let before = remind0(base()) - Duration::milliseconds(1);
+    assert!(s
+        .claim_due_timers(&claim("w1", before, 10))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .claim_due_timers(&claim("w1", h(200), 0))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Only reminders are due; the limit takes the earliest.
+    let now = remind0(base()) + Duration::minutes(90);
+    let got = s.claim_due_timers(&claim("w1", now, 2)).await.unwrap();
+    assert_eq!(
+        timers(&got),
+        vec![
+            reminder("acme/c-a/0", remind0(base())),
+            reminder("beta/c-d/0", remind0(m30)),
+        ]
+    );
+    s.release_timers("w1", &got).await.unwrap();
+    let got = s.claim_due_timers(&claim("w1", now, 10)).await.unwrap();
+    assert_eq!(
+        timers(&got),
+        vec![
+            reminder("acme/c-a/0", remind0(base())),
+            reminder("beta/c-d/0", remind0(m30)),
+            reminder("acme/c-b/0", remind0(h(1))),
+        ],
+        "c-c's reminder is not due yet"
+    );
+    s.release_timers("w1", &got).await.unwrap();
+
+    // Three deadlines have passed: they are expiries now, not reminders, and come before the
+    // one reminder still due even though that reminder's time is earlier. Deadline 1 of each
+    // case is still in the future.
+    let now = due0(h(1)) + Duration::minutes(30);
+    let got = s.claim_due_timers(&claim("w1", now, 10)).await.unwrap();
+    assert_eq!(
+        timers(&got),
+        vec![
+            expiry("acme/c-a/0", due0(base())),
+            expiry("beta/c-d/0", due0(m30)),
+            expiry("acme/c-b/0", due0(h(1))),
+            reminder("acme/c-c/0", remind0(h(2))),
+        ]
+    );
+    s.release_timers("w1", &got).await.unwrap();
+
+    // A full batch of expiries leaves no room for reminders; the next claim gets them.
+    let got = s.claim_due_timers(&claim("w1", now, 3)).await.unwrap();
+    assert!(got.iter().all(|t| t.kind == TimerKind::Expiry), "{got:?}");
+    assert_eq!(got.len(), 3);
+    let got = s.claim_due_timers(&claim("w2", now, 3)).await.unwrap();
+    assert_eq!(timers(&got), vec![reminder("acme/c-c/0", remind0(h(2)))]);
+}
+
+async fn claimed_timers_are_leased_until_the_lease_ends(ctx: Ctx) {
+    let s = &*ctx.store;
+    s.write(insert(opened_at("acme", "c-1", base())))
+        .await
+        .unwrap();
+    let now = base() + Duration::days(8);
+    let want = vec![
+        expiry("acme/c-1/0", due0(base())),
+        expiry("acme/c-1/1", due1(base())),
+    ];
+    let first = s.claim_due_timers(&claim("w1", now, 10)).await.unwrap();
+    assert_eq!(timers(&first), want);
+    let rows = ctx.raw.timer_columns("acme", "c-1").await;
+    assert!(
+        rows.iter().all(
+            |r| r.4.as_deref() == Some("w1") && r.5 == Some((now + lease()).timestamp_millis())
+        ),
+        "{rows:?}"
+    );
+
+    assert!(s
+        .claim_due_timers(&claim("w1", now, 10))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .claim_due_timers(&claim("w2", now, 10))
+        .await
+        .unwrap()
+        .is_empty());
+    let almost = now + lease() - Duration::milliseconds(1);
+    assert!(s
+        .claim_due_timers(&claim("w2", almost, 10))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // w1 crashed: once its lease ends another sweeper takes the timers over.
+    let later = now + lease();
+    let rescued = s.claim_due_timers(&claim("w2", later, 10)).await.unwrap();
+    assert_eq!(timers(&rescued), want);
+    assert!(s
+        .claim_due_timers(&claim("w1", later, 10))
+        .await
+        .unwrap()
+        .is_empty());
+    let rows = ctx.raw.timer_columns("acme", "c-1").await;
+    assert!(
+        rows.iter().all(|r| r.4.as_deref() == Some("w2")),
+        "{rows:?}"
+    );
+}
+
+async fn released_timers_are_claimable_at_once(ctx: Ctx) {
+    let s = &*ctx.store;
+    let h1 = base() + Duration::hours(1);
+    s.write(insert(opened_at("acme", "c-1", base())))
+        .await
+        .unwrap();
+    s.write(insert(opened_at("acme", "c-2", h1))).await.unwrap();
+    let now = base() + Duration::days(8);
+
+    let w1 = s.claim_due_timers(&claim("w1", now, 2)).await.unwrap();
+    assert_eq!(
+        timers(&w1),
+        vec![
+            expiry("acme/c-1/0", due0(base())),
+            expiry("acme/c-2/0", due0(h1))
+        ]
+    );
+    let w2 = s.claim_due_timers(&claim("w2", now, 2)).await.unwrap();
+    assert_eq!(
+        timers(&w2),
+        vec![
+            expiry("acme/c-1/1", due1(base())),
+            expiry("acme/c-2/1", due1(h1))
+        ]
+    );
+
+    s.release_timers("w2", &[]).await.unwrap();
+    // w2 releasing everything frees only what it holds.
+    let everything: Vec<ClaimedTimer> = w1.iter().chain(&w2).cloned().collect();
+    s.release_timers("w2", &everything).await.unwrap();
+    let w3 = s.claim_due_timers(&claim("w3", now, 10)).await.unwrap();
+    assert_eq!(timers(&w3), timers(&w2));
+
+    s.release_timers("w1", &w1[..1]).await.unwrap();
+    let w4 = s.claim_due_timers(&claim("w4", now, 10)).await.unwrap();
+    assert_eq!(timers(&w4), timers(&w1[..1]));
+    let rows = ctx.raw.timer_columns("acme", "c-2").await;
+    assert_eq!(
+        (rows[0].4.as_deref(), rows[1].4.as_deref()),
+        (Some("w1"), Some("w3"))
+    );
+}
+
+async fn writing_a_case_completes_its_timers(ctx: Ctx) {
+    let s = &*ctx.store;
+    let mut cases = Vec::new();
+    for id in ["c-1", "c-2", "c-3"] {
+        let change = opened_at("acme", id, base());
+        cases.push(change.case.clone());
+        s.write(insert(change)).await.unwrap();
+    }
+    let now = remind0(base()) + Duration::hours(1);
+    let got = s.claim_due_timers(&claim("w1", now, 10)).await.unwrap();
+    assert_eq!(
+        timers(&got),
+        ["c-1", "c-2", "c-3"]
+            .map(|c| reminder(&format!("acme/{c}/0"), remind0(base())))
+            .to_vec()
+    );
+
+    // Any write of the case replaces its rows, dropping the lease.
+    let c1 = rewrite(s, &cases[0], |_| {}).await;
+    let rows = ctx.raw.timer_columns("acme", "c-1").await;
+    assert_eq!(
+        rows,
+        vec![
+            (
+                0,
+                Some("shop-1".into()),
+                Some("demo".into()),
+                None,
+                None,
+                None
+            ),
+            (
+                1,
+                Some("shop-1".into()),
+                Some("demo".into()),
+                None,
+                None,
+                None
+            ),
+        ]
+    );
+    let got = s.claim_due_timers(&claim("w2", now, 10)).await.unwrap();
+    assert_eq!(timers(&got), vec![reminder("acme/c-1/0", remind0(base()))]);
+
+    // The sweeper sent the reminder and wrote the case: that reminder is done for good...
+    let c1 = rewrite(s, &c1, |c| c.deadlines[0].reminded_at = Some(now)).await;
+    assert_eq!(
+        ctx.raw.timer_columns("acme", "c-1").await[0].3,
+        Some(now.timestamp_millis())
+    );
+    assert!(s
+        .claim_due_timers(&claim("w3", now, 10))
+        .await
+        .unwrap()
+        .is_empty());
+    let got = s
+        .claim_due_timers(&claim("w3", now + lease(), 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        timers(&got),
+        vec![
+            reminder("acme/c-2/0", remind0(base())),
+            reminder("acme/c-3/0", remind0(base())),
+        ],
+        "only w1's other reminders, once its lease ran out"
+    );
+
+    // ...but the deadline still expires. Closed deadlines do not.
+    let c2 = rewrite(s, &cases[1], |c| c.deadlines[0].state = DeadlineState::Met).await;
+    let c3 = rewrite(s, &cases[2], |c| {
+        c.deadlines[0].state = DeadlineState::Cancelled
+    })
+    .await;
+    let later = base() + Duration::days(8);
+    let got = s.claim_due_timers(&claim("w4", later, 10)).await.unwrap();
+    assert_eq!(
+        timers(&got),
+        vec![
+            expiry("acme/c-1/0", due0(base())),
+            expiry("acme/c-1/1", due1(base())),
+            expiry("acme/c-2/1", due1(base())),
+            expiry("acme/c-3/1", due1(base())),
+        ]
+    );
+    let c1 = rewrite(s, &c1, |c| c.deadlines[0].state = DeadlineState::Fired).await;
+    s.release_timers("w4", &got).await.unwrap();
+    let got = s.claim_due_timers(&claim("w5", later, 10)).await.unwrap();
+    assert_eq!(
+        timers(&got),
+        vec![
+            expiry("acme/c-1/1", due1(base())),
+            expiry("acme/c-2/1", due1(base())),
+            expiry("acme/c-3/1", due1(base())),
+        ]
+    );
+
+    for c in [&c1, &c2, &c3] {
+        rewrite(s, c, |c| c.deadlines[1].state = DeadlineState::Fired).await;
+    }
+    assert!(s
+        .claim_due_timers(&claim("w6", later + Duration::days(30), 10))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn concurrent_claims_never_share_a_timer(ctx: Ctx) {
+    const CASES: usize = 100;
+    const CLAIMERS: usize = 4;
+    for i in 0..CASES {
+        let at = base() + Duration::minutes(i as i64);
+        ctx.store
+            .write(insert(opened_at("acme", &format!("c-{i:03}"), at)))
+            .await
+            .unwrap();
+    }
+    let now = base() + Duration::days(30);
+    let mut handles = Vec::new();
+    for w in 0..CLAIMERS {
+        let store = ctx.store.clone();
+        handles.push(tokio::spawn(async move {
+            let owner = format!("w{w}");
+            let mut mine = Vec::new();
+            loop {
+                let got = store
+                    .claim_due_timers(&claim(&owner, now, 7))
+                    .await
+                    .unwrap();
+                assert!(got.len() <= 7);
+                if got.is_empty() {
+                    break;
+                }
+                mine.extend(got);
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    assert_eq!(all.len(), CASES * 2, "every timer claimed exactly once");
+    let mut keys: Vec<String> = timers(&all).into_iter().map(|t| t.1).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), CASES * 2, "no timer claimed twice");
+    assert!(all.iter().all(|t| t.kind == TimerKind::Expiry));
+    assert!(ctx
+        .store
+        .claim_due_timers(&claim("late", now, 7))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn next_timer_at_is_the_earliest_pending_timer(ctx: Ctx) {
+    let s = &*ctx.store;
+    assert_eq!(s.next_timer_at().await.unwrap(), None);
+
+    let c1 = opened_at("acme", "c-1", base()).case;
+    s.write(insert(opened_at("acme", "c-1", base())))
+        .await
+        .unwrap();
+    assert_eq!(s.next_timer_at().await.unwrap(), Some(remind0(base())));
+
+    // A sent reminder no longer counts; the deadline itself does.
+    let c1 = rewrite(s, &c1, |c| {
+        c.deadlines[0].reminded_at = Some(remind0(base()))
+    })
+    .await;
+    assert_eq!(s.next_timer_at().await.unwrap(), Some(due0(base())));
+
+    // A leased timer is still pending work.
+    let now = due0(base()) + Duration::minutes(1);
+    assert_eq!(
+        s.claim_due_timers(&claim("w1", now, 10))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(s.next_timer_at().await.unwrap(), Some(due0(base())));
+
+    let earlier = base() - Duration::days(1);
+    let c2 = opened_at("beta", "c-2", earlier).case;
+    s.write(insert(opened_at("beta", "c-2", earlier)))
+        .await
+        .unwrap();
+    assert_eq!(s.next_timer_at().await.unwrap(), Some(remind0(earlier)));
+
+    let c1 = rewrite(s, &c1, |c| c.deadlines[0].state = DeadlineState::Fired).await;
+    let _ = rewrite(s, &c2, |c| {
+        for d in &mut c.deadlines {
+            d.state = DeadlineState::Cancelled;
+        }
+    })
+    .await;
+    assert_eq!(s.next_timer_at().await.unwrap(), Some(due1(base())));
+    let _ = rewrite(s, &c1, |c| c.deadlines[1].state = DeadlineState::Met).await;
+    assert_eq!(s.next_timer_at().await.unwrap(), None);
+}
+
+async fn list_due_deadlines_orders_filters_and_pages(ctx: Ctx) {
+    let s = &*ctx.store;
+    let acme = tenant("acme");
+    let mut cases = Vec::new();
+    // Out of id order; three cases share each opening hour, so due times tie across cases and
+    // paging must break ties by case id and position.
+    for i in (0..12).map(|i| (i * 5) % 12) {
+        let platform = if i % 3 == 0 { "other" } else { "demo" };
+        let shop = format!("shop-{}", i % 2);
+        let mut change = open(
+            "acme",
+            &format!("c-{i:02}"),
+            draft(platform, &shop, CaseKind::RefundOnly, None),
+            base() + Duration::hours(i as i64 / 3),
+        );
+        match i {
+            5 => change
+                .case
+                .deadlines
+                .iter_mut()
+                .for_each(|d| d.state = DeadlineState::Cancelled),
+            // Deadline 1 stays active behind a closed deadline 0.
+            7 => change.case.deadlines[0].state = DeadlineState::Met,
+            _ => {}
+        }
+        cases.push(change.case.clone());
+        s.write(insert(change)).await.unwrap();
+    }
+    for i in 0..3 {
+        s.write(insert(opened_at("beta", &format!("c-{i:02}"), base())))
+            .await
+            .unwrap();
+    }
+
+    let mut all: Vec<DueDeadline> = cases
+        .iter()
+        .flat_map(|c| {
+            c.deadlines
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.state == DeadlineState::Active)
+                .map(|(p, d)| DueDeadline {
+                    tenant: c.tenant.clone(),
+                    case_id: c.id.clone(),
+                    shop: c.shop.clone(),
+                    platform: c.platform.clone(),
+                    position: p as u32,
+                    deadline: d.clone(),
+                })
+        })
+        .collect();
+    all.sort_by(|a, b| {
+        (a.deadline.due_at, &a.case_id, a.position).cmp(&(
+            b.deadline.due_at,
+            &b.case_id,
+            b.position,
+        ))
+    });
+    assert_eq!(all.len(), 12 * 2 - 3);
+
+    let page_all = |q: DueDeadlineQuery, limit: u32| {
+        let acme = &acme;
+        async move {
+            let mut q = DueDeadlineQuery {
+                limit,
+                after: None,
+                ..q
+            };
+            let (mut got, mut sizes) = (Vec::new(), Vec::new());
+            loop {
+                let page = s.list_due_deadlines(acme, &q).await.unwrap();
+                sizes.push(page.len());
+                got.extend(page.iter().cloned());
+                if page.len() < limit as usize {
+                    break;
+                }
+                let last = page.last().unwrap();
+                q.after = Some(DueDeadlineCursor {
+                    due_at: last.deadline.due_at,
+                    case_id: last.case_id.clone(),
+                    position: last.position,
+                });
+            }
+            (got, sizes)
+        }
+    };
+
+    let (got, sizes) = page_all(DueDeadlineQuery::default(), 4).await;
+    assert_eq!(sizes, vec![4, 4, 4, 4, 4, 1]);
+    assert_eq!(
+        got, all,
+        "every active deadline once, by due time, case, position"
+    );
+    let one = s
+        .list_due_deadlines(
+            &acme,
+            &DueDeadlineQuery {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(one, all);
+    assert!(s
+        .list_due_deadlines(&acme, &DueDeadlineQuery::default())
+        .await
+        .unwrap()
+        .is_empty());
+
+    let cutoff = due0(base() + Duration::hours(2));
+    type Keep = Box<dyn Fn(&DueDeadline) -> bool + Send + Sync>;
+    let filters: Vec<(&str, DueDeadlineQuery, Keep)> = vec![
+        (
+            "shop",
+            DueDeadlineQuery {
+                shop: Some(ShopId::parse("shop-1").unwrap()),
+                ..Default::default()
+            },
+            Box::new(|d: &DueDeadline| d.shop.as_str() == "shop-1"),
+        ),
+        (
+            "platform",
+            DueDeadlineQuery {
+                platform: Some(PlatformCode::parse("other").unwrap()),
+                ..Default::default()
+            },
+            Box::new(|d: &DueDeadline| d.platform.as_str() == "other"),
+        ),
+        (
+            "due party",
+            DueDeadlineQuery {
+                due_party: Some(DueParty::Buyer),
+                ..Default::default()
+            },
+            Box::new(|d: &DueDeadline| d.deadline.due_party == DueParty::Buyer),
+        ),
+        (
+            "due before (exclusive)",
+            DueDeadlineQuery {
+                due_before: Some(cutoff),
+                ..Default::default()
+            },
+            Box::new(move |d: &DueDeadline| d.deadline.due_at < cutoff),
+        ),
+        (
+            "combined",
+            DueDeadlineQuery {
+                shop: Some(ShopId::parse("shop-0").unwrap()),
+                platform: Some(PlatformCode::parse("demo").unwrap()),
+                due_party: Some(DueParty::Merchant),
+                ..Default::default()
+            },
+            Box::new(|d: &DueDeadline| {
+                d.shop.as_str() == "shop-0"
+                    && d.platform.as_str() == "demo"
+                    && d.deadline.due_party == DueParty::Merchant
+            }),
+        ),
+    ];
+    for (name, query, keep) in filters {
+        let want: Vec<DueDeadline> = all.iter().filter(|d| keep(d)).cloned().collect();
+        assert!(
+            !want.is_empty() && want.len() < all.len(),
+            "filter {name} should select some deadlines"
+        );
+        let (got, _) = page_all(query, 2).await;
+        assert_eq!(got, want, "filter {name}");
+    }
+    assert!(
+        all.iter().any(|d| d.deadline.due_at == cutoff),
+        "the due-before bound falls on a due time"
+    );
+
+    let beta = s
+        .list_due_deadlines(
+            &tenant("beta"),
+            &DueDeadlineQuery {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(beta.len(), 6);
+    assert!(beta.iter().all(|d| d.tenant.as_str() == "beta"));
+}
+
+async fn due_deadline_rows_out_of_step_with_the_case_are_corrupt(ctx: Ctx) {
+    let s = &*ctx.store;
+    let query = DueDeadlineQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let mut change = opened_at("acme", "c-1", base());
+    change.case.deadlines[1].state = DeadlineState::Cancelled;
+    s.write(insert(change)).await.unwrap();
+    assert_eq!(
+        s.list_due_deadlines(&tenant("acme"), &query)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    ctx.raw
+        .execute(
+            "UPDATE deadlines SET state = 'active' WHERE case_id = $1 AND position = 1",
+            "c-1",
+        )
+        .await;
+    let err = s
+        .list_due_deadlines(&tenant("acme"), &query)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt(msg)
+            if msg.contains("deadlines") && msg.contains("c-1") && msg.contains("position=1")
+                && msg.contains("cancelled")),
+        "{err:?}"
+    );
+
+    ctx.raw
+        .execute(
+            "UPDATE deadlines SET position = 9 WHERE case_id = $1 AND position = 1",
+            "c-1",
+        )
+        .await;
+    let err = s
+        .list_due_deadlines(&tenant("acme"), &query)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt(msg)
+            if msg.contains("deadlines") && msg.contains("c-1") && msg.contains("position=9")),
+        "{err:?}"
+    );
+}
+
+async fn cases_by_ids_returns_the_stored_cases(ctx: Ctx) {
+    let s = &*ctx.store;
+    assert!(s.cases_by_ids(&[]).await.unwrap().is_empty());
+    let mut stored = Vec::new();
+    for (t, id) in [
+        ("acme", "c-1"),
+        ("acme", "c-2"),
+        ("beta", "c-1"),
+        ("acme", "c-3"),
+    ] {
+        let change = simple(t, id);
+        stored.push(change.case.clone());
+        s.write(insert(change)).await.unwrap();
+    }
+    let key = |t: &str, id: &str| (tenant(t), CaseId::parse(id).unwrap());
+    let sorted = |mut cases: Vec<Case>| {
+        cases.sort_by(|a, b| (&a.tenant, &a.id).cmp(&(&b.tenant, &b.id)));
+        cases
+    };
+
+    let got = s
+        .cases_by_ids(&[
+            key("acme", "c-2"),
+            key("acme", "missing"),
+            key("beta", "c-1"),
+            key("acme", "c-1"),
+            key("acme", "c-2"),
+            // c-3 exists for acme only.
+            key("beta", "c-3"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(got),
+        vec![stored[0].clone(), stored[1].clone(), stored[2].clone()]
+    );
+
+    // More keys than one statement takes: the present ones are found in every chunk.
+    let mut many: Vec<_> = (0..1200).map(|i| key("acme", &format!("m-{i}"))).collect();
+    many.insert(0, key("acme", "c-1"));
+    many.insert(700, key("beta", "c-1"));
+    many.push(key("acme", "c-3"));
+    let got = s.cases_by_ids(&many).await.unwrap();
+    assert_eq!(
+        sorted(got),
+        vec![stored[0].clone(), stored[3].clone(), stored[2].clone()]
+    );
+}
+
+async fn timer_migration_backfills_existing_deadlines(ctx: Ctx) {
+    let s = &*ctx.store;
+    let [acme_case, beta_case] = upgraded_cases();
+    let unleased = |shop: &str, platform: &str| {
+        (0..2)
+            .map(|p| {
+                (
+                    p,
+                    Some(shop.into()),
+                    Some(platform.into()),
+                    None,
+                    None,
+                    None,
+                )
+            })
+            .collect::<Vec<TimerColumns>>()
+    };
+    assert_eq!(
+        ctx.raw.timer_columns("acme", "c-1").await,
+        unleased("shop-a", "demo")
+    );
+    assert_eq!(
+        ctx.raw.timer_columns("beta", "c-1").await,
+        unleased("shop-b", "other")
+    );
+
+    // The backfilled rows serve the work queue and the sweep like rows written since.
+    let shop_a = DueDeadlineQuery {
+        shop: Some(ShopId::parse("shop-a").unwrap()),
+        limit: 10,
+        ..Default::default()
+    };
+    let queue = s
+        .list_due_deadlines(&tenant("acme"), &shop_a)
+        .await
+        .unwrap();
+    assert_eq!(
+        queue.iter().map(|d| &d.deadline).collect::<Vec<_>>(),
+        acme_case.deadlines.iter().collect::<Vec<_>>()
+    );
+    assert!(s
+        .list_due_deadlines(&tenant("beta"), &shop_a)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.next_timer_at().await.unwrap(), Some(remind0(base())));
+    let now = remind0(beta_case.created_at) + Duration::minutes(1);
+    assert_eq!(
+        timers(&s.claim_due_timers(&claim("w1", now, 10)).await.unwrap()),
+        vec![
+            reminder("acme/c-1/0", remind0(base())),
+            reminder("beta/c-1/0", remind0(beta_case.created_at)),
+        ]
     );
 }
 

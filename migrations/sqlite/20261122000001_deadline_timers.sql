@@ -1,0 +1,40 @@
+-- Deadline timers (SQLite). Keep in step with
+-- migrations/postgres/20261122000001_deadline_timers.sql: same columns and index names; only the
+-- column types differ.
+
+-- The case's shop and platform, copied onto its deadlines so the work queue (ListDueDeadlines)
+-- filters and pages on one index without joining cases first. Nullable only because a column
+-- added to existing rows cannot be NOT NULL without a default; every write fills them.
+ALTER TABLE deadlines ADD COLUMN shop_id TEXT;
+ALTER TABLE deadlines ADD COLUMN platform TEXT;
+-- When the reminder went out (the copy in the case body is authoritative), so the sweep does
+-- not claim a reminder twice.
+ALTER TABLE deadlines ADD COLUMN reminded_at INTEGER;
+-- A sweeper's lease on the row: claimed timers are skipped until lease_until, so concurrent
+-- sweepers never work the same timer and a crashed one's claims come free again. Every write
+-- of the case rewrites its deadline rows without a lease, which is how a fired timer completes.
+ALTER TABLE deadlines ADD COLUMN lease_owner TEXT;
+ALTER TABLE deadlines ADD COLUMN lease_until INTEGER;
+
+UPDATE deadlines SET
+    shop_id  = (SELECT c.shop_id  FROM cases c
+                WHERE c.tenant_id = deadlines.tenant_id AND c.id = deadlines.case_id),
+    platform = (SELECT c.platform FROM cases c
+                WHERE c.tenant_id = deadlines.tenant_id AND c.id = deadlines.case_id);
+
+-- The reminder claim and next_timer_at look only at reminders not yet sent; a sent reminder
+-- leaves this index, so the claim never walks past rows it can no longer take.
+DROP INDEX deadlines_active_remind;
+CREATE INDEX deadlines_pending_reminder ON deadlines (remind_at)
+    WHERE state = 'active' AND reminded_at IS NULL;
+
+-- deadlines_active_due (due_at) WHERE state = 'active' stays: the expiry claim and
+-- next_timer_at walk it in due order.
+
+-- ListDueDeadlines: one tenant's active deadlines in (due_at, case_id, position) order, the
+-- keyset it pages on, with or without a due-before bound.
+CREATE INDEX deadlines_queue ON deadlines (tenant_id, due_at, case_id, position)
+    WHERE state = 'active';
+-- ListDueDeadlines filtered to one shop (the common view of a shop's agents).
+CREATE INDEX deadlines_queue_by_shop ON deadlines (tenant_id, shop_id, due_at, case_id, position)
+    WHERE state = 'active';
