@@ -10,10 +10,10 @@ use aftersales_domain::ids::OrderId;
 use aftersales_domain::policy::DeadlineRule;
 use aftersales_domain::{
     Address, BoundedText, Case, CaseDraft, CaseId, CaseKind, CaseState, Deadline, EvidenceRef, Fen,
-    Fulfilment, PlatformCaseId, PlatformCode, Policy, Shipment, ShopId,
+    Fulfilment, PlatformCaseId, PlatformCode, Policy, ProjectedStep, Shipment, ShopId, TimerSignal,
 };
 use aftersales_proto::v1 as pb;
-use aftersales_store::StoredEvent;
+use aftersales_store::{DueDeadline, StoredEvent};
 use chrono::{DateTime, Utc};
 
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
@@ -131,7 +131,7 @@ fn shipment_to_pb(s: &Shipment) -> pb::Shipment {
     }
 }
 
-fn deadline_to_pb(d: &Deadline) -> pb::Deadline {
+pub fn deadline_to_pb(d: &Deadline) -> pb::Deadline {
     pb::Deadline {
         key: d.key.clone(),
         rule_id: d.rule_id.clone(),
@@ -151,6 +151,42 @@ fn deadline_to_pb(d: &Deadline) -> pb::Deadline {
             DState::Fired => pb::DeadlineState::Fired,
         } as i32,
         start_time: Some(timestamp(d.started_at)),
+        remind_sent_time: d.reminded_at.map(timestamp),
+        close_time: d.closed_at.map(timestamp),
+        assumed: d.assumed,
+    }
+}
+
+pub fn due_deadline_to_pb(d: &DueDeadline) -> pb::DueDeadline {
+    pb::DueDeadline {
+        case: case_name(&d.case_id),
+        shop: d.shop.to_string(),
+        platform: d.platform.to_string(),
+        position: i32::try_from(d.position).unwrap_or(i32::MAX),
+        deadline: Some(deadline_to_pb(&d.deadline)),
+    }
+}
+
+pub fn timeline_step_to_pb(s: &ProjectedStep) -> pb::TimelineStep {
+    pb::TimelineStep {
+        time: Some(timestamp(s.at)),
+        signal: match s.signal {
+            TimerSignal::Reminder => pb::TimerSignal::Reminder,
+            TimerSignal::Expiry => pb::TimerSignal::Expiry,
+        } as i32,
+        deadline: Some(deadline_to_pb(&s.deadline)),
+        from_state: state_to_pb(s.from_state) as i32,
+        to_state: state_to_pb(s.to_state) as i32,
+        consequence_applied: s.consequence_applied,
+    }
+}
+
+pub fn due_party_from_pb(p: pb::DueParty) -> Option<DParty> {
+    match p {
+        pb::DueParty::Unspecified => None,
+        pb::DueParty::Merchant => Some(DParty::Merchant),
+        pb::DueParty::Buyer => Some(DParty::Buyer),
+        pb::DueParty::Platform => Some(DParty::Platform),
     }
 }
 

@@ -1,11 +1,11 @@
 //! ListCases filters (a documented subset of AIP-160) and opaque, tamper-evident page tokens
 //! (AIP-158) that are bound to the filter they were issued for.
 
-use crate::convert::{kind_from_pb, state_from_pb};
+use crate::convert::{due_party_from_pb, kind_from_pb, state_from_pb};
 use crate::error::ApiError;
 use aftersales_domain::{CaseId, PlatformCode, ShopId};
 use aftersales_proto::v1 as pb;
-use aftersales_store::CaseQuery;
+use aftersales_store::{CaseQuery, DueDeadlineQuery};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -60,17 +60,39 @@ fn parse_time(field: &str, v: &str) -> Result<DateTime<Utc>, ApiError> {
         .map_err(|_| bad(format!("{field}: {v} is not an RFC 3339 timestamp")))
 }
 
-/// Parse the filter into the store's query. Anything outside the documented subset is
-/// INVALID_ARGUMENT naming the problem, never ignored.
-pub fn parse_filter(filter: &str) -> Result<CaseQuery, ApiError> {
-    let mut q = CaseQuery::default();
+fn conditions(filter: &str) -> Result<Vec<String>, ApiError> {
     if filter.trim().is_empty() {
-        return Ok(q);
+        return Ok(Vec::new());
     }
     if filter.len() > 2000 {
         return Err(bad("longer than 2000 characters"));
     }
-    for cond in split_and(filter.trim())? {
+    split_and(filter.trim())
+}
+
+/// `overdue = true`: due before `now`. The only value: "not overdue" would also match cases
+/// with no deadline at all, which is a different question.
+fn overdue(value: &str) -> Result<(), ApiError> {
+    match unquote(value) {
+        "true" => Ok(()),
+        other => Err(bad(format!(
+            "overdue: only `overdue = true` is supported, not {other}"
+        ))),
+    }
+}
+
+/// Keep the tighter of two exclusive upper bounds (`overdue` with an explicit `<`).
+fn tighten(slot: &mut Option<DateTime<Utc>>, t: DateTime<Utc>) {
+    *slot = Some(slot.map_or(t, |old| old.min(t)));
+}
+
+/// Parse the filter into the store's query. Anything outside the documented subset is
+/// INVALID_ARGUMENT naming the problem, never ignored. `now` gives `overdue` its meaning.
+pub fn parse_filter(filter: &str, now: DateTime<Utc>) -> Result<CaseQuery, ApiError> {
+    let mut q = CaseQuery::default();
+    let mut seen_before = false;
+    let mut seen_overdue = false;
+    for cond in conditions(filter)? {
         let (field, op, value) = split_condition(&cond)?;
         match (field, op) {
             ("platform", "=") => {
@@ -100,7 +122,17 @@ pub fn parse_filter(filter: &str) -> Result<CaseQuery, ApiError> {
                 if op == "<=" {
                     t += chrono::Duration::milliseconds(1);
                 }
-                set_once(&mut q.next_deadline_before, t, field)?;
+                if std::mem::replace(&mut seen_before, true) {
+                    return Err(bad(format!("{field} appears more than once")));
+                }
+                tighten(&mut q.next_deadline_before, t);
+            }
+            ("overdue", "=") => {
+                overdue(value)?;
+                if std::mem::replace(&mut seen_overdue, true) {
+                    return Err(bad("overdue appears more than once"));
+                }
+                tighten(&mut q.next_deadline_before, now);
             }
             ("next_deadline_time", ">" | ">=") => {
                 let mut t = parse_time(field, value)?;
@@ -119,9 +151,64 @@ pub fn parse_filter(filter: &str) -> Result<CaseQuery, ApiError> {
             (f, o) => {
                 return Err(bad(format!(
                     "unsupported condition `{f} {o}`: supported are platform =, shop =, kind =, state =, \
-                     next_deadline_time < <= > >=, update_time > >=, joined by AND"
+                     next_deadline_time < <= > >=, overdue = true, update_time > >=, joined by AND"
                 )))
             }
+        }
+    }
+    Ok(q)
+}
+
+/// The ListDueDeadlines filter: `shop =`, `platform =`, `due_party =`, `due_time < <=`,
+/// `overdue = true`, joined by AND.
+pub fn parse_due_filter(filter: &str, now: DateTime<Utc>) -> Result<DueDeadlineQuery, ApiError> {
+    let mut q = DueDeadlineQuery::default();
+    let mut seen_due_time = false;
+    let mut seen_overdue = false;
+    for cond in conditions(filter)? {
+        let (field, op, value) = split_condition(&cond)?;
+        match (field, op) {
+            ("platform", "=") => {
+                let p = PlatformCode::parse(unquote(value))
+                    .map_err(|e| bad(format!("platform: {e}")))?;
+                set_once(&mut q.platform, p, field)?;
+            }
+            ("shop", "=") => {
+                let s = ShopId::parse(unquote(value)).map_err(|e| bad(format!("shop: {e}")))?;
+                set_once(&mut q.shop, s, field)?;
+            }
+            ("due_party", "=") => {
+                let name = format!("DUE_PARTY_{}", unquote(value));
+                let p = pb::DueParty::from_str_name(&name)
+                    .and_then(due_party_from_pb)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "due_party: {value} is not MERCHANT, BUYER or PLATFORM"
+                        ))
+                    })?;
+                set_once(&mut q.due_party, p, field)?;
+            }
+            ("due_time", "<" | "<=") => {
+                let mut t = parse_time(field, value)?;
+                if op == "<=" {
+                    t += chrono::Duration::milliseconds(1);
+                }
+                if std::mem::replace(&mut seen_due_time, true) {
+                    return Err(bad("due_time appears more than once"));
+                }
+                tighten(&mut q.due_before, t);
+            }
+            ("overdue", "=") => {
+                overdue(value)?;
+                if std::mem::replace(&mut seen_overdue, true) {
+                    return Err(bad("overdue appears more than once"));
+                }
+                tighten(&mut q.due_before, now);
+            }
+            (f, o) => return Err(bad(format!(
+                "unsupported condition `{f} {o}`: supported are shop =, platform =, due_party =, \
+                     due_time < <=, overdue = true, joined by AND"
+            ))),
         }
     }
     Ok(q)
@@ -247,6 +334,7 @@ mod tests {
     fn filters_parse() {
         let q = parse_filter(
             r#"platform = "taobao" AND shop = "tmall-flagship" AND kind = RETURN_AND_REFUND AND state = AWAITING_MERCHANT AND next_deadline_time < "2026-11-25T00:00:00Z" AND update_time > "2026-11-01T00:00:00+08:00""#,
+            now(),
         )
         .unwrap();
         assert_eq!(q.platform.unwrap().as_str(), "taobao");
@@ -274,8 +362,71 @@ mod tests {
             "update_time > yesterday",
             "platform = \"a\" AND platform = \"b\"",
             "shop = \"unterminated",
+            "overdue = false",
+            "overdue = true AND overdue = true",
+            "next_deadline_time < \"2026-11-25T00:00:00Z\" AND next_deadline_time < \"2026-11-26T00:00:00Z\"",
         ] {
-            assert!(parse_filter(f).is_err(), "{f} should be refused");
+            assert!(parse_filter(f, now()).is_err(), "{f} should be refused");
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-22T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn overdue_means_due_before_now_and_combines_with_an_explicit_bound() {
+        assert_eq!(
+            parse_filter("overdue = true", now())
+                .unwrap()
+                .next_deadline_before,
+            Some(now())
+        );
+        let earlier = r#"overdue = true AND next_deadline_time < "2026-11-20T00:00:00Z""#;
+        assert_eq!(
+            parse_filter(earlier, now())
+                .unwrap()
+                .next_deadline_before
+                .unwrap()
+                .to_rfc3339(),
+            "2026-11-20T00:00:00+00:00"
+        );
+        let later = r#"next_deadline_time < "2026-12-01T00:00:00Z" AND overdue = true"#;
+        assert_eq!(
+            parse_filter(later, now()).unwrap().next_deadline_before,
+            Some(now())
+        );
+    }
+
+    #[test]
+    fn due_deadline_filters_parse_and_refuse_the_rest() {
+        let q = parse_due_filter(
+            r#"shop = "s1" AND platform = "taobao" AND due_party = MERCHANT AND due_time <= "2026-11-23T00:00:00Z""#,
+            now(),
+        )
+        .unwrap();
+        assert_eq!(q.shop.unwrap().as_str(), "s1");
+        assert_eq!(q.platform.unwrap().as_str(), "taobao");
+        assert_eq!(q.due_party, Some(aftersales_domain::DueParty::Merchant));
+        assert_eq!(
+            q.due_before.unwrap().to_rfc3339(),
+            "2026-11-23T00:00:00.001+00:00"
+        );
+        assert_eq!(
+            parse_due_filter("overdue = true", now())
+                .unwrap()
+                .due_before,
+            Some(now())
+        );
+        for f in [
+            "due_party = SELLER",
+            "due_time > \"2026-11-23T00:00:00Z\"",
+            "state = AWAITING_MERCHANT",
+            "overdue = 1",
+        ] {
+            assert!(parse_due_filter(f, now()).is_err(), "{f} should be refused");
         }
     }
 

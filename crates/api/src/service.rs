@@ -3,11 +3,11 @@
 
 use crate::auth::{authenticate, require_actor, require_platform_task_permission};
 use crate::convert::{
-    case_name, case_to_pb, draft_from_pb, event_to_pb, from_timestamp, parse_case_name,
-    policy_to_pb, shipment_from_pb, Violations,
+    case_name, case_to_pb, draft_from_pb, due_deadline_to_pb, event_to_pb, from_timestamp,
+    parse_case_name, policy_to_pb, shipment_from_pb, timeline_step_to_pb, Violations,
 };
 use crate::error::ApiError;
-use crate::query::{page_size, parse_filter, PageTokens};
+use crate::query::{page_size, parse_due_filter, parse_filter, PageTokens};
 use aftersales_domain::access::Principal;
 use aftersales_domain::event::{Actor, EventKind, NewEvent};
 use aftersales_domain::{
@@ -17,7 +17,9 @@ use aftersales_domain::{
 use aftersales_platforms::AdapterRegistry;
 use aftersales_proto::v1 as pb;
 use aftersales_proto::v1::aftersales_service_server::AftersalesService;
-use aftersales_store::{CaseWrite, IdempotencyRecord, Store, StoreError, WriteMode};
+use aftersales_store::{
+    CaseWrite, DueDeadline, DueDeadlineCursor, IdempotencyRecord, Store, StoreError, WriteMode,
+};
 use prost::Message;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -78,6 +80,12 @@ impl AftersalesApi {
         let p = authenticate(self.store.as_ref(), md).await?;
         Span::current().record("tenant", p.tenant.as_str());
         Ok(p)
+    }
+
+    /// A handle that wakes this server's WatchCaseEvents streams, for writers outside the API
+    /// (the deadline engine).
+    pub fn commit_notifier(&self) -> watch::Sender<u64> {
+        self.feed.clone()
     }
 
     fn notify(&self) {
@@ -551,7 +559,7 @@ impl AftersalesApi {
     ) -> Result<pb::ListCasesResponse, ApiError> {
         let p = self.principal(md).await?;
         let size = page_size(req.page_size, 50, 500)?;
-        let mut query = parse_filter(&req.filter)?;
+        let mut query = parse_filter(&req.filter, self.clock.now())?;
         let scope = format!("ListCases|{}", req.filter);
         if !req.page_token.is_empty() {
             query.after_id = Some(self.page_tokens.open_case_id(&scope, &req.page_token)?);
@@ -610,6 +618,59 @@ impl AftersalesApi {
         })
     }
 
+    async fn list_due_deadlines_impl(
+        &self,
+        md: &tonic::metadata::MetadataMap,
+        req: pb::ListDueDeadlinesRequest,
+    ) -> Result<pb::ListDueDeadlinesResponse, ApiError> {
+        let p = self.principal(md).await?;
+        let size = page_size(req.page_size, 100, 1000)?;
+        let mut query = parse_due_filter(&req.filter, self.clock.now())?;
+        let scope = format!("ListDueDeadlines|{}", req.filter);
+        if !req.page_token.is_empty() {
+            let pos = self.page_tokens.open(&scope, &req.page_token)?;
+            query.after = Some(
+                decode_due_cursor(&pos)
+                    .ok_or_else(|| ApiError::field("page_token", "corrupt position"))?,
+            );
+        }
+        query.limit = size + 1;
+        let mut due = self.store.list_due_deadlines(&p.tenant, &query).await?;
+        let next_page_token = if due.len() > size as usize {
+            due.truncate(size as usize);
+            due.last()
+                .map(|d| self.page_tokens.issue(&scope, &encode_due_cursor(d)))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(pb::ListDueDeadlinesResponse {
+            due_deadlines: due.iter().map(due_deadline_to_pb).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn project_timeline_impl(
+        &self,
+        md: &tonic::metadata::MetadataMap,
+        req: pb::ProjectCaseTimelineRequest,
+    ) -> Result<pb::ProjectCaseTimelineResponse, ApiError> {
+        let p = self.principal(md).await?;
+        let id = parse_case_name("name", &req.name)?;
+        let max_steps = match req.max_steps {
+            n if n < 0 => return Err(ApiError::field("max_steps", "must not be negative")),
+            0 => 20,
+            n => (n as usize).min(100),
+        };
+        let case = self.load_case(&p.tenant, &id).await?;
+        let policy = self.policy_of(&case)?;
+        let steps = case.project_timeline(policy, self.clock.now(), max_steps);
+        Ok(pb::ProjectCaseTimelineResponse {
+            case: Some(case_to_pb(&case)),
+            steps: steps.iter().map(timeline_step_to_pb).collect(),
+        })
+    }
+
     fn get_policy_impl(&self, req: pb::GetPolicyRequest) -> Result<pb::Policy, ApiError> {
         let bad = || {
             ApiError::field("name", "must be platforms/{platform}/policies/{version} or platforms/{platform}/policies/-")
@@ -634,6 +695,29 @@ impl AftersalesApi {
             name: req.name.clone(),
         })
     }
+}
+
+/// A work-queue position: due time, case and deadline index, so equal due times page
+/// stably.
+fn encode_due_cursor(d: &DueDeadline) -> String {
+    format!(
+        "{}:{}:{}",
+        aftersales_domain::time::to_millis(d.deadline.due_at),
+        d.position,
+        d.case_id
+    )
+}
+
+fn decode_due_cursor(raw: &str) -> Option<DueDeadlineCursor> {
+    let mut parts = raw.splitn(3, ':');
+    let due_ms: i64 = parts.next()?.parse().ok()?;
+    let position: u32 = parts.next()?.parse().ok()?;
+    let case_id = CaseId::parse(parts.next()?).ok()?;
+    Some(DueDeadlineCursor {
+        due_at: aftersales_domain::time::from_millis(due_ms),
+        case_id,
+        position,
+    })
 }
 
 fn new_case_id() -> CaseId {
@@ -1077,6 +1161,30 @@ impl AftersalesService for AftersalesApi {
             .instrument(span),
         );
         Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn list_due_deadlines(
+        &self,
+        request: Request<pb::ListDueDeadlinesRequest>,
+    ) -> Result<Response<pb::ListDueDeadlinesResponse>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            respond(self.list_due_deadlines_impl(&md, req).await)
+        }
+        .instrument(rpc_span!("ListDueDeadlines"))
+        .await
+    }
+
+    async fn project_case_timeline(
+        &self,
+        request: Request<pb::ProjectCaseTimelineRequest>,
+    ) -> Result<Response<pb::ProjectCaseTimelineResponse>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            respond(self.project_timeline_impl(&md, req).await)
+        }
+        .instrument(rpc_span!("ProjectCaseTimeline"))
+        .await
     }
 
     async fn get_policy(
