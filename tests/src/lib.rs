@@ -9,13 +9,16 @@ use aftersales_api::auth::generate_key;
 use aftersales_domain::access::Role;
 use aftersales_domain::{ManualClock, TenantId};
 use aftersales_proto::v1::aftersales_service_client::AftersalesServiceClient;
-use aftersales_server::{open_store, serve, ServeOptions, Services};
+use aftersales_server::{
+    open_store, serve, DeadlineEngine, EngineOptions, ServeOptions, Services, SweepReport,
+};
 use aftersales_store::Store;
 use chrono::{DateTime, Utc};
 use sqlx::Connection;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_stream::StreamExt;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::Request;
@@ -122,6 +125,8 @@ pub struct TestServer {
     pub clock: ManualClock,
     pub store: Arc<dyn Store>,
     pub backend: Backend,
+    /// The same engine `serve` runs, driven by the test at chosen clock times.
+    pub engine: DeadlineEngine,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     database: Database,
@@ -136,10 +141,22 @@ pub fn test_epoch() -> DateTime<Utc> {
 
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, false).await
+    }
+
+    /// `background_engine`: also run the engine's own sweep loop, as the binary does.
+    pub async fn start_with(backend: Backend, background_engine: bool) -> TestServer {
         let (database, url) = Database::create(backend).await;
         let store = open_store(&url, 8).await.expect("open store");
         let clock = ManualClock::new(test_epoch());
         let services = Services::new(store.clone(), Arc::new(clock.clone())).expect("services");
+        let engine = DeadlineEngine::new(
+            store.clone(),
+            Arc::new(clock.clone()),
+            services.policies.clone(),
+            EngineOptions::default(),
+            None,
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -149,6 +166,13 @@ impl TestServer {
             page_token_secret: b"test-secret".to_vec(),
             watch_poll: Duration::from_millis(100),
             drain_timeout: Duration::from_secs(5),
+            // Tests drive the engine themselves (`sweep`) so every firing happens at a known
+            // clock time.
+            engine: EngineOptions {
+                enabled: background_engine,
+                idle_poll: Duration::from_millis(50),
+                ..EngineOptions::default()
+            },
         };
         let task = tokio::spawn(async move {
             serve(services, listener, options, async {
@@ -162,6 +186,7 @@ impl TestServer {
             clock,
             store,
             backend,
+            engine,
             shutdown: Some(tx),
             task: Some(task),
             database,
@@ -205,6 +230,20 @@ impl TestServer {
             .await
             .expect("insert key");
         plain
+    }
+
+    /// Run the deadline engine until nothing is due at the clock's current time.
+    pub async fn sweep(&self) -> SweepReport {
+        self.engine
+            .sweep_until_idle()
+            .await
+            .expect("deadline sweep")
+    }
+
+    /// Move the clock and fire whatever is then due.
+    pub async fn advance_and_sweep(&self, by: chrono::Duration) -> SweepReport {
+        self.clock.advance(by);
+        self.sweep().await
     }
 
     /// Stop the server (graceful) and drop its database.
@@ -298,4 +337,84 @@ impl TaobaoRefund {
         })
         .to_string()
     }
+}
+
+/// The shop every scenario uses unless it needs several.
+pub const SHOP: &str = "tmall-flagship";
+
+pub type Client = aftersales_proto::v1::aftersales_service_client::AftersalesServiceClient<Channel>;
+
+pub async fn ingest(
+    client: &mut Client,
+    key: &str,
+    record: &TaobaoRefund,
+) -> Result<pb::IngestPlatformCaseResponse, tonic::Status> {
+    client
+        .ingest_platform_case(authed(
+            key,
+            pb::IngestPlatformCaseRequest {
+                shop: SHOP.into(),
+                platform: "taobao".into(),
+                native_record_json: record.json(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+pub fn manual_case(kind: pb::CaseKind, order: &str) -> pb::Case {
+    pb::Case {
+        shop: SHOP.into(),
+        platform: "taobao".into(),
+        order_id: order.into(),
+        kind: kind as i32,
+        fulfilment: pb::Fulfilment::Received as i32,
+        requested_refund_fen: 5000,
+        order_total_fen: 9900,
+        reason: "wrong colour".into(),
+        buyer: "tb_buyer_02".into(),
+        ..Default::default()
+    }
+}
+
+pub async fn create(client: &mut Client, key: &str, case: pb::Case) -> pb::Case {
+    client
+        .create_case(authed(
+            key,
+            pb::CreateCaseRequest {
+                case: Some(case),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .expect("create case")
+        .into_inner()
+}
+
+pub async fn events_of(client: &mut Client, key: &str, name: &str) -> Vec<pb::CaseEvent> {
+    client
+        .list_case_events(authed(
+            key,
+            pb::ListCaseEventsRequest {
+                parent: name.into(),
+                page_size: 1000,
+                page_token: String::new(),
+            },
+        ))
+        .await
+        .expect("list events")
+        .into_inner()
+        .events
+}
+
+/// The next event on a WatchCaseEvents stream, failing the test after 10 s.
+pub async fn next_event(s: &mut tonic::Streaming<pb::WatchCaseEventsResponse>) -> pb::CaseEvent {
+    tokio::time::timeout(std::time::Duration::from_secs(10), s.next())
+        .await
+        .expect("event in time")
+        .expect("stream open")
+        .expect("event, not error")
+        .event
+        .expect("event set")
 }

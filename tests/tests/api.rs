@@ -2,7 +2,8 @@
 
 use aftersales_domain::access::Role;
 use aftersales_tests::{
-    authed, on_both_backends, pb, test_epoch, Backend, TaobaoRefund, TestServer,
+    authed, create, events_of, ingest, manual_case, next_event, on_both_backends, pb, test_epoch,
+    Backend, TaobaoRefund, TestServer, SHOP,
 };
 use chrono::Duration;
 use tokio_stream::StreamExt;
@@ -10,7 +11,6 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 const TENANT: &str = "acme";
-const SHOP: &str = "tmall-flagship";
 
 fn reason(status: &tonic::Status) -> String {
     status
@@ -26,78 +26,6 @@ fn violated_fields(status: &tonic::Status) -> Vec<String> {
         .bad_request()
         .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
         .unwrap_or_default()
-}
-
-async fn ingest(
-    client: &mut pb::aftersales_service_client::AftersalesServiceClient<tonic::transport::Channel>,
-    key: &str,
-    record: &TaobaoRefund,
-) -> Result<pb::IngestPlatformCaseResponse, tonic::Status> {
-    client
-        .ingest_platform_case(authed(
-            key,
-            pb::IngestPlatformCaseRequest {
-                shop: SHOP.into(),
-                platform: "taobao".into(),
-                native_record_json: record.json(),
-                request_id: String::new(),
-            },
-        ))
-        .await
-        .map(|r| r.into_inner())
-}
-
-fn manual_case(kind: pb::CaseKind, order: &str) -> pb::Case {
-    pb::Case {
-        shop: SHOP.into(),
-        platform: "taobao".into(),
-        order_id: order.into(),
-        kind: kind as i32,
-        fulfilment: pb::Fulfilment::Received as i32,
-        requested_refund_fen: 5000,
-        order_total_fen: 9900,
-        reason: "wrong colour".into(),
-        buyer: "tb_buyer_02".into(),
-        ..Default::default()
-    }
-}
-
-async fn create(
-    client: &mut pb::aftersales_service_client::AftersalesServiceClient<tonic::transport::Channel>,
-    key: &str,
-    case: pb::Case,
-) -> pb::Case {
-    client
-        .create_case(authed(
-            key,
-            pb::CreateCaseRequest {
-                case: Some(case),
-                request_id: String::new(),
-            },
-        ))
-        .await
-        .expect("create case")
-        .into_inner()
-}
-
-async fn events_of(
-    client: &mut pb::aftersales_service_client::AftersalesServiceClient<tonic::transport::Channel>,
-    key: &str,
-    name: &str,
-) -> Vec<pb::CaseEvent> {
-    client
-        .list_case_events(authed(
-            key,
-            pb::ListCaseEventsRequest {
-                parent: name.into(),
-                page_size: 1000,
-                page_token: String::new(),
-            },
-        ))
-        .await
-        .expect("list events")
-        .into_inner()
-        .events
 }
 
 /// A Taobao refund ingested, read back with money in exact fen, the raw status beside the
@@ -1085,16 +1013,6 @@ async fn tb_22_roles_and_platform_task_permission(backend: Backend) {
         .into_inner();
     assert_eq!(closed.state, pb::CaseState::Closed as i32);
     server.stop().await;
-}
-
-async fn next_event(s: &mut tonic::Streaming<pb::WatchCaseEventsResponse>) -> pb::CaseEvent {
-    tokio::time::timeout(std::time::Duration::from_secs(10), s.next())
-        .await
-        .expect("event in time")
-        .expect("stream open")
-        .expect("event, not error")
-        .event
-        .expect("event set")
 }
 
 /// WatchCaseEvents delivers the tenant's events in order and resumes from a cursor with no

@@ -1,7 +1,10 @@
 //! Wiring: configuration, store, gRPC server with health and reflection, graceful shutdown.
 //! The binary in main.rs and the end-to-end tests both start the server through `serve`.
 
+pub mod deadlines;
 pub mod telemetry;
+
+pub use deadlines::{DeadlineEngine, EngineOptions, SweepReport};
 
 use aftersales_api::{AftersalesApi, ApiConfig};
 use aftersales_domain::{Clock, PolicyRegistry};
@@ -55,6 +58,7 @@ pub struct ServeOptions {
     pub watch_poll: Duration,
     /// How long in-flight calls get to finish after a shutdown signal.
     pub drain_timeout: Duration,
+    pub engine: EngineOptions,
 }
 
 impl Default for ServeOptions {
@@ -63,6 +67,7 @@ impl Default for ServeOptions {
             page_token_secret: Vec::new(),
             watch_poll: Duration::from_millis(500),
             drain_timeout: Duration::from_secs(25),
+            engine: EngineOptions::default(),
         }
     }
 }
@@ -111,14 +116,24 @@ pub async fn serve(
     let api = AftersalesApi::new(
         services.store.clone(),
         services.adapters,
-        services.policies,
-        services.clock,
+        services.policies.clone(),
+        services.clock.clone(),
         ApiConfig {
             page_token_secret: secret,
             watch_poll: options.watch_poll,
         },
-        drain_rx,
+        drain_rx.clone(),
     );
+    let engine = options.engine.enabled.then(|| {
+        let engine = DeadlineEngine::new(
+            services.store.clone(),
+            services.clock.clone(),
+            services.policies.clone(),
+            options.engine.clone(),
+            Some(api.commit_notifier()),
+        );
+        tokio::spawn(engine.run(drain_rx.clone()))
+    });
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<AftersalesServiceServer<AftersalesApi>>()
@@ -165,6 +180,11 @@ pub async fn serve(
     tokio::select! {
         r = &mut server => return r.map_err(|e| StartError::Other(e.to_string())),
         _ = stopped_rx => {}
+    }
+    if let Some(engine) = engine {
+        // The sweep in progress commits or rolls back as a whole; wait for it, not longer
+        // than the drain allows.
+        let _ = tokio::time::timeout(drain_timeout, engine).await;
     }
     match tokio::time::timeout(drain_timeout, server).await {
         Ok(r) => r.map_err(|e| StartError::Other(e.to_string())),

@@ -5,7 +5,8 @@ use aftersales_domain::access::Role;
 use aftersales_domain::{SystemClock, TenantId};
 use aftersales_server::telemetry::{self, LogFormat};
 use aftersales_server::{
-    open_store, redact, serve, termination_signal, ServeOptions, Services, DEFAULT_DATABASE_URL,
+    open_store, redact, serve, termination_signal, EngineOptions, ServeOptions, Services,
+    DEFAULT_DATABASE_URL,
 };
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -31,6 +32,10 @@ struct Cli {
         global = true
     )]
     log_format: LogFormat,
+    /// Serving options; also accepted after `serve`. Flattened here so `aftersales` alone
+    /// (no subcommand) still reads them from the environment.
+    #[command(flatten)]
+    serve: ServeArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -52,8 +57,8 @@ struct DbArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the gRPC API (the default).
-    Serve(ServeArgs),
+    /// Serve the gRPC API and run the deadline engine (the default).
+    Serve,
     /// Apply database migrations and exit (for a deployment's migration step).
     Migrate,
     /// Manage API keys.
@@ -63,17 +68,59 @@ enum Command {
     },
 }
 
-#[derive(Args, Default)]
+#[derive(Args)]
 struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (printed at start).
-    #[arg(long, env = "AFTERSALES_LISTEN", default_value = "127.0.0.1:50051")]
-    listen: Option<SocketAddr>,
+    #[arg(
+        long,
+        env = "AFTERSALES_LISTEN",
+        default_value = "127.0.0.1:50051",
+        global = true
+    )]
+    listen: SocketAddr,
     /// Secret for signing page tokens; set the same value on every replica.
-    #[arg(long, env = "AFTERSALES_PAGE_TOKEN_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "AFTERSALES_PAGE_TOKEN_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
     page_token_secret: Option<String>,
     /// Seconds in-flight calls get to finish after SIGTERM.
-    #[arg(long, env = "AFTERSALES_DRAIN_SECONDS", default_value_t = 25)]
+    #[arg(
+        long,
+        env = "AFTERSALES_DRAIN_SECONDS",
+        default_value_t = 25,
+        global = true
+    )]
     drain_seconds: u64,
+    /// Run the deadline engine in this process (every replica may; they share the work).
+    #[arg(long, env = "AFTERSALES_DEADLINE_ENGINE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    deadline_engine: bool,
+    /// Timers claimed per sweep.
+    #[arg(
+        long,
+        env = "AFTERSALES_SWEEP_BATCH",
+        default_value_t = 512,
+        global = true
+    )]
+    sweep_batch: u32,
+    /// Longest pause between sweeps, in milliseconds, when nothing is due sooner.
+    #[arg(
+        long,
+        env = "AFTERSALES_SWEEP_INTERVAL_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    sweep_interval_ms: u64,
+    /// Seconds a claimed timer stays leased; a crashed replica's claims are rescued after it.
+    #[arg(
+        long,
+        env = "AFTERSALES_TIMER_LEASE_SECONDS",
+        default_value_t = 30,
+        global = true
+    )]
+    timer_lease_seconds: u64,
 }
 
 #[derive(Subcommand)]
@@ -115,7 +162,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
+    let command = cli.command.unwrap_or(Command::Serve);
+    let args = cli.serve;
     tracing::info!(database = %redact(&cli.db.database_url), "opening store");
     let store = open_store(&cli.db.database_url, cli.db.pg_max_connections).await?;
     match command {
@@ -156,17 +204,24 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             );
             Ok(())
         }
-        Command::Serve(args) => {
-            let listen = args
-                .listen
-                .unwrap_or_else(|| "127.0.0.1:50051".parse().expect("valid default"));
-            let listener = tokio::net::TcpListener::bind(listen).await?;
+        Command::Serve => {
+            if args.sweep_batch == 0 || args.timer_lease_seconds == 0 {
+                return Err("--sweep-batch and --timer-lease-seconds must be positive".into());
+            }
+            let listener = tokio::net::TcpListener::bind(args.listen).await?;
             // Printed on stdout so scripts and tests can find an ephemeral port.
             println!("listening on {}", listener.local_addr()?);
             let services = Services::new(store, Arc::new(SystemClock))?;
             let options = ServeOptions {
                 page_token_secret: args.page_token_secret.unwrap_or_default().into_bytes(),
                 drain_timeout: Duration::from_secs(args.drain_seconds),
+                engine: EngineOptions {
+                    enabled: args.deadline_engine,
+                    batch: args.sweep_batch,
+                    lease: Duration::from_secs(args.timer_lease_seconds),
+                    idle_poll: Duration::from_millis(args.sweep_interval_ms.max(10)),
+                    ..EngineOptions::default()
+                },
                 ..ServeOptions::default()
             };
             serve(services, listener, options, termination_signal()).await?;

@@ -1,0 +1,356 @@
+//! The deadline engine: finds due timers in the database, applies them to their cases and
+//! commits consequence, events and timer completion in one transaction.
+//!
+//! Correctness does not rest on the lease. Firing is a case write guarded by the case's
+//! version, and the pure core re-checks at fire time that the deadline is still running, so
+//! if the merchant acted a millisecond earlier, or another replica got there first, the write
+//! either fails on the version and is retried against the fresh case (where the deadline is
+//! no longer active) or has nothing to do. The lease only keeps replicas from doing the same
+//! work twice, and a crashed worker's lease simply runs out.
+
+use aftersales_domain::{Case, CaseId, Clock, EventKind, PolicyRegistry, TenantId};
+use aftersales_store::{CaseWrite, ClaimedTimer, Store, StoreError, TimerClaim, WriteMode};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Run the sweep loop in this process. Off for a replica that only serves the API.
+    pub enabled: bool,
+    /// Timers claimed per sweep.
+    pub batch: u32,
+    /// How long a claim is held before another replica may rescue it.
+    pub lease: Duration,
+    /// Longest sleep between sweeps when nothing is due sooner.
+    pub idle_poll: Duration,
+    /// Cases written at once within one sweep (Postgres runs them in parallel; SQLite's
+    /// single writer queues them).
+    pub concurrency: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            enabled: true,
+            batch: 512,
+            lease: Duration::from_secs(30),
+            idle_poll: Duration::from_secs(1),
+            concurrency: 8,
+        }
+    }
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub claimed: usize,
+    pub cases: usize,
+    pub expired: usize,
+    pub reminded: usize,
+    /// Claimed, but the case had moved on (someone acted first): nothing fired.
+    pub moot: usize,
+    /// Version conflicts retried against the fresh case.
+    pub retried: usize,
+    /// Cases that could not be processed; their leases run out and they are tried again.
+    pub failed: usize,
+}
+
+impl SweepReport {
+    fn add(&mut self, other: &SweepReport) {
+        self.claimed += other.claimed;
+        self.cases += other.cases;
+        self.expired += other.expired;
+        self.reminded += other.reminded;
+        self.moot += other.moot;
+        self.retried += other.retried;
+        self.failed += other.failed;
+    }
+}
+
+const MAX_ATTEMPTS: usize = 4;
+
+pub struct DeadlineEngine {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    policies: Arc<PolicyRegistry>,
+    options: EngineOptions,
+    /// Identifies this process's leases.
+    owner: String,
+    /// Wakes local WatchCaseEvents streams after a commit.
+    feed: Option<watch::Sender<u64>>,
+}
+
+impl DeadlineEngine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        policies: Arc<PolicyRegistry>,
+        options: EngineOptions,
+        feed: Option<watch::Sender<u64>>,
+    ) -> Self {
+        let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        DeadlineEngine {
+            store,
+            clock,
+            policies,
+            options,
+            owner,
+            feed,
+        }
+    }
+
+    /// Sweep until nothing is due at the clock's current time.
+    pub async fn sweep_until_idle(&self) -> Result<SweepReport, StoreError> {
+        let mut total = SweepReport::default();
+        loop {
+            let r = self.sweep_once().await?;
+            total.add(&r);
+            if r.claimed < self.options.batch as usize || r.claimed == r.failed {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Claim one batch of due timers and apply them.
+    pub async fn sweep_once(&self) -> Result<SweepReport, StoreError> {
+        let now = self.clock.now();
+        let lease = chrono::Duration::from_std(self.options.lease)
+            .unwrap_or_else(|_| chrono::Duration::seconds(30));
+        let claimed = self
+            .store
+            .claim_due_timers(&TimerClaim {
+                owner: self.owner.clone(),
+                now,
+                lease_until: now + lease,
+                limit: self.options.batch,
+            })
+            .await?;
+        let mut report = SweepReport {
+            claimed: claimed.len(),
+            ..SweepReport::default()
+        };
+        if claimed.is_empty() {
+            return Ok(report);
+        }
+        let mut by_case: BTreeMap<(TenantId, CaseId), Vec<ClaimedTimer>> = BTreeMap::new();
+        for t in claimed {
+            by_case
+                .entry((t.tenant.clone(), t.case_id.clone()))
+                .or_default()
+                .push(t);
+        }
+        let keys: Vec<_> = by_case.keys().cloned().collect();
+        let cases = self.store.cases_by_ids(&keys).await?;
+        report.cases = cases.len();
+        let results: Vec<SweepReport> = futures::stream::iter(cases.into_iter().map(|case| {
+            let timers = by_case
+                .remove(&(case.tenant.clone(), case.id.clone()))
+                .unwrap_or_default();
+            self.process_case(case, timers, now)
+        }))
+        .buffer_unordered(self.options.concurrency.max(1))
+        .collect()
+        .await;
+        for r in &results {
+            report.add(r);
+        }
+        // Claimed rows whose case is gone (deleted between claim and load): let them go.
+        let orphans: Vec<ClaimedTimer> = by_case.into_values().flatten().collect();
+        if !orphans.is_empty() {
+            self.store.release_timers(&self.owner, &orphans).await?;
+        }
+        if report.expired + report.reminded > 0 {
+            if let Some(feed) = &self.feed {
+                feed.send_modify(|n| *n = n.wrapping_add(1));
+            }
+        }
+        Ok(report)
+    }
+
+    async fn process_case(
+        &self,
+        mut case: Case,
+        timers: Vec<ClaimedTimer>,
+        now: DateTime<Utc>,
+    ) -> SweepReport {
+        let span = tracing::info_span!(
+            "deadline.fire",
+            otel.name = "deadline.fire",
+            tenant = %case.tenant,
+            case_id = %case.id,
+            platform = %case.platform,
+            policy_version = %case.policy_version,
+            timers = timers.len(),
+            expired = tracing::field::Empty,
+            reminded = tracing::field::Empty,
+        );
+        async move {
+            let mut report = SweepReport::default();
+            for attempt in 1..=MAX_ATTEMPTS {
+                let Some(policy) = self.policies.version(&case.platform, &case.policy_version)
+                else {
+                    tracing::error!(
+                        "case opened under a policy version this build does not have; its \
+                         deadlines cannot fire here"
+                    );
+                    report.failed += 1;
+                    return report;
+                };
+                let Some(change) = case.apply_due_timers(policy, now) else {
+                    report.moot += 1;
+                    if let Err(e) = self.store.release_timers(&self.owner, &timers).await {
+                        tracing::warn!(error = %e, "could not release leases; they will expire");
+                    }
+                    return report;
+                };
+                let expected_version = case.version;
+                let mut events = change.events;
+                for e in &mut events {
+                    // Which process fired it: for operators tracing a replica, and for the
+                    // replica tests that check the work was shared.
+                    e.detail["engine"] = serde_json::json!(self.owner);
+                }
+                let write = CaseWrite {
+                    case: change.case,
+                    mode: WriteMode::Update { expected_version },
+                    events: events.clone(),
+                    idempotency: None,
+                };
+                match self.store.write(write).await {
+                    Ok(_) => {
+                        record_signals(&case, &events, &mut report);
+                        let span = tracing::Span::current();
+                        span.record("expired", report.expired);
+                        span.record("reminded", report.reminded);
+                        return report;
+                    }
+                    Err(StoreError::VersionConflict { .. }) if attempt < MAX_ATTEMPTS => {
+                        // Someone changed the case since it was loaded: decide again on the
+                        // fresh case, where the deadline may no longer apply.
+                        report.retried += 1;
+                        match self.store.case(&case.tenant, &case.id).await {
+                            Ok(Some(fresh)) => case = fresh,
+                            Ok(None) => return report,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "reload after a conflict failed");
+                                report.failed += 1;
+                                return report;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, attempt, "firing failed; the lease will expire and it is retried");
+                        report.failed += 1;
+                        return report;
+                    }
+                }
+            }
+            report.failed += 1;
+            report
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Sweep until `shutdown` turns true. Sleeps until the next timer, at most `idle_poll`, so
+    /// an idle server with a million future deadlines runs one indexed MIN query per poll.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(owner = %self.owner, batch = self.options.batch, "deadline engine started");
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let pause = match self.sweep_once().await {
+                Ok(r) if r.claimed >= self.options.batch as usize && r.failed < r.claimed => {
+                    backoff = Duration::from_millis(200);
+                    Duration::ZERO
+                }
+                Ok(_) => {
+                    backoff = Duration::from_millis(200);
+                    self.idle_pause().await
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, ?backoff, "deadline sweep failed; retrying");
+                    let pause = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    pause
+                }
+            };
+            if pause.is_zero() {
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::info!("deadline engine stopped");
+    }
+
+    async fn idle_pause(&self) -> Duration {
+        let poll = self.options.idle_poll;
+        match self.store.next_timer_at().await {
+            Ok(Some(next)) => (next - self.clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(poll)
+                // A timer already due but leased elsewhere must not make us spin.
+                .max(Duration::from_millis(20)),
+            Ok(None) => poll,
+            Err(_) => poll,
+        }
+    }
+}
+
+/// Log each signal as its own span (X-02: dashboards count reminders and expiries by rule).
+fn record_signals(case: &Case, events: &[aftersales_domain::NewEvent], report: &mut SweepReport) {
+    for e in events {
+        let d = &e.detail;
+        let field = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let late_by_ms = d.get("late_by_ms").and_then(|v| v.as_i64()).unwrap_or(0);
+        match e.kind {
+            EventKind::DeadlineExpired => {
+                report.expired += 1;
+                let _s = tracing::info_span!(
+                    "deadline.expired",
+                    tenant = %case.tenant,
+                    case_id = %case.id,
+                    platform = %case.platform,
+                    rule = %field("rule"),
+                    deadline = %field("deadline"),
+                    consequence = %field("consequence"),
+                    late_by_ms,
+                )
+                .entered();
+                tracing::info!(
+                    from = ?e.from_state,
+                    to = ?e.to_state,
+                    applied = d.get("consequence_applied").and_then(|v| v.as_bool()).unwrap_or(false),
+                    "deadline expired"
+                );
+            }
+            EventKind::DeadlineReminder => {
+                report.reminded += 1;
+                let _s = tracing::info_span!(
+                    "deadline.reminder",
+                    tenant = %case.tenant,
+                    case_id = %case.id,
+                    platform = %case.platform,
+                    rule = %field("rule"),
+                    deadline = %field("deadline"),
+                    due_at = %field("due_at"),
+                    late_by_ms,
+                )
+                .entered();
+                tracing::info!("deadline about to time out");
+            }
+            _ => {}
+        }
+    }
+}
