@@ -32,7 +32,7 @@ pub use event::{Actor, ActorKind, EventKind, NewEvent};
 pub use ids::{AccountId, CaseId, OrderId, PlatformCaseId, PlatformCode, ShopId, TenantId};
 pub use ingest::{CaseDraft, PlatformOutcome, PlatformRecord};
 pub use money::Fen;
-pub use timer::{ProjectedStep, TimerSignal};
 pub use policy::{Policy, PolicyRegistry};
 pub use state::CaseState;
 pub use text::BoundedText;
+pub use timer::{ProjectedStep, TimerSignal};

@@ -6,11 +6,11 @@
 
 use crate::action::ActionKind;
 use crate::calendar::WorkingCalendar;
-use crate::time::PLATFORM_TZ;
 use crate::case::{Case, CaseKind, Fulfilment};
 use crate::deadline::{Consequence, Deadline, DeadlineSource, DeadlineState, DueParty};
 use crate::ids::PlatformCode;
 use crate::state::CaseState;
+use crate::time::PLATFORM_TZ;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;

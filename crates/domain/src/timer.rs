@@ -51,7 +51,10 @@ fn consequence_target(case: &Case, consequence: Consequence) -> Option<CaseState
 /// Whether the consequence pays the buyer back what they asked for.
 fn refunds(consequence: Consequence, to: CaseState) -> bool {
     to == CaseState::Refunded
-        && matches!(consequence, Consequence::AutoAgree | Consequence::AutoRefund)
+        && matches!(
+            consequence,
+            Consequence::AutoAgree | Consequence::AutoRefund
+        )
 }
 
 impl Case {
@@ -131,9 +134,8 @@ impl Case {
                 true
             }
             Some(to) => {
-                detail["not_applied"] = serde_json::json!(format!(
-                    "the state machine does not allow {from} -> {to}"
-                ));
+                detail["not_applied"] =
+                    serde_json::json!(format!("the state machine does not allow {from} -> {to}"));
                 false
             }
             None => false,

@@ -225,7 +225,11 @@ fn x02_tb23_reminder_comes_once_before_the_expiry() {
 fn tb07_tb02_unanswered_refund_is_agreed_and_paid_when_it_times_out() {
     let case = open(CaseKind::RefundOnly, Fulfilment::Received);
     let (after, events) = fire(&case, at("2026-03-07 10:00:00"));
-    assert_eq!(events.len(), 1, "expiry only: a reminder is moot once expired");
+    assert_eq!(
+        events.len(),
+        1,
+        "expiry only: a reminder is moot once expired"
+    );
     assert_eq!(events[0].0, EventKind::DeadlineExpired);
     assert_eq!(events[0].1["consequence"], "auto_agree");
     assert_eq!(events[0].1["consequence_applied"], true);
@@ -290,8 +294,14 @@ fn tb07_then_tb05_tb08_a_long_outage_fires_the_whole_chain_from_the_due_times() 
         ]
     );
     assert_eq!(events[0].1["late_by_ms"], 20 * 24 * 3_600_000_i64);
-    assert_eq!(events[2].1["due_at"], at("2026-03-14 10:00:00").to_rfc3339());
-    assert_eq!(events[1].1["consequence_applied"], false, "TB-05 is informational");
+    assert_eq!(
+        events[2].1["due_at"],
+        at("2026-03-14 10:00:00").to_rfc3339()
+    );
+    assert_eq!(
+        events[1].1["consequence_applied"], false,
+        "TB-05 is informational"
+    );
     assert_eq!(after.state, CaseState::Expired);
     assert_eq!(after.version, case.version + 1, "one change, one version");
 }
@@ -329,7 +339,11 @@ fn tb05_escalation_window_opening_does_not_move_the_case() {
         at(OPENED),
     );
     let (after, events) = fire(&case, at("2026-03-05 10:00:00"));
-    assert_eq!(events.len(), 1, "TB-05 expires; the TB-08 reminder is due 03-08");
+    assert_eq!(
+        events.len(),
+        1,
+        "TB-05 expires; the TB-08 reminder is due 03-08"
+    );
     let (kind, detail) = &events[0];
     assert_eq!(*kind, EventKind::DeadlineExpired);
     assert_eq!(detail["consequence"], "buyer_may_escalate");
@@ -450,7 +464,12 @@ fn projection_shows_what_happens_if_nobody_acts() {
     assert_eq!(
         seen,
         [
-            ("03-06 10:00".to_string(), Reminder, "TB-07", AwaitingMerchant),
+            (
+                "03-06 10:00".to_string(),
+                Reminder,
+                "TB-07",
+                AwaitingMerchant
+            ),
             ("03-07 10:00".to_string(), Expiry, "TB-07", AwaitingBuyer),
             ("03-10 10:00".to_string(), Expiry, "TB-05", AwaitingBuyer),
             ("03-13 10:00".to_string(), Reminder, "TB-08", AwaitingBuyer),
