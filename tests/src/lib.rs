@@ -232,6 +232,14 @@ impl TestServer {
         plain
     }
 
+    /// The usual start of a scenario: a server, an agent key of `tenant` and a client.
+    pub async fn start_as_agent(backend: Backend, tenant: &str) -> (TestServer, String, Client) {
+        let server = TestServer::start(backend).await;
+        let key = server.key(tenant, "ops", Role::Agent, false).await;
+        let client = server.client().await;
+        (server, key, client)
+    }
+
     /// Run the deadline engine until nothing is due at the clock's current time.
     pub async fn sweep(&self) -> SweepReport {
         self.engine

@@ -74,9 +74,7 @@ async fn act_agree(client: &mut Client, key: &str, name: &str) -> pb::Case {
 /// X-02 / TB-23 / TB-07: the reminder comes exactly at the policy's lead time, once; the
 /// expiry applies TB-02's auto-agree and the return flow's clocks start at the due time.
 async fn tb_07_x_02_reminder_then_auto_agree(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    let key = server.key(TENANT, "ops", Role::Agent, false).await;
-    let mut client = server.client().await;
+    let (server, key, mut client) = TestServer::start_as_agent(backend, TENANT).await;
     let case = create(
         &mut client,
         &key,
@@ -138,9 +136,7 @@ async fn tb_07_x_02_reminder_then_auto_agree(backend: Backend) {
 
 /// Acting a second before the deadline marks it met; nothing fires afterwards.
 async fn acting_before_the_deadline_cancels_the_consequence(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    let key = server.key(TENANT, "ops", Role::Agent, false).await;
-    let mut client = server.client().await;
+    let (server, key, mut client) = TestServer::start_as_agent(backend, TENANT).await;
     let case = create(
         &mut client,
         &key,
@@ -529,9 +525,7 @@ async fn background_engine_streams_timer_events(backend: Backend) {
 /// does not rewrite its running deadline, and the engine fires by the case's own version.
 /// GetPolicy shows either version.
 async fn policy_change_never_rewrites_running_deadlines(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    let key = server.key(TENANT, "ops", Role::Agent, false).await;
-    let mut client = server.client().await;
+    let (server, key, mut client) = TestServer::start_as_agent(backend, TENANT).await;
     let case = create(
         &mut client,
         &key,
