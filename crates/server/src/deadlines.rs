@@ -61,6 +61,13 @@ pub struct SweepReport {
 }
 
 impl SweepReport {
+    /// A full batch that made progress: sweep again at once. Anything else (a short batch, or
+    /// a batch where nothing could be fired) waits for the next poll, so a row that keeps
+    /// failing cannot spin the loop.
+    fn more_may_be_due(&self, batch: u32) -> bool {
+        self.claimed >= batch as usize && self.expired + self.reminded > 0
+    }
+
     fn add(&mut self, other: &SweepReport) {
         self.claimed += other.claimed;
         self.cases += other.cases;
@@ -110,7 +117,7 @@ impl DeadlineEngine {
         loop {
             let r = self.sweep_once().await?;
             total.add(&r);
-            if r.claimed < self.options.batch as usize || r.claimed == r.failed {
+            if !r.more_may_be_due(self.options.batch) {
                 return Ok(total);
             }
         }
@@ -267,7 +274,7 @@ impl DeadlineEngine {
                 break;
             }
             let pause = match self.sweep_once().await {
-                Ok(r) if r.claimed >= self.options.batch as usize && r.failed < r.claimed => {
+                Ok(r) if r.more_may_be_due(self.options.batch) => {
                     backoff = Duration::from_millis(200);
                     Duration::ZERO
                 }
