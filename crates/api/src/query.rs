@@ -205,10 +205,12 @@ pub fn parse_due_filter(filter: &str, now: DateTime<Utc>) -> Result<DueDeadlineQ
                 }
                 tighten(&mut q.due_before, now);
             }
-            (f, o) => return Err(bad(format!(
+            (f, o) => {
+                return Err(bad(format!(
                 "unsupported condition `{f} {o}`: supported are shop =, platform =, due_party =, \
                      due_time < <=, overdue = true, joined by AND"
-            ))),
+            )))
+            }
         }
     }
     Ok(q)
