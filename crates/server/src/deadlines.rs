@@ -361,3 +361,148 @@ fn record_signals(case: &Case, events: &[aftersales_domain::NewEvent], report: &
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The engine's spans: what a dashboard sees when a deadline fires (X-02).
+
+    use super::*;
+    use aftersales_domain::event::Actor;
+    use aftersales_domain::{
+        BoundedText, CaseDraft, CaseKind, Fen, Fulfilment, ManualClock, OrderId, PlatformCode,
+        ShopId,
+    };
+    use aftersales_platforms::AdapterRegistry;
+    use std::sync::Mutex;
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+    use tracing_subscriber::Layer;
+
+    /// Every span opened, with the fields it was given or later recorded.
+    #[derive(Clone, Default)]
+    struct Spans(Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>);
+
+    struct Fields<'a>(&'a mut BTreeMap<String, String>);
+
+    impl Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.insert(
+                field.name().to_string(),
+                format!("{value:?}").replace('"', ""),
+            );
+        }
+    }
+
+    impl<S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>> Layer<S>
+        for Spans
+    {
+        fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+            let mut fields = BTreeMap::new();
+            attrs.record(&mut Fields(&mut fields));
+            let mut spans = self.0.lock().unwrap();
+            spans.push((attrs.metadata().name().to_string(), fields));
+            if let Some(span) = ctx.span(id) {
+                span.extensions_mut().insert(spans.len() - 1);
+            }
+        }
+
+        fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+            let Some(index) = ctx
+                .span(id)
+                .and_then(|s| s.extensions().get::<usize>().copied())
+            else {
+                return;
+            };
+            let mut spans = self.0.lock().unwrap();
+            values.record(&mut Fields(&mut spans[index].1));
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn x_02_each_firing_is_a_span_with_case_platform_and_tenant() {
+        let spans = Spans::default();
+        let subscriber = tracing_subscriber::registry().with(spans.clone());
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let store = aftersales_store::connect("sqlite::memory:", 1)
+            .await
+            .unwrap();
+        let policies = Arc::new(AdapterRegistry::builtin().load_policies().unwrap());
+        let taobao = PlatformCode::parse("taobao").unwrap();
+        let opened = aftersales_domain::time::parse_shanghai("2026-11-21 10:00:00").unwrap();
+        let policy = policies.in_force(&taobao, opened).unwrap();
+        let change = Case::open(
+            CaseId::parse("case-1").unwrap(),
+            TenantId::parse("acme").unwrap(),
+            CaseDraft {
+                shop: ShopId::parse("shop-1").unwrap(),
+                platform: taobao.clone(),
+                platform_case_id: None,
+                order_id: Some(OrderId::parse("o-1").unwrap()),
+                sub_order_id: None,
+                kind: CaseKind::RefundOnly,
+                fulfilment: Fulfilment::NotShipped,
+                requested_refund: Fen::new(100).unwrap(),
+                order_total: None,
+                reason: BoundedText::parse("").unwrap(),
+                buyer: BoundedText::parse("").unwrap(),
+                buyer_address: None,
+                evidence: vec![],
+            },
+            policy,
+            Actor::merchant("ops"),
+            opened,
+        )
+        .unwrap();
+        store
+            .write(CaseWrite {
+                case: change.case,
+                mode: WriteMode::Insert,
+                events: change.events,
+                idempotency: None,
+            })
+            .await
+            .unwrap();
+        let clock = ManualClock::new(opened + chrono::Duration::hours(36));
+        let engine = DeadlineEngine::new(
+            store,
+            Arc::new(clock.clone()),
+            policies,
+            EngineOptions::default(),
+            None,
+        );
+        assert_eq!(engine.sweep_until_idle().await.unwrap().reminded, 1);
+        clock.advance(chrono::Duration::hours(12));
+        assert_eq!(engine.sweep_until_idle().await.unwrap().expired, 1);
+
+        let spans = spans.0.lock().unwrap().clone();
+        let named = |name: &str| -> Vec<BTreeMap<String, String>> {
+            spans
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, f)| f.clone())
+                .collect()
+        };
+        let fires = named("deadline.fire");
+        assert_eq!(fires.len(), 2, "one per case processed, per sweep");
+        for f in &fires {
+            assert_eq!(f["tenant"], "acme");
+            assert_eq!(f["case_id"], "case-1");
+            assert_eq!(f["platform"], "taobao");
+        }
+        assert_eq!(fires[1]["expired"], "1");
+        let reminder = &named("deadline.reminder")[0];
+        assert_eq!(reminder["rule"], "TB-04");
+        let expired = &named("deadline.expired")[0];
+        assert_eq!(
+            (
+                expired["rule"].as_str(),
+                expired["consequence"].as_str(),
+                expired["case_id"].as_str(),
+                expired["late_by_ms"].as_str()
+            ),
+            ("TB-04", "auto_refund", "case-1", "0")
+        );
+    }
+}
