@@ -379,9 +379,12 @@ mod tests {
     use tracing_subscriber::layer::{Context, SubscriberExt};
     use tracing_subscriber::Layer;
 
-    /// Every span opened, with the fields it was given or later recorded.
+    /// A span's name and the fields it was given or later recorded.
+    type SeenSpan = (String, BTreeMap<String, String>);
+
+    /// Every span opened.
     #[derive(Clone, Default)]
-    struct Spans(Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>);
+    struct Spans(Arc<Mutex<Vec<SeenSpan>>>);
 
     struct Fields<'a>(&'a mut BTreeMap<String, String>);
 
