@@ -38,3 +38,6 @@ CREATE INDEX deadlines_queue ON deadlines (tenant_id, due_at, case_id, position)
 -- ListDueDeadlines filtered to one shop (the common view of a shop's agents).
 CREATE INDEX deadlines_queue_by_shop ON deadlines (tenant_id, shop_id, due_at, case_id, position)
     WHERE state = 'active';
+
+-- The PostgreSQL migration of the same name also tunes autovacuum and fillfactor for this
+-- table; SQLite has neither (its deleted pages are reused without a vacuum step).

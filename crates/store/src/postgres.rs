@@ -91,6 +91,13 @@ fn unavailable_code(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }
 
+/// Run before the timer claim, in its transaction. The claim wants the first N due rows in
+/// `due_at` order, which an ordered walk of the partial index gives after reading N rows. When a
+/// backlog builds up faster than statistics are refreshed, the planner guesses few due rows and
+/// picks a bitmap scan plus sort instead, which reads the whole backlog on every batch (measured:
+/// 512 of 20,000 due in 36 ms, against 2.9 ms walking the index; see docs/benchmarks.md).
+const CLAIM_SETUP: &str = "SET LOCAL enable_bitmapscan = off";
+
 // Concurrent sweepers (replicas) each lock the rows their claim picks and skip rows another
 // claim holds, rather than queueing behind it and then leasing the same rows again.
 sql::impl_store!(
@@ -98,5 +105,6 @@ sql::impl_store!(
     sqlx::Postgres,
     "postgres",
     "postgresql",
-    " FOR UPDATE SKIP LOCKED"
+    " FOR UPDATE SKIP LOCKED",
+    CLAIM_SETUP
 );

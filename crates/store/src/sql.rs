@@ -607,9 +607,10 @@ pub(crate) fn migrate_error(
 ///
 /// `$backend` is what `Store::backend` returns; `$system` is the OpenTelemetry `db.system`;
 /// `$lock` is the row-locking clause the timer claim's select ends with (see
-/// [`claim_timers`]).
+/// [`claim_timers`]); `$claim_setup` is a statement run first in the claim's transaction, or
+/// empty.
 macro_rules! impl_store {
-    ($store:ty, $db:ty, $backend:literal, $system:literal, $lock:literal) => {
+    ($store:ty, $db:ty, $backend:literal, $system:literal, $lock:literal, $claim_setup:expr) => {
         #[async_trait::async_trait]
         impl $crate::Store for $store {
             fn backend(&self) -> &'static str {
@@ -964,6 +965,14 @@ macro_rules! impl_store {
                 use $crate::TimerKind;
                 use aftersales_domain::time::to_millis;
                 let mut claimed: Vec<$crate::ClaimedTimer> = Vec::new();
+                // One transaction, so the planner setting below stays local to the claim.
+                let mut tx = self.writer().begin().await.map_err(Self::error)?;
+                if !$claim_setup.is_empty() {
+                    sqlx::query::<$db>($claim_setup)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(Self::error)?;
+                }
                 // Expiries first: a missed consequence costs the merchant more than a late
                 // reminder, so under backlog they take the batch.
                 for kind in [TimerKind::Expiry, TimerKind::Reminder] {
@@ -976,7 +985,7 @@ macro_rules! impl_store {
                         .bind(to_millis(claim.lease_until))
                         .bind(to_millis(claim.now))
                         .bind(left as i64)
-                        .fetch_all(self.writer())
+                        .fetch_all(&mut *tx)
                         .await
                         .map_err(Self::error)?
                         .iter()
@@ -989,6 +998,7 @@ macro_rules! impl_store {
                     });
                     claimed.extend(batch);
                 }
+                tx.commit().await.map_err(Self::error)?;
                 tracing::Span::current().record("claimed", claimed.len());
                 Ok(claimed)
             }

@@ -123,7 +123,7 @@ fn unavailable_code(code: &str) -> bool {
 
 // No lock clause: SQLite lets one statement at a time write to the whole database, so the
 // select inside a claim and its update cannot interleave with another claim's.
-sql::impl_store!(SqliteStore, sqlx::Sqlite, "sqlite", "sqlite", "");
+sql::impl_store!(SqliteStore, sqlx::Sqlite, "sqlite", "sqlite", "", "");
 
 // Here rather than in tests/store.rs: it checks the statement text itself, which is private.
 #[cfg(test)]
