@@ -303,14 +303,15 @@ impl DeadlineEngine {
     async fn idle_pause(&self) -> Duration {
         let poll = self.options.idle_poll;
         match self.store.next_timer_at().await {
-            Ok(Some(next)) => (next - self.clock.now())
+            // Still in the future: wake when it is due.
+            Ok(Some(next)) if next > self.clock.now() => (next - self.clock.now())
                 .to_std()
                 .unwrap_or(Duration::ZERO)
-                .min(poll)
-                // A timer already due but leased elsewhere must not make us spin.
-                .max(Duration::from_millis(20)),
-            Ok(None) => poll,
-            Err(_) => poll,
+                .min(poll),
+            // Already due, yet this sweep did not get it: another replica holds its lease (or
+            // it keeps failing). Its lease decides when it comes free; polling faster than
+            // usual would only burn queries.
+            Ok(_) | Err(_) => poll,
         }
     }
 }
