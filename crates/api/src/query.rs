@@ -86,23 +86,66 @@ fn tighten(slot: &mut Option<DateTime<Utc>>, t: DateTime<Utc>) {
     *slot = Some(slot.map_or(t, |old| old.min(t)));
 }
 
+/// A deadline upper bound that two conditions may set, each at most once: an explicit
+/// `field < T` / `field <= T`, and `overdue = true` (before now). Both together keep the tighter.
+#[derive(Default)]
+struct DueBound {
+    explicit: bool,
+    overdue: bool,
+}
+
+impl DueBound {
+    fn explicit(
+        &mut self,
+        slot: &mut Option<DateTime<Utc>>,
+        field: &str,
+        op: &str,
+        value: &str,
+    ) -> Result<(), ApiError> {
+        let mut t = parse_time(field, value)?;
+        if op == "<=" {
+            t += chrono::Duration::milliseconds(1);
+        }
+        if std::mem::replace(&mut self.explicit, true) {
+            return Err(bad(format!("{field} appears more than once")));
+        }
+        tighten(slot, t);
+        Ok(())
+    }
+
+    fn overdue(
+        &mut self,
+        slot: &mut Option<DateTime<Utc>>,
+        value: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        overdue(value)?;
+        if std::mem::replace(&mut self.overdue, true) {
+            return Err(bad("overdue appears more than once"));
+        }
+        tighten(slot, now);
+        Ok(())
+    }
+}
+
+fn platform_value(value: &str) -> Result<PlatformCode, ApiError> {
+    PlatformCode::parse(unquote(value)).map_err(|e| bad(format!("platform: {e}")))
+}
+
+fn shop_value(value: &str) -> Result<ShopId, ApiError> {
+    ShopId::parse(unquote(value)).map_err(|e| bad(format!("shop: {e}")))
+}
+
 /// Parse the filter into the store's query. Anything outside the documented subset is
 /// INVALID_ARGUMENT naming the problem, never ignored. `now` gives `overdue` its meaning.
 pub fn parse_filter(filter: &str, now: DateTime<Utc>) -> Result<CaseQuery, ApiError> {
     let mut q = CaseQuery::default();
-    let mut seen_before = false;
-    let mut seen_overdue = false;
+    let mut bound = DueBound::default();
     for cond in conditions(filter)? {
         let (field, op, value) = split_condition(&cond)?;
         match (field, op) {
-            ("platform", "=") => {
-                let p = PlatformCode::parse(unquote(value)).map_err(|e| bad(format!("platform: {e}")))?;
-                set_once(&mut q.platform, p, field)?;
-            }
-            ("shop", "=") => {
-                let s = ShopId::parse(unquote(value)).map_err(|e| bad(format!("shop: {e}")))?;
-                set_once(&mut q.shop, s, field)?;
-            }
+            ("platform", "=") => set_once(&mut q.platform, platform_value(value)?, field)?,
+            ("shop", "=") => set_once(&mut q.shop, shop_value(value)?, field)?,
             ("kind", "=") => {
                 let name = format!("CASE_KIND_{}", unquote(value));
                 let k = pb::CaseKind::from_str_name(&name)
@@ -118,22 +161,9 @@ pub fn parse_filter(filter: &str, now: DateTime<Utc>) -> Result<CaseQuery, ApiEr
                 set_once(&mut q.state, s, field)?;
             }
             ("next_deadline_time", "<" | "<=") => {
-                let mut t = parse_time(field, value)?;
-                if op == "<=" {
-                    t += chrono::Duration::milliseconds(1);
-                }
-                if std::mem::replace(&mut seen_before, true) {
-                    return Err(bad(format!("{field} appears more than once")));
-                }
-                tighten(&mut q.next_deadline_before, t);
+                bound.explicit(&mut q.next_deadline_before, field, op, value)?
             }
-            ("overdue", "=") => {
-                overdue(value)?;
-                if std::mem::replace(&mut seen_overdue, true) {
-                    return Err(bad("overdue appears more than once"));
-                }
-                tighten(&mut q.next_deadline_before, now);
-            }
+            ("overdue", "=") => bound.overdue(&mut q.next_deadline_before, value, now)?,
             ("next_deadline_time", ">" | ">=") => {
                 let mut t = parse_time(field, value)?;
                 if op == ">=" {
@@ -163,20 +193,12 @@ pub fn parse_filter(filter: &str, now: DateTime<Utc>) -> Result<CaseQuery, ApiEr
 /// `overdue = true`, joined by AND.
 pub fn parse_due_filter(filter: &str, now: DateTime<Utc>) -> Result<DueDeadlineQuery, ApiError> {
     let mut q = DueDeadlineQuery::default();
-    let mut seen_due_time = false;
-    let mut seen_overdue = false;
+    let mut bound = DueBound::default();
     for cond in conditions(filter)? {
         let (field, op, value) = split_condition(&cond)?;
         match (field, op) {
-            ("platform", "=") => {
-                let p = PlatformCode::parse(unquote(value))
-                    .map_err(|e| bad(format!("platform: {e}")))?;
-                set_once(&mut q.platform, p, field)?;
-            }
-            ("shop", "=") => {
-                let s = ShopId::parse(unquote(value)).map_err(|e| bad(format!("shop: {e}")))?;
-                set_once(&mut q.shop, s, field)?;
-            }
+            ("platform", "=") => set_once(&mut q.platform, platform_value(value)?, field)?,
+            ("shop", "=") => set_once(&mut q.shop, shop_value(value)?, field)?,
             ("due_party", "=") => {
                 let name = format!("DUE_PARTY_{}", unquote(value));
                 let p = pb::DueParty::from_str_name(&name)
@@ -188,23 +210,8 @@ pub fn parse_due_filter(filter: &str, now: DateTime<Utc>) -> Result<DueDeadlineQ
                     })?;
                 set_once(&mut q.due_party, p, field)?;
             }
-            ("due_time", "<" | "<=") => {
-                let mut t = parse_time(field, value)?;
-                if op == "<=" {
-                    t += chrono::Duration::milliseconds(1);
-                }
-                if std::mem::replace(&mut seen_due_time, true) {
-                    return Err(bad("due_time appears more than once"));
-                }
-                tighten(&mut q.due_before, t);
-            }
-            ("overdue", "=") => {
-                overdue(value)?;
-                if std::mem::replace(&mut seen_overdue, true) {
-                    return Err(bad("overdue appears more than once"));
-                }
-                tighten(&mut q.due_before, now);
-            }
+            ("due_time", "<" | "<=") => bound.explicit(&mut q.due_before, field, op, value)?,
+            ("overdue", "=") => bound.overdue(&mut q.due_before, value, now)?,
             (f, o) => {
                 return Err(bad(format!(
                 "unsupported condition `{f} {o}`: supported are shop =, platform =, due_party =, \
@@ -310,6 +317,25 @@ impl PageTokens {
             return Err(invalid());
         }
         Ok(pos)
+    }
+
+    /// Finish a page fetched with `limit = size + 1`: keep `size` items and, when the extra one
+    /// came back, the token for the position of the last kept item.
+    pub fn finish_page<T>(
+        &self,
+        items: &mut Vec<T>,
+        size: u32,
+        scope: &str,
+        position: impl Fn(&T) -> String,
+    ) -> String {
+        if items.len() <= size as usize {
+            return String::new();
+        }
+        items.truncate(size as usize);
+        items
+            .last()
+            .map(|last| self.issue(scope, &position(last)))
+            .unwrap_or_default()
     }
 
     pub fn open_case_id(&self, scope: &str, token: &str) -> Result<CaseId, ApiError> {

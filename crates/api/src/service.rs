@@ -566,15 +566,9 @@ impl AftersalesApi {
         }
         query.limit = size + 1;
         let mut cases = self.store.list_cases(&p.tenant, &query).await?;
-        let next_page_token = if cases.len() > size as usize {
-            cases.truncate(size as usize);
-            cases
-                .last()
-                .map(|c| self.page_tokens.issue(&scope, c.id.as_str()))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = self
+            .page_tokens
+            .finish_page(&mut cases, size, &scope, |c| c.id.to_string());
         Ok(pb::ListCasesResponse {
             cases: cases.iter().map(case_to_pb).collect(),
             next_page_token,
@@ -603,15 +597,9 @@ impl AftersalesApi {
             .store
             .case_events(&p.tenant, &id, after, size + 1)
             .await?;
-        let next_page_token = if events.len() > size as usize {
-            events.truncate(size as usize);
-            events
-                .last()
-                .map(|e| self.page_tokens.issue(&scope, &e.seq.to_string()))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = self
+            .page_tokens
+            .finish_page(&mut events, size, &scope, |e| e.seq.to_string());
         Ok(pb::ListCaseEventsResponse {
             events: events.iter().map(event_to_pb).collect(),
             next_page_token,
@@ -636,14 +624,9 @@ impl AftersalesApi {
         }
         query.limit = size + 1;
         let mut due = self.store.list_due_deadlines(&p.tenant, &query).await?;
-        let next_page_token = if due.len() > size as usize {
-            due.truncate(size as usize);
-            due.last()
-                .map(|d| self.page_tokens.issue(&scope, &encode_due_cursor(d)))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token =
+            self.page_tokens
+                .finish_page(&mut due, size, &scope, encode_due_cursor);
         Ok(pb::ListDueDeadlinesResponse {
             due_deadlines: due.iter().map(due_deadline_to_pb).collect(),
             next_page_token,

@@ -9,7 +9,9 @@
 //! work twice, and a crashed worker's lease simply runs out.
 
 use aftersales_domain::{Case, CaseId, Clock, EventKind, PolicyRegistry, TenantId};
-use aftersales_store::{CaseWrite, ClaimedTimer, Store, StoreError, TimerClaim, WriteMode};
+use aftersales_store::{
+    CaseWrite, ClaimedTimer, Store, StoreError, StoredEvent, TimerClaim, WriteMode,
+};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use std::collections::BTreeMap;
@@ -225,12 +227,13 @@ impl DeadlineEngine {
                 let write = CaseWrite {
                     case: change.case,
                     mode: WriteMode::Update { expected_version },
-                    events: events.clone(),
+                    events,
                     idempotency: None,
                 };
                 match self.store.write(write).await {
-                    Ok(_) => {
-                        record_signals(&case, &events, &mut report);
+                    // The store hands back what it committed; report from that, not a copy.
+                    Ok(stored) => {
+                        record_signals(&case, &stored, &mut report);
                         let span = tracing::Span::current();
                         span.record("expired", report.expired);
                         span.record("reminded", report.reminded);
@@ -317,13 +320,13 @@ impl DeadlineEngine {
 }
 
 /// Log each signal as its own span (X-02: dashboards count reminders and expiries by rule).
-fn record_signals(case: &Case, events: &[aftersales_domain::NewEvent], report: &mut SweepReport) {
+fn record_signals(case: &Case, events: &[StoredEvent], report: &mut SweepReport) {
     for e in events {
         let d = &e.detail;
         let field = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
         let late_by_ms = d.get("late_by_ms").and_then(|v| v.as_i64()).unwrap_or(0);
-        match e.kind {
-            EventKind::DeadlineExpired => {
+        match e.kind.as_str() {
+            k if k == EventKind::DeadlineExpired.as_str() => {
                 report.expired += 1;
                 let _s = tracing::info_span!(
                     "deadline.expired",
@@ -343,7 +346,7 @@ fn record_signals(case: &Case, events: &[aftersales_domain::NewEvent], report: &
                     "deadline expired"
                 );
             }
-            EventKind::DeadlineReminder => {
+            k if k == EventKind::DeadlineReminder.as_str() => {
                 report.reminded += 1;
                 let _s = tracing::info_span!(
                     "deadline.reminder",
