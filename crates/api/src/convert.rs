@@ -8,9 +8,12 @@ use aftersales_domain::deadline::{
 use aftersales_domain::event::ActorKind as DActorKind;
 use aftersales_domain::ids::OrderId;
 use aftersales_domain::policy::DeadlineRule;
+use aftersales_domain::task::ComplaintKind;
 use aftersales_domain::{
     Address, BoundedText, Case, CaseDraft, CaseId, CaseKind, CaseState, Deadline, EvidenceRef, Fen,
-    Fulfilment, PlatformCaseId, PlatformCode, Policy, ProjectedStep, Shipment, ShopId, TimerSignal,
+    Fulfilment, OrderState, PlatformCaseId, PlatformCode, Policy, ProjectedStep, ResolvedPlace,
+    Shipment, ShopId, SignedElsewhereTask, SigningCheck, SigningVerdict, TaskOutcome, TaskPlan,
+    TaskReply, TaskState, TimerSignal,
 };
 use aftersales_proto::v1 as pb;
 use aftersales_store::{DueDeadline, StoredEvent};
@@ -244,7 +247,199 @@ pub fn case_to_pb(c: &Case) -> pb::Case {
         create_time: Some(timestamp(c.created_at)),
         update_time: Some(timestamp(c.updated_at)),
         etag: c.etag(),
+        order_state: c
+            .order_state
+            .map_or(pb::OrderState::Unspecified, order_state_to_pb) as i32,
+        trade_success_time: c.trade_success_at.map(timestamp),
+        platform_advance_fen: c.platform_advance.map(Fen::get).unwrap_or_default(),
+        needs_refresh: c.needs_refresh.is_some(),
+        refresh_topic: c
+            .needs_refresh
+            .as_ref()
+            .map(|r| r.topic.clone())
+            .unwrap_or_default(),
+        signed_elsewhere_task: c.task.as_ref().map(|t| task_to_pb(c, t)),
     }
+}
+
+fn order_state_to_pb(s: OrderState) -> pb::OrderState {
+    match s {
+        OrderState::AwaitingPayment => pb::OrderState::AwaitingPayment,
+        OrderState::AwaitingShipment => pb::OrderState::AwaitingShipment,
+        OrderState::AwaitingReceipt => pb::OrderState::AwaitingReceipt,
+        OrderState::TradeSuccess => pb::OrderState::TradeSuccess,
+    }
+}
+
+fn task_state_to_pb(s: TaskState) -> pb::SignedElsewhereTaskState {
+    match s {
+        TaskState::AwaitingReply => pb::SignedElsewhereTaskState::AwaitingReply,
+        TaskState::AwaitingExecution => pb::SignedElsewhereTaskState::AwaitingExecution,
+        TaskState::FollowUpPending => pb::SignedElsewhereTaskState::FollowUpPending,
+        TaskState::PlatformIntervening => pb::SignedElsewhereTaskState::PlatformIntervening,
+        TaskState::Completed => pb::SignedElsewhereTaskState::Completed,
+    }
+}
+
+fn plan_to_pb(p: TaskPlan) -> pb::TaskReplyOption {
+    match p {
+        TaskPlan::UpdateTrackingNumber => pb::TaskReplyOption::UpdateTrackingNumber,
+        TaskPlan::ReshipNow => pb::TaskReplyOption::ReshipNow,
+        TaskPlan::PackageReceived => pb::TaskReplyOption::PackageReceived,
+        TaskPlan::SignedSlipNow => pb::TaskReplyOption::SignedSlipNow,
+        TaskPlan::RescheduleDelivery => pb::TaskReplyOption::RescheduleDelivery,
+        TaskPlan::SlipOrReshipLater => pb::TaskReplyOption::SlipOrReshipLater,
+        TaskPlan::ProactiveCompensation => pb::TaskReplyOption::ProactiveCompensation,
+    }
+}
+
+fn outcome_to_pb(o: TaskOutcome) -> pb::TaskOutcome {
+    match o {
+        TaskOutcome::Refunded => pb::TaskOutcome::Refunded,
+        TaskOutcome::DeliveryProved => pb::TaskOutcome::DeliveryProved,
+        TaskOutcome::Reshipped => pb::TaskOutcome::Reshipped,
+    }
+}
+
+fn task_to_pb(c: &Case, t: &SignedElsewhereTask) -> pb::SignedElsewhereTask {
+    let state = TaskState::of(c.state);
+    pb::SignedElsewhereTask {
+        delivery_address: t.delivery_address.clone(),
+        signing_location: t.signing_location.clone(),
+        prior_false_shipment_complaint: t.prior_false_shipment_complaint,
+        check: t.check.as_ref().map(signing_check_to_pb),
+        task_state: task_state_to_pb(state) as i32,
+        task_state_text: state.platform_text().into(),
+        plan: t.plan.map_or(pb::TaskReplyOption::Unspecified, plan_to_pb) as i32,
+        outcome: t
+            .outcome
+            .map_or(pb::TaskOutcome::Unspecified, outcome_to_pb) as i32,
+        complaint: t.complaint.as_ref().map(|k| pb::TaskComplaint {
+            kind: match k.kind {
+                ComplaintKind::FalseShipment => pb::ComplaintKind::FalseShipment,
+                ComplaintKind::OnBuyersBehalf => pb::ComplaintKind::OnBuyersBehalf,
+            } as i32,
+            rule_id: k.rule.clone(),
+            file_time: Some(timestamp(k.filed_at)),
+            finish_time: k.finished_at.map(timestamp),
+        }),
+    }
+}
+
+fn place_to_pb(p: &ResolvedPlace) -> pb::ResolvedPlace {
+    let division = |d: &Option<(String, String)>| {
+        d.as_ref().map(|(code, name)| pb::Division {
+            code: code.clone(),
+            name: name.clone(),
+        })
+    };
+    pb::ResolvedPlace {
+        text: p.text.clone(),
+        province: division(&p.province),
+        city: division(&p.city),
+        county: division(&p.county),
+        notes: p.notes.clone(),
+    }
+}
+
+pub fn signing_check_to_pb(c: &SigningCheck) -> pb::SignedElsewhereCheck {
+    pb::SignedElsewhereCheck {
+        verdict: match c.verdict {
+            SigningVerdict::SignedElsewhere => pb::SigningVerdict::SignedElsewhere,
+            SigningVerdict::SameDistrict => pb::SigningVerdict::SameDistrict,
+            SigningVerdict::Undetermined => pb::SigningVerdict::Undetermined,
+        } as i32,
+        reason: c.reason.clone(),
+        delivery: Some(place_to_pb(&c.delivery)),
+        signing: Some(place_to_pb(&c.signing)),
+        pickup_point: c.pickup_point,
+        dataset: c.dataset.clone(),
+    }
+}
+
+/// Longest address text accepted, in characters: real addresses are far shorter.
+pub const MAX_ADDRESS_CHARS: usize = 500;
+
+/// An address field of a task or a check: required, bounded.
+pub fn address_text(v: &mut Violations, field: &str, raw: &str) -> String {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        v.add(field, "required");
+    } else if trimmed.chars().count() > MAX_ADDRESS_CHARS {
+        v.add(field, format!("longer than {MAX_ADDRESS_CHARS} characters"));
+    }
+    trimmed.to_string()
+}
+
+fn evidence_from_pb(v: &mut Violations, f: &str, e: &pb::EvidenceRef) -> EvidenceRef {
+    if e.uri.trim().is_empty() {
+        v.add(format!("{f}.uri"), "required");
+    }
+    if !e.sha256.is_empty()
+        && (e.sha256.len() != 64 || !e.sha256.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        v.add(format!("{f}.sha256"), "must be 64 hex characters");
+    }
+    EvidenceRef {
+        kind: v.text(&format!("{f}.kind"), &e.kind),
+        uri: v.text(&format!("{f}.uri"), &e.uri),
+        sha256: (!e.sha256.is_empty()).then(|| e.sha256.to_ascii_lowercase()),
+        note: v.text(&format!("{f}.note"), &e.note),
+    }
+}
+
+/// The reply and its proof (TB-24), or every field violation at once.
+pub fn task_reply_from_pb(
+    reply: Option<&pb::reply_signed_elsewhere_task_request::Reply>,
+) -> Result<TaskReply, ApiError> {
+    use pb::reply_signed_elsewhere_task_request::Reply;
+    let mut v = Violations::default();
+    let Some(reply) = reply else {
+        return Err(ApiError::field(
+            "reply",
+            "required: one of update_tracking_number, reship_now, package_received, \
+             signed_slip_now, reschedule_delivery, slip_or_reship_later, proactive_compensation",
+        ));
+    };
+    let out = match reply {
+        Reply::UpdateTrackingNumber(s) => {
+            shipment_from_pb(&mut v, "update_tracking_number", Some(s))
+                .map(|shipment| TaskReply::UpdateTrackingNumber { shipment })
+        }
+        Reply::ReshipNow(s) => shipment_from_pb(&mut v, "reship_now", Some(s))
+            .map(|shipment| TaskReply::ReshipNow { shipment }),
+        Reply::PackageReceived(e) => Some(TaskReply::PackageReceived {
+            evidence: evidence_from_pb(&mut v, "package_received", e),
+        }),
+        Reply::SignedSlipNow(e) => Some(TaskReply::SignedSlipNow {
+            evidence: evidence_from_pb(&mut v, "signed_slip_now", e),
+        }),
+        Reply::RescheduleDelivery(r) => {
+            let agreed_at = match r.agreed_delivery_time.as_ref().map(from_timestamp) {
+                Some(Some(t)) => Some(t),
+                Some(None) => {
+                    v.add(
+                        "reschedule_delivery.agreed_delivery_time",
+                        "not a valid time",
+                    );
+                    None
+                }
+                None => {
+                    v.add("reschedule_delivery.agreed_delivery_time", "required");
+                    None
+                }
+            };
+            if r.note.trim().is_empty() {
+                v.add("reschedule_delivery.note", "required: what was agreed");
+            }
+            let note = v.text("reschedule_delivery.note", &r.note);
+            agreed_at.map(|agreed_at| TaskReply::RescheduleDelivery { agreed_at, note })
+        }
+        Reply::SlipOrReshipLater(_) => Some(TaskReply::SlipOrReshipLater),
+        Reply::ProactiveCompensation(_) => Some(TaskReply::ProactiveCompensation),
+    };
+    v.into_result()?;
+    out.ok_or_else(|| ApiError::Internal("reply validation let a missing field through".into()))
 }
 
 pub fn event_to_pb(e: &StoredEvent) -> pb::CaseEvent {
@@ -455,23 +650,60 @@ pub fn draft_from_pb(c: Option<&pb::Case>) -> Result<CaseDraft, ApiError> {
             format!("at most {MAX_EVIDENCE_ITEMS} items"),
         );
     }
-    let mut evidence = Vec::new();
-    for (i, e) in c.evidence.iter().enumerate() {
-        let f = format!("case.evidence[{i}]");
-        if e.uri.trim().is_empty() {
-            v.add(format!("{f}.uri"), "required");
+    let evidence: Vec<EvidenceRef> = c
+        .evidence
+        .iter()
+        .enumerate()
+        .map(|(i, e)| evidence_from_pb(&mut v, &format!("case.evidence[{i}]"), e))
+        .collect();
+    let order_state = match pb::OrderState::try_from(c.order_state) {
+        Ok(pb::OrderState::Unspecified) => None,
+        Ok(s) => OrderState::ALL
+            .into_iter()
+            .find(|d| order_state_to_pb(*d) == s),
+        Err(_) => {
+            v.add("case.order_state", "not an OrderState value");
+            None
         }
-        if !e.sha256.is_empty()
-            && (e.sha256.len() != 64 || !e.sha256.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
-            v.add(format!("{f}.sha256"), "must be 64 hex characters");
+    };
+    let trade_success_at = match c.trade_success_time.as_ref().map(from_timestamp) {
+        Some(Some(t)) => Some(t),
+        Some(None) => {
+            v.add("case.trade_success_time", "not a valid time");
+            None
         }
-        evidence.push(EvidenceRef {
-            kind: v.text(&format!("{f}.kind"), &e.kind),
-            uri: v.text(&format!("{f}.uri"), &e.uri),
-            sha256: (!e.sha256.is_empty()).then(|| e.sha256.to_ascii_lowercase()),
-            note: v.text(&format!("{f}.note"), &e.note),
+        None => None,
+    };
+    let task = c
+        .signed_elsewhere_task
+        .as_ref()
+        .map(|t| SignedElsewhereTask {
+            delivery_address: address_text(
+                &mut v,
+                "case.signed_elsewhere_task.delivery_address",
+                &t.delivery_address,
+            ),
+            signing_location: address_text(
+                &mut v,
+                "case.signed_elsewhere_task.signing_location",
+                &t.signing_location,
+            ),
+            prior_false_shipment_complaint: t.prior_false_shipment_complaint,
+            ..SignedElsewhereTask::default()
         });
+    if let Some(k) = kind {
+        if k.is_platform_task() && task.is_none() {
+            v.add(
+                "case.signed_elsewhere_task",
+                "required for a signed-elsewhere task: delivery_address and signing_location (TB-20)",
+            );
+        }
+        if !k.is_platform_task() && task.is_some() {
+            v.add(
+                "case.signed_elsewhere_task",
+                format!("only for SIGNED_ELSEWHERE_TASK cases, not {k}"),
+            );
+        }
     }
     if let Some(k) = kind {
         if !k.is_shop_level() && order_id.is_none() && c.order_id.is_empty() {
@@ -500,6 +732,9 @@ pub fn draft_from_pb(c: Option<&pb::Case>) -> Result<CaseDraft, ApiError> {
             buyer,
             buyer_address,
             evidence,
+            order_state,
+            trade_success_at,
+            task,
         }),
         _ => Err(ApiError::Internal(
             "draft validation let a missing field through".into(),

@@ -178,10 +178,19 @@ pub fn parse_filter(filter: &str, now: DateTime<Utc>) -> Result<CaseQuery, ApiEr
                 }
                 set_once(&mut q.updated_after, t, field)?;
             }
+            ("needs_refresh", "=") => match unquote(value) {
+                "true" => q.needs_refresh = true,
+                other => {
+                    return Err(bad(format!(
+                        "needs_refresh: only `needs_refresh = true` is supported, not {other}"
+                    )))
+                }
+            },
             (f, o) => {
                 return Err(bad(format!(
                     "unsupported condition `{f} {o}`: supported are platform =, shop =, kind =, state =, \
-                     next_deadline_time < <= > >=, overdue = true, update_time > >=, joined by AND"
+                     next_deadline_time < <= > >=, overdue = true, update_time > >=, \
+                     needs_refresh = true, joined by AND"
                 )))
             }
         }

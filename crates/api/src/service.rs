@@ -3,22 +3,24 @@
 
 use crate::auth::{authenticate, require_actor, require_platform_task_permission};
 use crate::convert::{
-    case_name, case_to_pb, draft_from_pb, due_deadline_to_pb, event_to_pb, from_timestamp,
-    parse_case_name, policy_to_pb, shipment_from_pb, timeline_step_to_pb, Violations,
+    address_text, case_name, case_to_pb, draft_from_pb, due_deadline_to_pb, event_to_pb,
+    from_timestamp, parse_case_name, policy_to_pb, shipment_from_pb, signing_check_to_pb,
+    task_reply_from_pb, timeline_step_to_pb, Violations,
 };
 use crate::error::ApiError;
 use crate::query::{page_size, parse_due_filter, parse_filter, PageTokens};
 use aftersales_domain::access::Principal;
 use aftersales_domain::event::{Actor, EventKind, NewEvent};
 use aftersales_domain::{
-    BoundedText, Case, CaseId, Clock, Fen, MerchantAction, PlatformCode, PlatformOutcome, Policy,
-    PolicyRegistry, Shipment, ShopId, TenantId,
+    BoundedText, Case, CaseId, Clock, Fen, MerchantAction, PlatformCode, PlatformInput,
+    PlatformNotice, PlatformOutcome, Policy, PolicyRegistry, Shipment, ShopId, TenantId,
 };
 use aftersales_platforms::AdapterRegistry;
 use aftersales_proto::v1 as pb;
 use aftersales_proto::v1::aftersales_service_server::AftersalesService;
 use aftersales_store::{
-    CaseWrite, DueDeadline, DueDeadlineCursor, IdempotencyRecord, Store, StoreError, WriteMode,
+    CaseWrite, DueDeadline, DueDeadlineCursor, IdempotencyRecord, OrderLine, Store, StoreError,
+    WriteMode,
 };
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -352,9 +354,18 @@ impl AftersalesApi {
         {
             return Ok(done);
         }
-        let record = adapter
+        let record = match adapter
             .map_record(req.native_record_json.as_bytes())
-            .map_err(ApiError::BadNativeRecord)?;
+            .map_err(ApiError::BadNativeRecord)?
+        {
+            PlatformInput::Record(record) => *record,
+            PlatformInput::Notice(notice) => {
+                return self
+                    .ingest_notice(&p, &shop, &platform, notice, &req.request_id, &fingerprint)
+                    .await
+            }
+        };
+        let platform_case_id = record.platform_case_id.to_string();
         for _ in 0..WRITE_ATTEMPTS {
             let now = self.clock.now();
             let existing = self
@@ -365,6 +376,23 @@ impl AftersalesApi {
                 None => {
                     let opened = record.opened_at.unwrap_or(now);
                     let policy = self.policy_in_force(&platform, opened)?;
+                    // TB-29 needs the earlier tasks on the sub-order; other kinds need nothing.
+                    let earlier = match (&record.order_id, record.kind.is_platform_task()) {
+                        (Some(order_id), true) => {
+                            self.store
+                                .cases_on_order_line(
+                                    &p.tenant,
+                                    &OrderLine {
+                                        platform: platform.clone(),
+                                        shop: shop.clone(),
+                                        order_id: order_id.clone(),
+                                        sub_order_id: record.sub_order_id.clone(),
+                                    },
+                                )
+                                .await?
+                        }
+                        _ => Vec::new(),
+                    };
                     let change = Case::from_platform(
                         new_case_id(),
                         p.tenant.clone(),
@@ -373,6 +401,7 @@ impl AftersalesApi {
                         record.clone(),
                         policy,
                         now,
+                        &earlier,
                     )
                     .map_err(|error| ApiError::Domain {
                         error,
@@ -416,6 +445,7 @@ impl AftersalesApi {
                             return Ok(pb::IngestPlatformCaseResponse {
                                 case: Some(case_to_pb(&case)),
                                 outcome: pb::IngestOutcome::Unchanged as i32,
+                                platform_case_id,
                             });
                         }
                         PlatformOutcome::Stale(event) => (
@@ -446,6 +476,7 @@ impl AftersalesApi {
             let response = pb::IngestPlatformCaseResponse {
                 case: Some(case_to_pb(&write.case)),
                 outcome: outcome as i32,
+                platform_case_id: platform_case_id.clone(),
             };
             let write = CaseWrite {
                 idempotency: self.idempotency(&req.request_id, METHOD, &fingerprint, &response),
@@ -471,6 +502,76 @@ impl AftersalesApi {
         }
         Err(ApiError::Contended {
             name: format!("platforms/{platform}/records/{}", record.platform_case_id),
+        })
+    }
+
+    /// A platform message without status (Taobao TMC): mark the known case for a fresh fetch
+    /// and record the message; about an unknown record, tell the caller to fetch it.
+    async fn ingest_notice(
+        &self,
+        p: &Principal,
+        shop: &ShopId,
+        platform: &PlatformCode,
+        notice: PlatformNotice,
+        request_id: &str,
+        fingerprint: &str,
+    ) -> Result<pb::IngestPlatformCaseResponse, ApiError> {
+        const METHOD: &str = "IngestPlatformCase";
+        let platform_case_id = notice.platform_case_id.to_string();
+        for _ in 0..WRITE_ATTEMPTS {
+            let Some(case) = self
+                .store
+                .case_by_platform_id(&p.tenant, platform, &notice.platform_case_id)
+                .await?
+            else {
+                // Nothing can be opened from a message without status, and nothing is lost:
+                // the caller fetches the record and ingests it.
+                return Ok(pb::IngestPlatformCaseResponse {
+                    case: None,
+                    outcome: pb::IngestOutcome::FetchRequired as i32,
+                    platform_case_id,
+                });
+            };
+            Span::current().record("case_id", case.id.as_str());
+            if &case.shop != shop {
+                return Err(ApiError::field(
+                    "shop",
+                    format!(
+                        "{platform} record {platform_case_id} belongs to shop {}, not {shop}",
+                        case.shop
+                    ),
+                ));
+            }
+            let change = case.note_platform_notice(&notice, self.clock.now());
+            let response = pb::IngestPlatformCaseResponse {
+                case: Some(case_to_pb(&change.case)),
+                outcome: pb::IngestOutcome::RefreshRequested as i32,
+                platform_case_id: platform_case_id.clone(),
+            };
+            let write = CaseWrite {
+                idempotency: self.idempotency(request_id, METHOD, fingerprint, &response),
+                mode: WriteMode::Update {
+                    expected_version: case.version,
+                },
+                case: change.case,
+                events: change.events,
+            };
+            match self.store.write(write).await {
+                Ok(_) => {
+                    self.notify();
+                    return Ok(response);
+                }
+                Err(StoreError::VersionConflict { .. }) => continue,
+                Err(StoreError::DuplicateRequest { .. }) => {
+                    return self
+                        .replay_after_race(&p.tenant, request_id, METHOD, fingerprint)
+                        .await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::Contended {
+            name: format!("platforms/{platform}/records/{platform_case_id}"),
         })
     }
 
@@ -512,6 +613,29 @@ impl AftersalesApi {
         let platform = draft.platform.clone();
         let policy = self.policy_in_force(&platform, now)?;
         let platform_case_id = draft.platform_case_id.clone();
+        let mut draft = draft;
+        // TB-20: the task records whether its parcel was really signed for elsewhere.
+        draft.task = draft.task.map(aftersales_platforms::signing::checked);
+        // TB-03 and TB-29 look at what the order line already had. Two concurrent creates on
+        // one line can both pass; the platform itself is the final guard there.
+        let needs_history = (draft.kind.is_buyer_request() && policy.one_request_per_order_line)
+            || draft.kind.is_platform_task();
+        let earlier = match (&draft.order_id, needs_history) {
+            (Some(order_id), true) => {
+                self.store
+                    .cases_on_order_line(
+                        &p.tenant,
+                        &OrderLine {
+                            platform: platform.clone(),
+                            shop: draft.shop.clone(),
+                            order_id: order_id.clone(),
+                            sub_order_id: draft.sub_order_id.clone(),
+                        },
+                    )
+                    .await?
+            }
+            _ => Vec::new(),
+        };
         let change = Case::open(
             new_case_id(),
             p.tenant.clone(),
@@ -519,6 +643,7 @@ impl AftersalesApi {
             policy,
             Actor::merchant(&p.account),
             now,
+            &earlier,
         )
         .map_err(|error| ApiError::Domain {
             error,
@@ -1184,6 +1309,53 @@ impl AftersalesService for AftersalesApi {
             respond(result)
         }
         .instrument(rpc_span!("GetPolicy"))
+        .await
+    }
+
+    async fn check_signed_elsewhere(
+        &self,
+        request: Request<pb::CheckSignedElsewhereRequest>,
+    ) -> Result<Response<pb::SignedElsewhereCheck>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let result = async {
+                self.principal(&md).await?;
+                let mut v = Violations::default();
+                let delivery = address_text(&mut v, "delivery_address", &req.delivery_address);
+                let signing = address_text(&mut v, "signing_location", &req.signing_location);
+                v.into_result()?;
+                let check = aftersales_platforms::signing::check(&delivery, &signing);
+                Ok(signing_check_to_pb(&check))
+            }
+            .await;
+            respond(result)
+        }
+        .instrument(rpc_span!("CheckSignedElsewhere"))
+        .await
+    }
+
+    async fn reply_signed_elsewhere_task(
+        &self,
+        request: Request<pb::ReplySignedElsewhereTaskRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let fp = fingerprint(&req);
+            let action = task_reply_from_pb(req.reply.as_ref()).map(MerchantAction::ReplyToTask);
+            respond(
+                self.act(
+                    &md,
+                    "ReplySignedElsewhereTask",
+                    &req.name,
+                    &req.etag,
+                    &req.request_id,
+                    fp,
+                    action,
+                )
+                .await,
+            )
+        }
+        .instrument(rpc_span!("ReplySignedElsewhereTask"))
         .await
     }
 }

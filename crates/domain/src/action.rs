@@ -24,10 +24,12 @@ pub enum ActionKind {
     Refund,
     Escalate,
     Close,
+    /// Answer a platform task (TB-24) or make its follow-up upload (TB-25, TB-26).
+    ReplyToTask,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 8] = [
+    pub const ALL: [ActionKind; 9] = [
         ActionKind::Agree,
         ActionKind::Reject,
         ActionKind::RecordReturnShipment,
@@ -36,6 +38,7 @@ impl ActionKind {
         ActionKind::Refund,
         ActionKind::Escalate,
         ActionKind::Close,
+        ActionKind::ReplyToTask,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +51,7 @@ impl ActionKind {
             ActionKind::Refund => "refund",
             ActionKind::Escalate => "escalate",
             ActionKind::Close => "close",
+            ActionKind::ReplyToTask => "reply_to_task",
         }
     }
 
@@ -62,6 +66,7 @@ impl ActionKind {
             ActionKind::Refund => "merchant_refunded",
             ActionKind::Escalate => "escalated_to_platform",
             ActionKind::Close => "merchant_closed",
+            ActionKind::ReplyToTask => "task_replied",
         }
     }
 }
@@ -96,6 +101,7 @@ pub enum MerchantAction {
     Close {
         reason: BoundedText,
     },
+    ReplyToTask(crate::task::TaskReply),
 }
 
 impl MerchantAction {
@@ -109,6 +115,7 @@ impl MerchantAction {
             MerchantAction::Refund { .. } => ActionKind::Refund,
             MerchantAction::Escalate { .. } => ActionKind::Escalate,
             MerchantAction::Close { .. } => ActionKind::Close,
+            MerchantAction::ReplyToTask(_) => ActionKind::ReplyToTask,
         }
     }
 }
@@ -119,16 +126,13 @@ use CaseState as S;
 /// Order-line request kinds: the ones a buyer opens and a merchant answers. Platform tasks,
 /// evidence requests, appeals and deposit release have flows of their own.
 fn is_buyer_request(kind: CaseKind) -> bool {
-    matches!(
-        kind,
-        K::RefundOnly
-            | K::ReturnAndRefund
-            | K::Exchange
-            | K::Reship
-            | K::Repair
-            | K::CancelOrder
-            | K::Compensation
-    )
+    kind.is_buyer_request()
+}
+
+/// TB-06: a refund-only request on a parcel that is shipped but not signed for — the buyer
+/// refuses delivery and the parcel goes back to the merchant, who refunds once it arrives.
+fn is_refused_delivery(case: &Case) -> bool {
+    case.kind == K::RefundOnly && case.fulfilment == crate::case::Fulfilment::ShippedNotReceived
 }
 
 /// Where an action takes the case, or why it cannot.
@@ -144,6 +148,8 @@ fn target_state(case: &Case, action: &MerchantAction) -> Result<CaseState, Domai
                 return Err(not_in_state());
             }
             match kind {
+                // TB-06: the refused parcel travels back; the refund waits for it.
+                K::RefundOnly if is_refused_delivery(case) => Ok(S::ReturnInTransit),
                 // Agreeing to a refund without return is the refund on every platform in scope.
                 K::RefundOnly | K::CancelOrder => Ok(S::Refunded),
                 // TB-07/TB-08: agreeing reveals the return address; the buyer must ship it back.
@@ -189,6 +195,13 @@ fn target_state(case: &Case, action: &MerchantAction) -> Result<CaseState, Domai
             }
         }
         MerchantAction::ConfirmReturnReceived => {
+            if is_refused_delivery(case) {
+                // TB-06: the refused parcel is back; the merchant refunds on arrival.
+                return match state {
+                    S::ReturnInTransit => Ok(S::Refunded),
+                    _ => Err(not_in_state()),
+                };
+            }
             if !kind.needs_return() {
                 return Err(not_for_kind());
             }
@@ -251,6 +264,8 @@ fn target_state(case: &Case, action: &MerchantAction) -> Result<CaseState, Domai
                 Ok(S::Closed)
             }
         }
+        // Tasks decide their own target (task.rs); this table never sees a reply.
+        MerchantAction::ReplyToTask(_) => Err(not_for_kind()),
     }
 }
 
@@ -284,6 +299,21 @@ impl Case {
                 policy_version: policy.version.clone(),
             });
         }
+        if let MerchantAction::ReplyToTask(reply) = action {
+            return self.reply_to_task(reply, policy, actor, now);
+        }
+        if let (MerchantAction::Refund { amount }, Some(_)) = (action, &self.task) {
+            // A task's refund completes it only as TB-27/TB-28 allow.
+            let paid = amount.unwrap_or(self.requested_refund);
+            if let Some(total) = self.order_total.filter(|t| paid > *t) {
+                return Err(DomainError::RefundExceedsOrderTotal {
+                    requested: paid.get(),
+                    total: total.get(),
+                });
+            }
+            let detail = serde_json::json!({ "amount_fen": paid.get(), "rule": "TB-27" });
+            return self.refund_task(paid, policy, actor, now, detail);
+        }
         let to = target_state(self, action)?;
         if !self.state.can_move_to(to) {
             // The action table and the state table disagree: refuse rather than guess.
@@ -314,9 +344,18 @@ impl Case {
                 next.refunded = Some(paid);
                 detail = serde_json::json!({ "amount_fen": paid.get() });
             }
+            MerchantAction::ReplyToTask(_) => {}
         }
-        if act == ActionKind::Agree && next.state == S::AwaitingMerchant && to == S::Refunded {
+        if matches!(act, ActionKind::Agree | ActionKind::ConfirmReturnReceived)
+            && to == S::Refunded
+            && next.refunded.is_none()
+        {
             next.refunded = Some(self.requested_refund);
+        }
+        if let (S::Refunded, Some(advance)) = (to, self.platform_advance) {
+            // TB-11: the platform recovers what it advanced from this refund.
+            detail["platform_advance_recovered_fen"] = serde_json::json!(advance.get());
+            detail["rule"] = serde_json::json!("TB-11");
         }
         next.enter_state(to, policy, now, None, DeadlineState::Met);
         next.updated_at = now;

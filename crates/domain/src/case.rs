@@ -83,6 +83,21 @@ impl CaseKind {
         matches!(self, CaseKind::SignedElsewhereTask)
     }
 
+    /// Order-line requests a buyer opens and a merchant answers: the kinds TB-01 (window),
+    /// TB-03 (once per line) and CM-03 (kind by order state) speak about.
+    pub fn is_buyer_request(self) -> bool {
+        matches!(
+            self,
+            CaseKind::RefundOnly
+                | CaseKind::ReturnAndRefund
+                | CaseKind::Exchange
+                | CaseKind::Reship
+                | CaseKind::Repair
+                | CaseKind::CancelOrder
+                | CaseKind::Compensation
+        )
+    }
+
     /// Whether a deposit-release case: the only kind not tied to one order line.
     pub fn is_shop_level(self) -> bool {
         matches!(self, CaseKind::DepositRelease)
@@ -103,6 +118,73 @@ impl FromStr for CaseKind {
             .find(|k| k.as_str() == s)
             .ok_or_else(|| format!("unknown case kind {s:?}"))
     }
+}
+
+/// The order's own state (CM-01) when the request was made; decides which kinds a buyer may
+/// open (CM-03).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderState {
+    /// 待支付
+    AwaitingPayment,
+    /// 待发货
+    AwaitingShipment,
+    /// 待收货
+    AwaitingReceipt,
+    /// 交易成功: the buyer confirmed receipt, or it was confirmed automatically.
+    TradeSuccess,
+}
+
+impl OrderState {
+    pub const ALL: [OrderState; 4] = [
+        OrderState::AwaitingPayment,
+        OrderState::AwaitingShipment,
+        OrderState::AwaitingReceipt,
+        OrderState::TradeSuccess,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderState::AwaitingPayment => "awaiting_payment",
+            OrderState::AwaitingShipment => "awaiting_shipment",
+            OrderState::AwaitingReceipt => "awaiting_receipt",
+            OrderState::TradeSuccess => "trade_success",
+        }
+    }
+
+    /// CM-03: which request kinds a buyer may open on an order in this state. Platform tasks,
+    /// evidence requests, disputes and deposit release are not buyer requests and are not
+    /// limited here.
+    pub fn allows(self, kind: CaseKind) -> bool {
+        use CaseKind as K;
+        match kind {
+            K::CancelOrder => self == OrderState::AwaitingPayment,
+            K::RefundOnly => self != OrderState::AwaitingPayment,
+            K::ReturnAndRefund | K::Exchange | K::Repair | K::Reship | K::Compensation => {
+                matches!(self, OrderState::AwaitingReceipt | OrderState::TradeSuccess)
+            }
+            K::SignedElsewhereTask
+            | K::EvidenceRequest
+            | K::Dispute
+            | K::Appeal
+            | K::DepositRelease => true,
+        }
+    }
+}
+
+impl fmt::Display for OrderState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A platform message said the case changed without saying how (Taobao TMC refund topics
+/// carry no status): the record must be fetched again before it can be trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshNeeded {
+    /// The message topic, e.g. `taobao_refund_RefundSellerAgreeAgreement`.
+    pub topic: String,
+    pub noticed_at: DateTime<Utc>,
 }
 
 /// Where the goods were when the request was made; decides which deadline applies
@@ -191,8 +273,19 @@ pub struct Case {
     pub order_total: Option<Fen>,
     /// What was actually paid back, once known.
     pub refunded: Option<Fen>,
+    /// TB-11 express refund (极速退款 / 先行垫付): what the platform paid the buyer in advance.
+    /// The case stays open until the goods reach the merchant or arbitration ends; the
+    /// platform recovers the advance from the merchant's refund.
+    #[serde(default)]
+    pub platform_advance: Option<Fen>,
     pub reason: BoundedText,
     pub buyer: BoundedText,
+    /// CM-01: the order's state when the request was opened, when known.
+    #[serde(default)]
+    pub order_state: Option<OrderState>,
+    /// When the trade succeeded (交易成功); the after-sales window runs from it (TB-01).
+    #[serde(default)]
+    pub trade_success_at: Option<DateTime<Utc>>,
     pub buyer_address: Option<Address>,
     pub return_address: Option<Address>,
     pub return_shipment: Option<Shipment>,
@@ -205,6 +298,12 @@ pub struct Case {
     pub platform_version: Option<i64>,
     /// Raw platform fields kept for the record (good_status, cs_status, refund_phase…).
     pub platform_attributes: BTreeMap<String, String>,
+    /// Set when a platform message announced a change the stored record does not show yet.
+    #[serde(default)]
+    pub needs_refresh: Option<RefreshNeeded>,
+    /// The signed-elsewhere platform task (TB-20 … TB-31), for that kind only.
+    #[serde(default)]
+    pub task: Option<crate::task::SignedElsewhereTask>,
     /// The policy version in force when the case opened; deadlines are always computed from it.
     pub policy_version: String,
     pub created_at: DateTime<Utc>,

@@ -29,6 +29,35 @@ pub enum DomainError {
     InvalidField { field: &'static str, reason: String },
     #[error("no {platform} policy is in force at {at}")]
     NoPolicyInForce { platform: String, at: String },
+    #[error("the after-sales window closed at {closed_at}: {window_days} days after trade success at {trade_success_at} (TB-01); past it the buyer can only negotiate with the merchant")]
+    OutsideAfterSalesWindow {
+        window_days: u32,
+        trade_success_at: String,
+        closed_at: String,
+    },
+    #[error("order line {order_line} already had an after-sales request ({existing}, {existing_state}); the entry can be used once per order line (TB-03)")]
+    OrderLineAlreadyUsed {
+        order_line: String,
+        existing: String,
+        existing_state: CaseState,
+    },
+    #[error("a {kind} request cannot be opened on an order that is {order_state} (CM-03)")]
+    KindNotAllowedForOrderState {
+        kind: CaseKind,
+        order_state: crate::case::OrderState,
+    },
+    #[error("a {kind} case is not a platform task")]
+    NotATask { kind: CaseKind },
+    #[error("policy {policy_version} does not offer the task reply {plan}")]
+    TaskReplyNotOffered {
+        plan: crate::task::TaskPlan,
+        policy_version: String,
+    },
+    #[error("the reply {plan} is not possible while the task is {} ({})", state.as_str(), state.platform_text())]
+    TaskReplyNotAllowedNow {
+        plan: crate::task::TaskPlan,
+        state: crate::task::TaskState,
+    },
 }
 
 impl DomainError {
@@ -42,6 +71,12 @@ impl DomainError {
             DomainError::RefundExceedsOrderTotal { .. } => "REFUND_EXCEEDS_ORDER_TOTAL",
             DomainError::InvalidField { .. } => "INVALID_FIELD",
             DomainError::NoPolicyInForce { .. } => "NO_POLICY_IN_FORCE",
+            DomainError::OutsideAfterSalesWindow { .. } => "OUTSIDE_AFTER_SALES_WINDOW",
+            DomainError::OrderLineAlreadyUsed { .. } => "ORDER_LINE_ALREADY_USED",
+            DomainError::KindNotAllowedForOrderState { .. } => "KIND_NOT_ALLOWED_FOR_ORDER_STATE",
+            DomainError::NotATask { .. } => "NOT_A_PLATFORM_TASK",
+            DomainError::TaskReplyNotOffered { .. } => "TASK_REPLY_NOT_OFFERED",
+            DomainError::TaskReplyNotAllowedNow { .. } => "TASK_REPLY_NOT_ALLOWED_NOW",
         }
     }
 
@@ -49,6 +84,11 @@ impl DomainError {
     pub fn rule_id(&self) -> Option<&'static str> {
         match self {
             DomainError::ReturnShipmentAlreadyRecorded => Some("TB-09"),
+            DomainError::OutsideAfterSalesWindow { .. } => Some("TB-01"),
+            DomainError::OrderLineAlreadyUsed { .. } => Some("TB-03"),
+            DomainError::KindNotAllowedForOrderState { .. } => Some("CM-03"),
+            DomainError::TaskReplyNotOffered { .. }
+            | DomainError::TaskReplyNotAllowedNow { .. } => Some("TB-24"),
             _ => None,
         }
     }

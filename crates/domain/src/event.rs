@@ -82,6 +82,9 @@ pub enum EventKind {
     DeadlineReminder,
     /// a deadline timed out; its consequence was applied through the state machine.
     DeadlineExpired,
+    /// A platform message announced a change without its content (Taobao TMC): the record
+    /// must be fetched again.
+    PlatformNotice,
 }
 
 impl EventKind {
@@ -96,6 +99,7 @@ impl EventKind {
             EventKind::DeadlineMismatch => "deadline_mismatch",
             EventKind::DeadlineReminder => "deadline_reminder",
             EventKind::DeadlineExpired => "deadline_expired",
+            EventKind::PlatformNotice => "platform_notice",
         }
     }
 }

@@ -1,7 +1,10 @@
 //! Opening cases and applying platform records to them.
 
 use crate::action::Change;
-use crate::case::{Address, Case, CaseKind, EvidenceRef, Fulfilment, PlatformStatus, Shipment};
+use crate::case::{
+    Address, Case, CaseKind, EvidenceRef, Fulfilment, OrderState, PlatformStatus, RefreshNeeded,
+    Shipment,
+};
 use crate::deadline::DeadlineState;
 use crate::error::DomainError;
 use crate::event::{Actor, EventKind, NewEvent};
@@ -9,6 +12,7 @@ use crate::ids::{CaseId, OrderId, PlatformCaseId, PlatformCode, ShopId, TenantId
 use crate::money::Fen;
 use crate::policy::Policy;
 use crate::state::CaseState;
+use crate::task::{SignedElsewhereTask, TaskState};
 use crate::text::BoundedText;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -38,6 +42,40 @@ pub struct PlatformRecord {
     pub attributes: BTreeMap<String, String>,
     /// When the buyer opened the request on the platform.
     pub opened_at: Option<DateTime<Utc>>,
+    /// CM-01: the order's state, when the platform says.
+    pub order_state: Option<OrderState>,
+    /// TB-11: the platform paid the buyer in advance (极速退款 / 先行垫付).
+    pub platform_advance: Option<Fen>,
+    /// For a platform task: what the platform says about it (addresses, the TB-20 check,
+    /// earlier complaints). Plan, outcome and complaint are this service's record and are
+    /// kept from the stored case.
+    pub task: Option<SignedElsewhereTask>,
+}
+
+/// A platform message that says a record changed without saying how (Taobao TMC refund
+/// topics carry no status, platform-apis.md §1.5).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlatformNotice {
+    pub platform_case_id: PlatformCaseId,
+    pub order_id: Option<OrderId>,
+    pub sub_order_id: Option<OrderId>,
+    /// The message topic as the platform names it.
+    pub topic: String,
+    /// What the topic means, in words.
+    pub meaning: String,
+    /// When the platform says the change happened.
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// The message's other fields, kept for the record.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// What an adapter makes of one native payload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlatformInput {
+    /// A full record with a status: it can open or move a case.
+    Record(Box<PlatformRecord>),
+    /// A message without a status: it marks the case as needing a fresh fetch.
+    Notice(PlatformNotice),
 }
 
 /// A case entered by hand (CreateCase).
@@ -56,6 +94,10 @@ pub struct CaseDraft {
     pub buyer: BoundedText,
     pub buyer_address: Option<Address>,
     pub evidence: Vec<EvidenceRef>,
+    pub order_state: Option<OrderState>,
+    pub trade_success_at: Option<DateTime<Utc>>,
+    /// For a signed-elsewhere task: the addresses and whether the buyer already complained.
+    pub task: Option<SignedElsewhereTask>,
 }
 
 /// What applying a platform record did.
@@ -82,7 +124,10 @@ fn amount_invalid(field: &'static str, a: Fen, total: Option<Fen>) -> Result<(),
 }
 
 impl Case {
-    /// Open a case entered by hand. It starts awaiting the merchant's answer.
+    /// Open a case entered by hand. It starts awaiting the merchant's answer. `earlier` are
+    /// the cases already opened on the same order line (same platform, shop, order and
+    /// sub-order): TB-03 and TB-29 depend on them.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         id: CaseId,
         tenant: TenantId,
@@ -90,12 +135,35 @@ impl Case {
         policy: &Policy,
         actor: Actor,
         now: DateTime<Utc>,
+        earlier: &[Case],
     ) -> Result<Change, DomainError> {
         amount_invalid(
             "requested_refund_fen",
             draft.requested_refund,
             draft.order_total,
         )?;
+        let order_state = draft
+            .order_state
+            .or(draft.trade_success_at.map(|_| OrderState::TradeSuccess));
+        if let Some(order_state) = order_state {
+            // CM-03: which kinds an order in this state allows.
+            if !order_state.allows(draft.kind) {
+                return Err(DomainError::KindNotAllowedForOrderState {
+                    kind: draft.kind,
+                    order_state,
+                });
+            }
+        }
+        if draft.kind.is_buyer_request() {
+            check_window(policy, draft.trade_success_at, now)?;
+            check_once_per_order_line(policy, earlier)?;
+        }
+        if draft.kind.is_platform_task() && draft.task.is_none() {
+            return Err(DomainError::InvalidField {
+                field: "signed_elsewhere_task",
+                reason: "a signed-elsewhere task needs the delivery address and the signing location (TB-20)".into(),
+            });
+        }
         if !draft.kind.is_shop_level() && draft.order_id.is_none() {
             return Err(DomainError::InvalidField {
                 field: "order_id",
@@ -121,6 +189,9 @@ impl Case {
             refunded: None,
             reason: draft.reason,
             buyer: draft.buyer,
+            order_state,
+            trade_success_at: draft.trade_success_at,
+            platform_advance: None,
             buyer_address: draft.buyer_address,
             return_address: None,
             return_shipment: None,
@@ -130,28 +201,32 @@ impl Case {
             platform_status: None,
             platform_version: None,
             platform_attributes: BTreeMap::new(),
+            needs_refresh: None,
+            task: draft.task.map(|t| with_prior_complaints(t, earlier)),
             policy_version: policy.version.clone(),
             created_at: now,
             updated_at: now,
             version: 1,
         };
         case.deadlines = policy.deadlines_for(&case, now, None);
-        let event = NewEvent {
+        let mut events = vec![NewEvent {
             kind: EventKind::CaseCreated,
             actor,
             from_state: None,
             to_state: Some(case.state),
             detail: serde_json::json!({ "source": "manual", "policy_version": policy.version }),
             occurred_at: now,
-        };
-        Ok(Change {
-            case,
-            events: vec![event],
-        })
+        }];
+        events.extend(new_task_reminder(&case, now));
+        Ok(Change { case, events })
     }
 
     /// Open a case from a platform record seen for the first time. Deadlines start when the
     /// buyer opened the request on the platform if the record says so.
+    ///
+    /// The platform already accepted the request, so TB-01/TB-03/CM-03 are not re-checked;
+    /// `earlier` (the cases on the same order line) only feeds TB-29.
+    #[allow(clippy::too_many_arguments)]
     pub fn from_platform(
         id: CaseId,
         tenant: TenantId,
@@ -160,6 +235,7 @@ impl Case {
         record: PlatformRecord,
         policy: &Policy,
         now: DateTime<Utc>,
+        earlier: &[Case],
     ) -> Result<Change, DomainError> {
         amount_invalid("refund_fee", record.requested_refund, record.order_total)?;
         let started = record.opened_at.unwrap_or(now).min(now);
@@ -179,6 +255,9 @@ impl Case {
             refunded: record.refunded,
             reason: record.reason.clone(),
             buyer: record.buyer.clone(),
+            order_state: record.order_state,
+            trade_success_at: None,
+            platform_advance: record.platform_advance,
             buyer_address: None,
             return_address: record.return_address.clone(),
             return_shipment: record.return_shipment.clone(),
@@ -188,6 +267,11 @@ impl Case {
             platform_status: Some(record.status.clone()),
             platform_version: Some(record.version),
             platform_attributes: record.attributes.clone(),
+            needs_refresh: None,
+            task: record
+                .task
+                .clone()
+                .map(|t| with_prior_complaints(t, earlier)),
             policy_version: policy.version.clone(),
             created_at: now,
             updated_at: now,
@@ -207,6 +291,7 @@ impl Case {
             }),
             occurred_at: now,
         }];
+        events.extend(new_task_reminder(&case, now));
         events.extend(mismatch_events(&case, &platform, now));
         Ok(Change { case, events })
     }
@@ -221,6 +306,29 @@ impl Case {
         let actor = Actor::platform(self.platform.as_str());
         let stored = self.platform_version.unwrap_or(i64::MIN);
         if record.version == stored {
+            if self.needs_refresh.is_some() {
+                // The fetch a notice asked for came back with nothing new: the record is
+                // trustworthy again.
+                let mut next = self.clone();
+                next.needs_refresh = None;
+                next.updated_at = now;
+                next.version += 1;
+                return PlatformOutcome::Applied(Box::new(Change {
+                    events: vec![NewEvent {
+                        kind: EventKind::PlatformUpdated,
+                        actor,
+                        from_state: Some(self.state),
+                        to_state: Some(self.state),
+                        detail: serde_json::json!({
+                            "platform_status": record.status.code,
+                            "platform_version": record.version,
+                            "refreshed": true,
+                        }),
+                        occurred_at: now,
+                    }],
+                    case: next,
+                }));
+            }
             return PlatformOutcome::Unchanged;
         }
         let summary = serde_json::json!({
@@ -282,6 +390,20 @@ impl Case {
         next.platform_status = Some(record.status);
         next.platform_version = Some(record.version);
         next.platform_attributes = record.attributes;
+        next.platform_advance = record.platform_advance.or(next.platform_advance);
+        next.order_state = record.order_state.or(next.order_state);
+        next.needs_refresh = None;
+        if let Some(reported) = record.task {
+            let mut task = next.task.take().unwrap_or_default();
+            task.delivery_address = reported.delivery_address;
+            task.signing_location = reported.signing_location;
+            task.check = reported.check.or(task.check);
+            task.prior_false_shipment_complaint |= reported.prior_false_shipment_complaint;
+            task.plan = task.plan.or(reported.plan);
+            task.outcome = task.outcome.or(reported.outcome);
+            next.task = Some(task);
+            next.absorb_task_status(record.state, now);
+        }
         next.enter_state(
             record.state,
             policy,
@@ -312,6 +434,117 @@ impl Case {
         }
         PlatformOutcome::Applied(Box::new(Change { case: next, events }))
     }
+}
+
+impl Case {
+    /// A platform message without status arrived: mark the case for a fresh fetch and record
+    /// the message. The state does not move: the message does not say where to.
+    pub fn note_platform_notice(&self, notice: &PlatformNotice, now: DateTime<Utc>) -> Change {
+        let mut next = self.clone();
+        next.needs_refresh = Some(RefreshNeeded {
+            topic: notice.topic.clone(),
+            noticed_at: now,
+        });
+        next.updated_at = now;
+        next.version += 1;
+        let event = NewEvent {
+            kind: EventKind::PlatformNotice,
+            actor: Actor::platform(self.platform.as_str()),
+            from_state: Some(self.state),
+            to_state: Some(self.state),
+            detail: serde_json::json!({
+                "topic": notice.topic,
+                "meaning": notice.meaning,
+                "occurred_at": notice.occurred_at.map(|t| t.to_rfc3339()),
+                "fields": notice.attributes,
+                "needs_refresh": true,
+            }),
+            occurred_at: now,
+        };
+        Change {
+            case: next,
+            events: vec![event],
+        }
+    }
+}
+
+/// TB-01: a request can be opened within the window after trade success.
+fn check_window(
+    policy: &Policy,
+    trade_success_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    let (Some(days), Some(success)) = (policy.after_sales_window_days, trade_success_at) else {
+        return Ok(());
+    };
+    let closes = success + chrono::Duration::days(i64::from(days));
+    if now > closes {
+        return Err(DomainError::OutsideAfterSalesWindow {
+            window_days: days,
+            trade_success_at: success.to_rfc3339(),
+            closed_at: closes.to_rfc3339(),
+        });
+    }
+    Ok(())
+}
+
+/// TB-03: once a request on an order line succeeded, failed or was withdrawn — or while one
+/// is still open — no new one can be opened.
+fn check_once_per_order_line(policy: &Policy, earlier: &[Case]) -> Result<(), DomainError> {
+    if !policy.one_request_per_order_line {
+        return Ok(());
+    }
+    match earlier.iter().find(|c| c.kind.is_buyer_request()) {
+        Some(c) => Err(DomainError::OrderLineAlreadyUsed {
+            order_line: order_line_label(c),
+            existing: format!("cases/{}", c.id),
+            existing_state: c.state,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn order_line_label(c: &Case) -> String {
+    let order = c.order_id.as_ref().map(|o| o.as_str()).unwrap_or("");
+    match &c.sub_order_id {
+        Some(sub) => format!("{order}/{sub}"),
+        None => order.to_string(),
+    }
+}
+
+/// TB-29: a false-shipment complaint on this sub-order from an earlier task counts too.
+fn with_prior_complaints(mut task: SignedElsewhereTask, earlier: &[Case]) -> SignedElsewhereTask {
+    let earlier_complaint = earlier.iter().filter_map(|c| c.task.as_ref()).any(|t| {
+        t.prior_false_shipment_complaint
+            || t.complaint
+                .as_ref()
+                .is_some_and(|c| c.kind == crate::task::ComplaintKind::FalseShipment)
+    });
+    task.prior_false_shipment_complaint |= earlier_complaint;
+    task
+}
+
+/// TB-23: a reminder goes out when a new task is created, not only before it times out.
+fn new_task_reminder(case: &Case, now: DateTime<Utc>) -> Option<NewEvent> {
+    if !case.kind.is_platform_task() || case.state.is_resolved() {
+        return None;
+    }
+    let due = case.active_deadlines().min_by_key(|d| d.due_at);
+    Some(NewEvent {
+        kind: EventKind::DeadlineReminder,
+        actor: crate::timer::timer_actor(),
+        from_state: Some(case.state),
+        to_state: Some(case.state),
+        detail: serde_json::json!({
+            "signal": "task_created",
+            "rule": "TB-23",
+            "task_state": TaskState::of(case.state).as_str(),
+            "task_state_text": TaskState::of(case.state).platform_text(),
+            "deadline": due.map(|d| d.key.clone()),
+            "due_at": due.map(|d| d.due_at.to_rfc3339()),
+        }),
+        occurred_at: now,
+    })
 }
 
 /// Where the platform's deadline and the policy's computation disagree, say so: either the

@@ -18,21 +18,29 @@ pub mod ingest;
 pub mod money;
 pub mod policy;
 pub mod state;
+pub mod task;
 pub mod text;
 pub mod time;
 pub mod timer;
 
 pub use action::Change;
 pub use action::{ActionKind, MerchantAction};
-pub use case::{Address, Case, CaseKind, EvidenceRef, Fulfilment, PlatformStatus, Shipment};
+pub use case::{
+    Address, Case, CaseKind, EvidenceRef, Fulfilment, OrderState, PlatformStatus, RefreshNeeded,
+    Shipment,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use deadline::{Consequence, Deadline, DeadlineSource, DeadlineState, DueParty};
 pub use error::DomainError;
 pub use event::{Actor, ActorKind, EventKind, NewEvent};
 pub use ids::{AccountId, CaseId, OrderId, PlatformCaseId, PlatformCode, ShopId, TenantId};
-pub use ingest::{CaseDraft, PlatformOutcome, PlatformRecord};
+pub use ingest::{CaseDraft, PlatformInput, PlatformNotice, PlatformOutcome, PlatformRecord};
 pub use money::Fen;
 pub use policy::{Policy, PolicyRegistry};
 pub use state::CaseState;
+pub use task::{
+    ResolvedPlace, SignedElsewhereTask, SigningCheck, SigningVerdict, TaskOutcome, TaskPlan,
+    TaskReply, TaskState,
+};
 pub use text::BoundedText;
 pub use timer::{ProjectedStep, TimerSignal};

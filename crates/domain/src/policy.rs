@@ -10,6 +10,7 @@ use crate::case::{Case, CaseKind, Fulfilment};
 use crate::deadline::{Consequence, Deadline, DeadlineSource, DeadlineState, DueParty};
 use crate::ids::PlatformCode;
 use crate::state::CaseState;
+use crate::task::TaskPlan;
 use crate::time::PLATFORM_TZ;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -153,6 +154,9 @@ pub struct DeadlineRule {
     /// Where the goods must be for it to apply; empty means anywhere.
     #[serde(default)]
     pub fulfilment: Vec<Fulfilment>,
+    /// For platform tasks: the replies after which it applies (TB-25); empty means any.
+    #[serde(default)]
+    pub plans: Vec<TaskPlan>,
     pub due_party: DueParty,
     pub due_after: DueAfter,
     /// How long before the due time the "about to time out" reminder goes out (X-02, TB-23).
@@ -170,6 +174,12 @@ impl DeadlineRule {
         self.state == case.state
             && (self.kinds.is_empty() || self.kinds.contains(&case.kind))
             && (self.fulfilment.is_empty() || self.fulfilment.contains(&case.fulfilment))
+            && (self.plans.is_empty()
+                || case
+                    .task
+                    .as_ref()
+                    .and_then(|t| t.plan)
+                    .is_some_and(|p| self.plans.contains(&p)))
     }
 }
 
@@ -183,8 +193,14 @@ pub struct Policy {
     pub source: String,
     /// Days after trade success during which the buyer may open a request (CM-04, TB-01).
     pub after_sales_window_days: Option<u32>,
+    /// TB-03: the after-sales entry can be used once per order line.
+    #[serde(default)]
+    pub one_request_per_order_line: bool,
     /// The merchant actions this platform lets the service carry out.
     pub merchant_actions: Vec<ActionKind>,
+    /// The platform-task replies this platform offers (TB-24).
+    #[serde(default)]
+    pub task_replies: Vec<TaskPlan>,
     #[serde(default)]
     pub deadlines: Vec<DeadlineRule>,
 }

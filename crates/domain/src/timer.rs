@@ -48,6 +48,27 @@ fn consequence_target(case: &Case, consequence: Consequence) -> Option<CaseState
     }
 }
 
+fn d_rule(detail: &serde_json::Value) -> String {
+    detail["rule"].as_str().unwrap_or_default().to_string()
+}
+
+impl Case {
+    /// TB-25 / TB-29: a task that times out gets a complaint filed by the platform.
+    fn task_complaint_on_timeout(
+        &mut self,
+        consequence: Consequence,
+        rule: String,
+        at: DateTime<Utc>,
+    ) -> Option<&'static str> {
+        let kind = match consequence {
+            Consequence::FalseShipmentComplaint => crate::task::ComplaintKind::FalseShipment,
+            Consequence::PlatformIntervenes => crate::task::ComplaintKind::OnBuyersBehalf,
+            _ => return None,
+        };
+        self.file_timeout_complaint(kind, &rule, at)
+    }
+}
+
 /// Whether the consequence pays the buyer back what they asked for.
 fn refunds(consequence: Consequence, to: CaseState) -> bool {
     to == CaseState::Refunded
@@ -128,6 +149,11 @@ impl Case {
             Some(to) if to != from && from.can_move_to(to) => {
                 if refunds(consequence, to) {
                     self.refunded = Some(self.requested_refund);
+                }
+                if let Some(filed) =
+                    self.task_complaint_on_timeout(consequence, d_rule(&detail), took_effect)
+                {
+                    detail["complaint"] = serde_json::json!(filed);
                 }
                 // The deadlines of the state being left did not run out; they stop mattering.
                 self.enter_state(to, policy, took_effect, None, DeadlineState::Cancelled);

@@ -3,12 +3,13 @@
 
 use aftersales_domain::case::Fulfilment;
 use aftersales_domain::policy::Policy;
+use aftersales_domain::task::ComplaintKind;
 use aftersales_domain::text::BoundedText;
 use aftersales_domain::time::parse_shanghai;
 use aftersales_domain::timer::timer_actor;
 use aftersales_domain::{
     Actor, Case, CaseDraft, CaseId, CaseKind, CaseState, DeadlineState, EventKind, Fen,
-    MerchantAction, OrderId, PlatformCode, ShopId, TenantId, TimerSignal,
+    MerchantAction, OrderId, PlatformCode, ShopId, SignedElsewhereTask, TenantId, TimerSignal,
 };
 use chrono::{DateTime, Duration, Utc};
 
@@ -143,6 +144,13 @@ fn open_at(kind: CaseKind, fulfilment: Fulfilment, now: DateTime<Utc>) -> Case {
         buyer: BoundedText::parse("buyer").unwrap(),
         buyer_address: None,
         evidence: vec![],
+        order_state: None,
+        trade_success_at: None,
+        task: (kind == CaseKind::SignedElsewhereTask).then(|| SignedElsewhereTask {
+            delivery_address: "杭州市余杭区某小区".into(),
+            signing_location: "杭州市萧山区某驿站".into(),
+            ..SignedElsewhereTask::default()
+        }),
     };
     Case::open(
         CaseId::parse("c-1").unwrap(),
@@ -151,6 +159,7 @@ fn open_at(kind: CaseKind, fulfilment: Fulfilment, now: DateTime<Utc>) -> Case {
         &policy(),
         Actor::merchant("ops"),
         now,
+        &[],
     )
     .unwrap()
     .case
@@ -363,7 +372,32 @@ fn tb21_tb29_unanswered_signed_elsewhere_task_becomes_a_false_shipment_complaint
     assert_eq!(events[0].1["rule"], "TB-21");
     let (after, events) = fire(&reminded, at("2026-03-03 10:00:00"));
     assert_eq!(events[0].1["consequence"], "false_shipment_complaint");
+    assert_eq!(events[0].1["complaint"], "filed");
     assert_eq!(after.state, CaseState::PlatformIntervening);
+    let task = after.task.as_ref().unwrap();
+    let complaint = task
+        .complaint
+        .as_ref()
+        .expect("TB-29: the platform files a complaint");
+    assert_eq!(complaint.kind, ComplaintKind::FalseShipment);
+    assert!(
+        task.prior_false_shipment_complaint,
+        "TB-29: the buyer cannot file another one for this sub-order"
+    );
+}
+
+#[test]
+fn tb29_no_second_false_shipment_complaint_when_the_buyer_already_filed_one() {
+    let mut case = open(CaseKind::SignedElsewhereTask, Fulfilment::Received);
+    case.task.as_mut().unwrap().prior_false_shipment_complaint = true;
+    let (after, events) = fire(&case, at("2026-03-03 10:00:00"));
+    let expired = events
+        .iter()
+        .find(|(k, _)| *k == EventKind::DeadlineExpired)
+        .unwrap();
+    assert_eq!(expired.1["complaint"], "not_filed_duplicate");
+    assert_eq!(after.state, CaseState::PlatformIntervening);
+    assert!(after.task.as_ref().unwrap().complaint.is_none());
 }
 
 #[test]
@@ -376,6 +410,11 @@ fn tb25_plan_not_carried_out_in_24h_brings_platform_intervention() {
     let (after, events) = fire(&case, at("2026-03-03 10:00:00"));
     assert_eq!(events[0].1["rule"], "TB-25");
     assert_eq!(after.state, CaseState::PlatformIntervening);
+    let complaint = after.task.as_ref().unwrap().complaint.as_ref().unwrap();
+    assert_eq!(
+        (complaint.kind, complaint.rule.as_str()),
+        (ComplaintKind::OnBuyersBehalf, "TB-25")
+    );
 }
 
 #[test]

@@ -3,10 +3,11 @@
 //! the `PlatformAdapter` trait and the registry. Adding a platform means adding a module and
 //! registering it in `AdapterRegistry::builtin` — nothing else changes.
 
-use aftersales_domain::{PlatformCode, PlatformRecord, Policy, PolicyRegistry};
+use aftersales_domain::{PlatformCode, PlatformInput, Policy, PolicyRegistry};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub mod signing;
 pub mod taobao;
 
 /// A native record that could not be mapped. Says which platform, which field (a JSON path
@@ -55,10 +56,11 @@ pub trait PlatformAdapter: Send + Sync + std::fmt::Debug {
     /// The policy files of this platform (TOML), embedded in the binary.
     fn policy_sources(&self) -> &'static [&'static str];
 
-    /// Map one native after-sales record, as the platform's API returns it (JSON), into the
-    /// common model. Every raw status maps explicitly; an unknown one is an error carrying
-    /// the raw value, never a default.
-    fn map_record(&self, native: &[u8]) -> Result<PlatformRecord, MappingError>;
+    /// Map one native payload, as the platform's API or message service delivers it (JSON),
+    /// into the common model: a full record, or a notice that only says something changed.
+    /// Every raw status maps explicitly; an unknown one is an error carrying the raw value,
+    /// never a default.
+    fn map_record(&self, native: &[u8]) -> Result<PlatformInput, MappingError>;
 }
 
 /// Every adapter the binary knows, by platform code.

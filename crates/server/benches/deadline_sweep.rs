@@ -486,6 +486,9 @@ fn open_case(
         buyer: BoundedText::parse("tb_buyer").map_err(|e| format!("{e:?}"))?,
         buyer_address: None,
         evidence: vec![],
+        order_state: None,
+        trade_success_at: None,
+        task: None,
     };
     let change = Case::open(
         CaseId::parse(id)?,
@@ -494,6 +497,7 @@ fn open_case(
         policy,
         Actor::merchant("bench"),
         opened,
+        &[],
     )
     .map_err(|e| format!("Case::open: {e}"))?;
     Ok(change.case)

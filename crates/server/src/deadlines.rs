@@ -456,10 +456,14 @@ mod tests {
                 buyer: BoundedText::parse("").unwrap(),
                 buyer_address: None,
                 evidence: vec![],
+                order_state: None,
+                trade_success_at: None,
+                task: None,
             },
             policy,
             Actor::merchant("ops"),
             opened,
+            &[],
         )
         .unwrap();
         store

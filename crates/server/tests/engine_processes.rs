@@ -93,6 +93,9 @@ async fn seed(store: &Arc<dyn Store>, n: usize) -> BTreeSet<CaseId> {
             buyer: BoundedText::parse("b").unwrap(),
             buyer_address: None,
             evidence: vec![],
+            order_state: None,
+            trade_success_at: None,
+            task: None,
         };
         let id = CaseId::parse(uuid::Uuid::now_v7().to_string()).unwrap();
         let change = Case::open(
@@ -102,6 +105,7 @@ async fn seed(store: &Arc<dyn Store>, n: usize) -> BTreeSet<CaseId> {
             &policy,
             Actor::merchant("seed"),
             opened,
+            &[],
         )
         .unwrap();
         let store = store.clone();

@@ -7,8 +7,8 @@
 use aftersales_domain::access::Role;
 use aftersales_domain::event::Actor;
 use aftersales_domain::{
-    Case, CaseId, CaseKind, CaseState, Deadline, DueParty, NewEvent, PlatformCaseId, PlatformCode,
-    ShopId, TenantId,
+    Case, CaseId, CaseKind, CaseState, Deadline, DueParty, NewEvent, OrderId, PlatformCaseId,
+    PlatformCode, ShopId, TenantId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -96,8 +96,31 @@ pub struct CaseQuery {
     pub next_deadline_before: Option<DateTime<Utc>>,
     pub next_deadline_after: Option<DateTime<Utc>>,
     pub updated_after: Option<DateTime<Utc>>,
+    /// Only cases a platform message marked for a fresh fetch.
+    pub needs_refresh: bool,
     pub after_id: Option<CaseId>,
     pub limit: u32,
+}
+
+/// One order line on one platform and shop: where TB-03 and TB-29 look for earlier cases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLine {
+    pub platform: PlatformCode,
+    pub shop: ShopId,
+    pub order_id: OrderId,
+    pub sub_order_id: Option<OrderId>,
+}
+
+impl OrderLine {
+    /// The line a case is about, if it is about one.
+    pub fn of(case: &Case) -> Option<OrderLine> {
+        Some(OrderLine {
+            platform: case.platform.clone(),
+            shop: case.shop.clone(),
+            order_id: case.order_id.clone()?,
+            sub_order_id: case.sub_order_id.clone(),
+        })
+    }
 }
 
 /// An event as stored: its place in the tenant's feed is `seq`, gap-free and in commit order
@@ -228,6 +251,12 @@ pub trait Store: Send + Sync + 'static {
         &self,
         tenant: &TenantId,
         query: &CaseQuery,
+    ) -> Result<Vec<Case>, StoreError>;
+    /// The cases opened on one order line, oldest first (at most 100: a line has a handful).
+    async fn cases_on_order_line(
+        &self,
+        tenant: &TenantId,
+        line: &OrderLine,
     ) -> Result<Vec<Case>, StoreError>;
 
     /// Events of one case after `after_seq`, oldest first.

@@ -34,18 +34,25 @@ pub(crate) const INSERT_IDEMPOTENCY: &str = "INSERT INTO idempotency_keys \
 pub(crate) const SELECT_IDEMPOTENCY: &str = "SELECT request_id, method, fingerprint, response, \
      created_at FROM idempotency_keys WHERE tenant_id = $1 AND request_id = $2";
 
-/// Binds: the [`CaseColumns`] in field order ($1…$13).
+/// Binds: the [`CaseColumns`] in field order ($1…$16).
 pub(crate) const INSERT_CASE: &str = "INSERT INTO cases \
      (tenant_id, id, shop_id, platform, platform_case_id, kind, state, next_deadline_at, \
-      platform_version, version, created_at, updated_at, body) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+      platform_version, version, created_at, updated_at, order_id, sub_order_id, \
+      needs_refresh, body) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
-/// Binds: the [`CaseColumns`] in field order ($1…$13), then the expected version ($14).
+/// Binds: the [`CaseColumns`] in field order ($1…$16), then the expected version ($17).
 pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET \
      shop_id = $3, platform = $4, platform_case_id = $5, kind = $6, state = $7, \
      next_deadline_at = $8, platform_version = $9, version = $10, created_at = $11, \
-     updated_at = $12, body = $13 \
-     WHERE tenant_id = $1 AND id = $2 AND version = $14";
+     updated_at = $12, order_id = $13, sub_order_id = $14, needs_refresh = $15, body = $16 \
+     WHERE tenant_id = $1 AND id = $2 AND version = $17";
+
+/// The cases on one order line (TB-03, TB-29), oldest first. `$5` may be NULL: a line without
+/// a sub-order id. Served by `cases_by_order_line`.
+pub(crate) const SELECT_CASES_ON_ORDER_LINE: &str = "SELECT tenant_id, id, body FROM cases \
+     WHERE tenant_id = $1 AND platform = $2 AND shop_id = $3 AND order_id = $4 \
+     AND sub_order_id IS NOT DISTINCT FROM $5 ORDER BY created_at, id LIMIT 100";
 
 pub(crate) const SELECT_CASE: &str = "SELECT tenant_id, id, body FROM cases \
      WHERE tenant_id = $1 AND id = $2";
@@ -178,6 +185,9 @@ pub(crate) struct CaseColumns<'a> {
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    pub order_id: Option<&'a str>,
+    pub sub_order_id: Option<&'a str>,
+    pub needs_refresh: i64,
     pub body: String,
 }
 
@@ -198,6 +208,9 @@ impl<'a> CaseColumns<'a> {
             version: case.version,
             created_at: to_millis(case.created_at),
             updated_at: to_millis(case.updated_at),
+            order_id: case.order_id.as_ref().map(|o| o.as_str()),
+            sub_order_id: case.sub_order_id.as_ref().map(|o| o.as_str()),
+            needs_refresh: i64::from(case.needs_refresh.is_some()),
             body,
         })
     }
@@ -684,6 +697,26 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant))]
+            async fn cases_on_order_line(
+                &self,
+                tenant: &aftersales_domain::TenantId,
+                line: &$crate::OrderLine,
+            ) -> Result<Vec<aftersales_domain::Case>, $crate::StoreError> {
+                sqlx::query::<$db>($crate::sql::SELECT_CASES_ON_ORDER_LINE)
+                    .bind(tenant.as_str())
+                    .bind(line.platform.as_str())
+                    .bind(line.shop.as_str())
+                    .bind(line.order_id.as_str())
+                    .bind(line.sub_order_id.as_ref().map(|s| s.as_str()))
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(Self::error)?
+                    .iter()
+                    .map($crate::sql::decode_case)
+                    .collect()
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant))]
             async fn list_cases(
                 &self,
                 tenant: &aftersales_domain::TenantId,
@@ -712,6 +745,9 @@ macro_rules! impl_store {
                 }
                 if let Some(t) = query.updated_after {
                     q.push(" AND updated_at > ").push_bind(to_millis(t));
+                }
+                if query.needs_refresh {
+                    q.push(" AND needs_refresh = 1");
                 }
                 if let Some(id) = &query.after_id {
                     q.push(" AND id > ").push_bind(id.as_str());
@@ -839,6 +875,9 @@ macro_rules! impl_store {
                             .bind(c.version)
                             .bind(c.created_at)
                             .bind(c.updated_at)
+                            .bind(c.order_id)
+                            .bind(c.sub_order_id)
+                            .bind(c.needs_refresh)
                             .bind(c.body);
                         if let WriteMode::Update { expected_version } = write.mode {
                             q = q.bind(expected_version);

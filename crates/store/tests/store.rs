@@ -388,6 +388,9 @@ fn draft(platform: &str, shop: &str, kind: CaseKind, platform_case_id: Option<&s
         buyer: text("buyer-1"),
         buyer_address: None,
         evidence: vec![],
+        order_state: None,
+        trade_success_at: None,
+        task: None,
     }
 }
 
@@ -400,6 +403,7 @@ fn open(tenant_id: &str, id: &str, draft: CaseDraft, now: DateTime<Utc>) -> Chan
         &policy,
         Actor::merchant("alice"),
         now,
+        &[],
     )
     .unwrap()
 }

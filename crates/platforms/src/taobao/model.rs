@@ -215,7 +215,12 @@ struct TopError {
     sub_msg: Option<String>,
 }
 
-fn json_error(field: &str, input: &str, e: &serde_json::Error, what: &str) -> MappingError {
+pub(crate) fn json_error(
+    field: &str,
+    input: &str,
+    e: &serde_json::Error,
+    what: &str,
+) -> MappingError {
     MappingError::new(
         PLATFORM,
         field,
@@ -237,7 +242,7 @@ fn snippet(input: &str, line: usize, column: usize) -> String {
 }
 
 /// Serde would also read a struct from a JSON array (positionally): only objects are payloads.
-fn expect_object(field: &str, text: &str) -> Result<(), MappingError> {
+pub(crate) fn expect_object(field: &str, text: &str) -> Result<(), MappingError> {
     if text.trim_start().starts_with('{') {
         Ok(())
     } else {

@@ -57,7 +57,10 @@ fn refund_with(changes: &[(&'static str, Option<&str>)]) -> Vec<u8> {
 }
 
 fn map(native: impl AsRef<[u8]>) -> Result<PlatformRecord, MappingError> {
-    TaobaoAdapter.map_record(native.as_ref())
+    match TaobaoAdapter.map_record(native.as_ref())? {
+        aftersales_domain::PlatformInput::Record(r) => Ok(*r),
+        other => panic!("expected a record, got {other:?}"),
+    }
 }
 
 fn map_ok(changes: &[(&'static str, Option<&str>)]) -> PlatformRecord {
@@ -100,6 +103,7 @@ fn open(record: PlatformRecord, policy: &Policy) -> Case {
         record,
         policy,
         now,
+        &[],
     )
     .expect("case opens")
     .case
@@ -1163,10 +1167,19 @@ fn tb_21_tb_25_signed_elsewhere_tasks_have_24_hour_clocks() {
         "TB-29"
     );
     case.state = CaseState::AwaitingMerchantExecution;
+    case.task = Some(aftersales_domain::SignedElsewhereTask {
+        plan: Some(aftersales_domain::TaskPlan::SlipOrReshipLater),
+        ..Default::default()
+    });
     let ds = p.deadlines_for(&case, start, None);
     assert_eq!(ds.len(), 1);
     assert_eq!(
         (ds[0].rule_id.as_str(), ds[0].consequence),
         ("TB-25", Consequence::PlatformIntervenes)
     );
+    // The TB-25 clock belongs to that plan only; rescheduling has its own (assumed) one.
+    case.task.as_mut().unwrap().plan = Some(aftersales_domain::TaskPlan::RescheduleDelivery);
+    let ds = p.deadlines_for(&case, start, None);
+    assert_eq!(ds.len(), 1);
+    assert_eq!((ds[0].rule_id.as_str(), ds[0].assumed), ("TB-24", true));
 }

@@ -11,22 +11,22 @@ use super::PLATFORM;
 use crate::MappingError;
 use aftersales_domain::time::parse_shanghai;
 use aftersales_domain::{
-    Address, BoundedText, CaseKind, CaseState, Fen, Fulfilment, OrderId, PlatformCaseId,
-    PlatformRecord, PlatformStatus, Shipment,
+    Address, BoundedText, CaseKind, CaseState, Fen, Fulfilment, OrderId, OrderState,
+    PlatformCaseId, PlatformRecord, PlatformStatus, Shipment,
 };
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
-fn err(field: &str, raw: impl Into<String>, problem: impl Into<String>) -> MappingError {
+pub(crate) fn err(field: &str, raw: impl Into<String>, problem: impl Into<String>) -> MappingError {
     MappingError::new(PLATFORM, field, raw, problem)
 }
 
-fn missing(field: &str) -> MappingError {
+pub(crate) fn missing(field: &str) -> MappingError {
     err(field, "", "required field is missing")
 }
 
 /// Treat `""` like an absent field: TOP writes empty strings for unset optional text.
-fn present(v: &Option<String>) -> Option<&str> {
+pub(crate) fn present(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
@@ -320,6 +320,83 @@ impl OrderStatus {
     }
 }
 
+impl OrderStatus {
+    /// CM-01: the common order state, where the trade status says one.
+    pub fn order_state(self) -> Option<OrderState> {
+        match self {
+            OrderStatus::TradeNoCreatePay | OrderStatus::WaitBuyerPay => {
+                Some(OrderState::AwaitingPayment)
+            }
+            OrderStatus::WaitSellerSendGoods => Some(OrderState::AwaitingShipment),
+            // Partly shipped: this line may or may not be on its way.
+            OrderStatus::SellerConsignedPart => None,
+            OrderStatus::WaitBuyerConfirmGoods => Some(OrderState::AwaitingReceipt),
+            OrderStatus::TradeBuyerSigned | OrderStatus::TradeFinished => {
+                Some(OrderState::TradeSuccess)
+            }
+            // Closed trades are outside CM-01's four states (often closed by this refund).
+            OrderStatus::TradeClosed | OrderStatus::TradeClosedByTaobao => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refund.advance_status (先行垫付)
+// ---------------------------------------------------------------------------------------------
+
+/// `Refund.advance_status` (platform-apis.md §1.3): the platform paying the buyer before the
+/// merchant does — the money side of TB-11's express refund (极速退款).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdvanceStatus {
+    NotApplied,
+    Applying,
+    Paid,
+    SellerRefusedReceipt,
+    Closed,
+    SplitSettled,
+}
+
+impl AdvanceStatus {
+    pub const ALL: [AdvanceStatus; 6] = [
+        AdvanceStatus::NotApplied,
+        AdvanceStatus::Applying,
+        AdvanceStatus::Paid,
+        AdvanceStatus::SellerRefusedReceipt,
+        AdvanceStatus::Closed,
+        AdvanceStatus::SplitSettled,
+    ];
+
+    pub fn parse(raw: &Scalar) -> Result<Self, MappingError> {
+        Ok(match raw.text() {
+            "0" => AdvanceStatus::NotApplied,
+            "1" => AdvanceStatus::Applying,
+            "2" => AdvanceStatus::Paid,
+            "3" => AdvanceStatus::SellerRefusedReceipt,
+            "4" => AdvanceStatus::Closed,
+            "5" => AdvanceStatus::SplitSettled,
+            other => {
+                return Err(err(
+                    "refund.advance_status",
+                    other,
+                    "unknown advance-payment status (expected 0..5)",
+                ))
+            }
+        })
+    }
+
+    /// TB-11: whether the buyer already has the platform's money. A seller refusing receipt
+    /// (3) goes to arbitration with the advance still paid; a split settlement (5) means the
+    /// advance was recovered from the merchant's refund.
+    pub fn advanced(self) -> bool {
+        match self {
+            AdvanceStatus::Paid
+            | AdvanceStatus::SellerRefusedReceipt
+            | AdvanceStatus::SplitSettled => true,
+            AdvanceStatus::NotApplied | AdvanceStatus::Applying | AdvanceStatus::Closed => false,
+        }
+    }
+}
+
 /// `Refund.refund_phase`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefundPhase {
@@ -430,11 +507,11 @@ pub fn state(status: RefundStatus, cs: Option<CsStatus>) -> CaseState {
 // Scalars: money, times, ids, text
 // ---------------------------------------------------------------------------------------------
 
-fn money(field: &str, raw: &Scalar) -> Result<Fen, MappingError> {
+pub(crate) fn money(field: &str, raw: &Scalar) -> Result<Fen, MappingError> {
     Fen::parse_yuan(raw.text()).map_err(|e| err(field, raw.text(), e.to_string()))
 }
 
-fn opt_money(field: &str, raw: &Option<Scalar>) -> Result<Option<Fen>, MappingError> {
+pub(crate) fn opt_money(field: &str, raw: &Option<Scalar>) -> Result<Option<Fen>, MappingError> {
     match raw {
         Some(Scalar::Str(s)) if s.trim().is_empty() => Ok(None),
         Some(v) => money(field, v).map(Some),
@@ -442,17 +519,20 @@ fn opt_money(field: &str, raw: &Option<Scalar>) -> Result<Option<Fen>, MappingEr
     }
 }
 
-fn time(field: &str, raw: &str) -> Result<DateTime<Utc>, MappingError> {
+pub(crate) fn time(field: &str, raw: &str) -> Result<DateTime<Utc>, MappingError> {
     parse_shanghai(raw).map_err(|e| err(field, raw, e.to_string()))
 }
 
-fn opt_time(field: &str, raw: &Option<String>) -> Result<Option<DateTime<Utc>>, MappingError> {
+pub(crate) fn opt_time(
+    field: &str,
+    raw: &Option<String>,
+) -> Result<Option<DateTime<Utc>>, MappingError> {
     present(raw).map(|s| time(field, s)).transpose()
 }
 
 /// An id TOP sends as a number or a string. A number must be a plain integer: `1.5e21` has
 /// already lost digits somewhere and is refused rather than stored wrong.
-fn id_text<'a>(field: &str, raw: &'a Scalar) -> Result<&'a str, MappingError> {
+pub(crate) fn id_text<'a>(field: &str, raw: &'a Scalar) -> Result<&'a str, MappingError> {
     match raw {
         Scalar::Num(n) if !raw.is_plain_integer() => Err(err(
             field,
@@ -464,7 +544,10 @@ fn id_text<'a>(field: &str, raw: &'a Scalar) -> Result<&'a str, MappingError> {
     }
 }
 
-fn opt_order_id(field: &str, raw: &Option<Scalar>) -> Result<Option<OrderId>, MappingError> {
+pub(crate) fn opt_order_id(
+    field: &str,
+    raw: &Option<Scalar>,
+) -> Result<Option<OrderId>, MappingError> {
     let Some(raw) = raw else { return Ok(None) };
     let text = id_text(field, raw)?;
     if text.is_empty() {
@@ -475,7 +558,7 @@ fn opt_order_id(field: &str, raw: &Option<Scalar>) -> Result<Option<OrderId>, Ma
         .map_err(|e| err(field, text, e.to_string()))
 }
 
-fn text(field: &str, raw: &str) -> Result<BoundedText, MappingError> {
+pub(crate) fn text(field: &str, raw: &str) -> Result<BoundedText, MappingError> {
     BoundedText::parse(raw).map_err(|e| err(field, raw, e.to_string()))
 }
 
@@ -534,6 +617,11 @@ pub fn to_record(r: &Refund) -> Result<PlatformRecord, MappingError> {
         .transpose()?;
     let fulfilment = fulfilment(good, order, phase);
     let state = state(status, cs);
+    let advance = r
+        .advance_status
+        .as_ref()
+        .map(AdvanceStatus::parse)
+        .transpose()?;
 
     // Money.
     let requested_refund = match &r.refund_fee {
@@ -637,6 +725,10 @@ pub fn to_record(r: &Refund) -> Result<PlatformRecord, MappingError> {
         platform_deadline,
         attributes: attributes(r)?,
         opened_at,
+        order_state: order.and_then(OrderStatus::order_state),
+        // TB-11: the platform advanced the refund fee; the case stays open on its status.
+        platform_advance: advance.filter(|a| a.advanced()).map(|_| requested_refund),
+        task: None,
     })
 }
 
