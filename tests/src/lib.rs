@@ -382,6 +382,14 @@ pub fn manual_case(kind: pb::CaseKind, order: &str) -> pb::Case {
         order_total_fen: 9900,
         reason: "wrong colour".into(),
         buyer: "tb_buyer_02".into(),
+        // TB-20: a task carries the two addresses it is about (TB-20 example B).
+        signed_elsewhere_task: (kind == pb::CaseKind::SignedElsewhereTask).then(|| {
+            pb::SignedElsewhereTask {
+                delivery_address: "浙江省杭州市余杭区良渚街道金色家园3幢".into(),
+                signing_location: "【杭州市】萧山区北干街道菜鸟驿站已签收".into(),
+                ..Default::default()
+            }
+        }),
         ..Default::default()
     }
 }

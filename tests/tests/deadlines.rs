@@ -228,7 +228,12 @@ async fn each_taobao_consequence_fires_in_order(backend: Backend) {
         (
             &tb21,
             pb::CaseState::PlatformIntervening,
-            vec!["deadline_reminder:TB-21", "deadline_expired:TB-21"],
+            // TB-23: a reminder when the task is created, and one before it times out.
+            vec![
+                "deadline_reminder:TB-23",
+                "deadline_reminder:TB-21",
+                "deadline_expired:TB-21",
+            ],
         ),
         (
             &tb08,

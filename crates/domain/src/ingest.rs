@@ -346,6 +346,13 @@ impl Case {
                 occurred_at: now,
             });
         }
+        let mut record = record;
+        if let Some(outcome) = self.task.as_ref().and_then(|t| t.outcome) {
+            // TB-30 已完结 does not say how the task ended; what this service recorded does.
+            if TaskState::of(record.state) == TaskState::Completed {
+                record.state = TaskState::Completed.common_state(Some(outcome));
+            }
+        }
         if !self.state.can_move_to(record.state) {
             let err = DomainError::IllegalTransition {
                 from: self.state,
