@@ -102,6 +102,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let (drain_tx, drain_rx) = watch::channel(false);
+    // Off the runtime's threads: the index is pure CPU work and nothing waits for it.
+    tokio::task::spawn_blocking(aftersales_platforms::signing::warm_up);
     let secret = if options.page_token_secret.is_empty() {
         tracing::warn!(
             "AFTERSALES_PAGE_TOKEN_SECRET is not set: page tokens are signed with a per-process key \

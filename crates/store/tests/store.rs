@@ -7,12 +7,13 @@ use aftersales_domain::event::Actor;
 use aftersales_domain::{
     Address, BoundedText, Case, CaseDraft, CaseId, CaseKind, CaseState, Change, DeadlineSource,
     DeadlineState, DueParty, EventKind, EvidenceRef, Fen, Fulfilment, NewEvent, OrderId,
-    PlatformCaseId, PlatformCode, PlatformStatus, Policy, Shipment, ShopId, TenantId,
+    PlatformCaseId, PlatformCode, PlatformStatus, Policy, RefreshNeeded, Shipment, ShopId,
+    TenantId,
 };
 use aftersales_store::{
     ApiKeyRecord, CaseQuery, CaseWrite, ClaimedTimer, DueDeadline, DueDeadlineCursor,
-    DueDeadlineQuery, IdempotencyRecord, PostgresStore, SqliteStore, Store, StoreError, TimerClaim,
-    TimerKind, WriteMode,
+    DueDeadlineQuery, IdempotencyRecord, OrderLine, PostgresStore, SqliteStore, Store, StoreError,
+    TimerClaim, TimerKind, WriteMode,
 };
 use chrono::{DateTime, Duration, Utc};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -328,6 +329,9 @@ on_both!(
     due_deadline_rows_out_of_step_with_the_case_are_corrupt,
     cases_by_ids_returns_the_stored_cases,
     timer_migration_backfills_existing_deadlines from before_deadline_timers,
+    cases_on_order_line_finds_that_line_only,
+    needs_refresh_lists_only_marked_cases,
+    order_line_migration_backfills_existing_cases from before_order_lines,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -2193,5 +2197,165 @@ async fn unknown_url_schemes_are_refused() {
     assert!(
         matches!(&err, StoreError::Database(msg) if msg.contains("sqlite:")),
         "{err:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Order lines and the refresh queue (TB-03, TB-29, TMC)
+
+fn on_line(
+    tenant_id: &str,
+    id: &str,
+    platform: &str,
+    shop: &str,
+    order: &str,
+    sub: Option<&str>,
+) -> Change {
+    let mut d = draft(platform, shop, CaseKind::RefundOnly, None);
+    d.order_id = Some(OrderId::parse(order).unwrap());
+    d.sub_order_id = sub.map(|s| OrderId::parse(s).unwrap());
+    open(tenant_id, id, d, base())
+}
+
+fn line(platform: &str, shop: &str, order: &str, sub: Option<&str>) -> OrderLine {
+    OrderLine {
+        platform: PlatformCode::parse(platform).unwrap(),
+        shop: ShopId::parse(shop).unwrap(),
+        order_id: OrderId::parse(order).unwrap(),
+        sub_order_id: sub.map(|s| OrderId::parse(s).unwrap()),
+    }
+}
+
+async fn cases_on_order_line_finds_that_line_only(ctx: Ctx) {
+    let s = &*ctx.store;
+    for change in [
+        on_line("acme", "c-1", "demo", "shop-a", "o-1", Some("s-1")),
+        on_line("acme", "c-2", "demo", "shop-a", "o-1", Some("s-1")),
+        on_line("acme", "c-3", "demo", "shop-a", "o-1", Some("s-2")),
+        on_line("acme", "c-4", "demo", "shop-a", "o-1", None),
+        on_line("acme", "c-5", "demo", "shop-b", "o-1", Some("s-1")),
+        on_line("acme", "c-6", "other", "shop-a", "o-1", Some("s-1")),
+        on_line("beta", "c-7", "demo", "shop-a", "o-1", Some("s-1")),
+    ] {
+        s.write(insert(change)).await.unwrap();
+    }
+    let ids = |cases: Vec<Case>| {
+        cases
+            .into_iter()
+            .map(|c| c.id.to_string())
+            .collect::<Vec<_>>()
+    };
+    let got = s
+        .cases_on_order_line(&tenant("acme"), &line("demo", "shop-a", "o-1", Some("s-1")))
+        .await
+        .unwrap();
+    assert_eq!(ids(got), vec!["c-1", "c-2"]);
+    // A line without a sub-order id is its own line, not a wildcard.
+    let got = s
+        .cases_on_order_line(&tenant("acme"), &line("demo", "shop-a", "o-1", None))
+        .await
+        .unwrap();
+    assert_eq!(ids(got), vec!["c-4"]);
+    let got = s
+        .cases_on_order_line(&tenant("acme"), &line("demo", "shop-a", "o-2", None))
+        .await
+        .unwrap();
+    assert!(got.is_empty());
+}
+
+async fn needs_refresh_lists_only_marked_cases(ctx: Ctx) {
+    let s = &*ctx.store;
+    for id in ["c-1", "c-2", "c-3"] {
+        s.write(insert(simple("acme", id))).await.unwrap();
+    }
+    let marked = s
+        .case(&tenant("acme"), &CaseId::parse("c-2").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let marked = rewrite(s, &marked, |c| {
+        c.needs_refresh = Some(RefreshNeeded {
+            topic: "taobao_refund_RefundSellerAgreeAgreement".into(),
+            noticed_at: base(),
+        })
+    })
+    .await;
+    let query = CaseQuery {
+        needs_refresh: true,
+        limit: 10,
+        ..Default::default()
+    };
+    let got = s.list_cases(&tenant("acme"), &query).await.unwrap();
+    assert_eq!(got, vec![marked.clone()]);
+    assert!(s
+        .list_cases(&tenant("beta"), &query)
+        .await
+        .unwrap()
+        .is_empty());
+    // A fresh fetch clears the mark and takes the case off the list.
+    rewrite(s, &marked, |c| c.needs_refresh = None).await;
+    assert!(s
+        .list_cases(&tenant("acme"), &query)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// Cases stored before the order-line columns existed: one on an order line with a sub-order,
+/// one marked for refresh.
+fn before_order_lines() -> Start {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let mut seed = String::new();
+    for case in cases_before_order_lines() {
+        seed += &format!(
+            "INSERT INTO cases (tenant_id, id, shop_id, platform, platform_case_id, kind, state, \
+             next_deadline_at, platform_version, version, created_at, updated_at, body) \
+             VALUES ({}, {}, {}, {}, NULL, {}, {}, NULL, NULL, {}, {}, {}, {});\n",
+            quote(case.tenant.as_str()),
+            quote(case.id.as_str()),
+            quote(case.shop.as_str()),
+            quote(case.platform.as_str()),
+            quote(case.kind.as_str()),
+            quote(case.state.as_str()),
+            case.version,
+            case.created_at.timestamp_millis(),
+            case.updated_at.timestamp_millis(),
+            quote(&serde_json::to_string(&case).unwrap()),
+        );
+    }
+    Start::Upgrade {
+        version: "20261123000001",
+        seed,
+    }
+}
+
+fn cases_before_order_lines() -> [Case; 2] {
+    let mut stale = on_line("acme", "c-2", "demo", "shop-a", "o-9", None).case;
+    stale.deadlines.clear();
+    stale.needs_refresh = Some(RefreshNeeded {
+        topic: "taobao_refund_RefundClosed".into(),
+        noticed_at: base(),
+    });
+    let mut plain = on_line("acme", "c-1", "demo", "shop-a", "o-1", Some("s-1")).case;
+    plain.deadlines.clear();
+    [plain, stale]
+}
+
+async fn order_line_migration_backfills_existing_cases(ctx: Ctx) {
+    let s = &*ctx.store;
+    let [plain, stale] = cases_before_order_lines();
+    let got = s
+        .cases_on_order_line(&tenant("acme"), &line("demo", "shop-a", "o-1", Some("s-1")))
+        .await
+        .unwrap();
+    assert_eq!(got, vec![plain]);
+    let query = CaseQuery {
+        needs_refresh: true,
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        s.list_cases(&tenant("acme"), &query).await.unwrap(),
+        vec![stale]
     );
 }

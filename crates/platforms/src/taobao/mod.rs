@@ -37,6 +37,8 @@ pub mod transformers;
 #[cfg(test)]
 mod dispute_tests;
 #[cfg(test)]
+mod task_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tmc_tests;
