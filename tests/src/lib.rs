@@ -434,3 +434,50 @@ pub async fn next_event(s: &mut tonic::Streaming<pb::WatchCaseEventsResponse>) -
         .event
         .expect("event set")
 }
+
+/// A proto timestamp for `t`.
+pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// The instant a set proto timestamp holds; fails the test when unset.
+pub fn time_of(t: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
+    let t = t.as_ref().expect("timestamp set");
+    DateTime::from_timestamp(t.seconds, t.nanos as u32).unwrap()
+}
+
+/// The `google.rpc.ErrorInfo` reason of an error, or "".
+pub fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
+}
+
+/// The fields named by an error's `BadRequest` violations, in order.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// An event's detail JSON.
+pub fn detail(e: &pb::CaseEvent) -> serde_json::Value {
+    serde_json::from_str(&e.detail_json).unwrap()
+}
+
+pub async fn get(client: &mut Client, key: &str, name: &str) -> pb::Case {
+    client
+        .get_case(authed(key, pb::GetCaseRequest { name: name.into() }))
+        .await
+        .expect("get case")
+        .into_inner()
+}

@@ -2,31 +2,14 @@
 
 use aftersales_domain::access::Role;
 use aftersales_tests::{
-    authed, create, events_of, ingest, manual_case, next_event, on_both_backends, pb, test_epoch,
-    Backend, TaobaoRefund, TestServer, SHOP,
+    authed, create, events_of, ingest, manual_case, next_event, on_both_backends, pb, reason,
+    test_epoch, violated_fields, Backend, TaobaoRefund, TestServer, SHOP,
 };
 use chrono::Duration;
 use tokio_stream::StreamExt;
 use tonic::Code;
-use tonic_types::StatusExt;
 
 const TENANT: &str = "acme";
-
-fn reason(status: &tonic::Status) -> String {
-    status
-        .get_error_details()
-        .error_info()
-        .map(|i| i.reason.clone())
-        .unwrap_or_default()
-}
-
-fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
-        .unwrap_or_default()
-}
 
 /// A Taobao refund ingested, read back with money in exact fen, the raw status beside the
 /// normalised state, and the TB-07 five-day merchant deadline from the Taobao policy.

@@ -7,33 +7,13 @@ use aftersales_domain::{Clock, Policy};
 use aftersales_platforms::AdapterRegistry;
 use aftersales_server::{DeadlineEngine, EngineOptions};
 use aftersales_tests::{
-    authed, create, events_of, manual_case, next_event, on_both_backends, pb, test_epoch, Backend,
-    Client, TestServer,
+    authed, create, detail, events_of, get, manual_case, next_event, on_both_backends, pb,
+    test_epoch, time_of, ts, Backend, Client, TestServer,
 };
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 
 const TENANT: &str = "acme";
-
-fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    }
-}
-
-fn time_of(t: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
-    let t = t.as_ref().expect("timestamp set");
-    DateTime::from_timestamp(t.seconds, t.nanos as u32).unwrap()
-}
-
-async fn get(client: &mut Client, key: &str, name: &str) -> pb::Case {
-    client
-        .get_case(authed(key, pb::GetCaseRequest { name: name.into() }))
-        .await
-        .expect("get case")
-        .into_inner()
-}
 
 fn deadline<'a>(case: &'a pb::Case, rule: &str) -> &'a pb::Deadline {
     case.deadlines
@@ -41,10 +21,6 @@ fn deadline<'a>(case: &'a pb::Case, rule: &str) -> &'a pb::Deadline {
         .rev()
         .find(|d| d.rule_id == rule)
         .unwrap_or_else(|| panic!("no {rule} deadline on {}", case.name))
-}
-
-fn detail(e: &pb::CaseEvent) -> serde_json::Value {
-    serde_json::from_str(&e.detail_json).unwrap()
 }
 
 /// `type:rule` of each timer event of a case, in order.

@@ -5,54 +5,14 @@
 
 use aftersales_domain::access::Role;
 use aftersales_tests::{
-    authed, create, events_of, ingest, manual_case, next_event, on_both_backends, pb, test_epoch,
-    Backend, Client, TaobaoRefund, TestServer, SHOP,
+    authed, create, detail, events_of, get, ingest, manual_case, next_event, on_both_backends, pb,
+    reason, test_epoch, time_of, ts, violated_fields, Backend, Client, TaobaoRefund, TestServer,
+    SHOP,
 };
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use tonic::Code;
-use tonic_types::StatusExt;
 
 const TENANT: &str = "acme";
-
-fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    }
-}
-
-fn time_of(t: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
-    let t = t.as_ref().expect("timestamp set");
-    DateTime::from_timestamp(t.seconds, t.nanos as u32).unwrap()
-}
-
-fn reason(status: &tonic::Status) -> String {
-    status
-        .get_error_details()
-        .error_info()
-        .map(|i| i.reason.clone())
-        .unwrap_or_default()
-}
-
-fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
-        .unwrap_or_default()
-}
-
-fn detail(e: &pb::CaseEvent) -> serde_json::Value {
-    serde_json::from_str(&e.detail_json).unwrap()
-}
-
-async fn get(client: &mut Client, key: &str, name: &str) -> pb::Case {
-    client
-        .get_case(authed(key, pb::GetCaseRequest { name: name.into() }))
-        .await
-        .expect("get case")
-        .into_inner()
-}
 
 async fn try_create(
     client: &mut Client,

@@ -12,7 +12,7 @@ use crate::query::{page_size, parse_due_filter, parse_filter, PageTokens};
 use aftersales_domain::access::Principal;
 use aftersales_domain::event::{Actor, EventKind, NewEvent};
 use aftersales_domain::{
-    BoundedText, Case, CaseId, Clock, Fen, MerchantAction, PlatformCode, PlatformInput,
+    BoundedText, Case, CaseId, Clock, Fen, MerchantAction, OrderId, PlatformCode, PlatformInput,
     PlatformNotice, PlatformOutcome, Policy, PolicyRegistry, Shipment, ShopId, TenantId,
 };
 use aftersales_platforms::AdapterRegistry;
@@ -182,6 +182,28 @@ impl AftersalesApi {
             response: response.encode_to_vec(),
             created_at: self.clock.now(),
         })
+    }
+
+    /// The cases already opened on an order line, when a rule needs them (TB-03, TB-29).
+    async fn order_line_history(
+        &self,
+        tenant: &TenantId,
+        needed: bool,
+        platform: &PlatformCode,
+        shop: &ShopId,
+        order_id: &Option<OrderId>,
+        sub_order_id: &Option<OrderId>,
+    ) -> Result<Vec<Case>, ApiError> {
+        let Some(order_id) = order_id.clone().filter(|_| needed) else {
+            return Ok(Vec::new());
+        };
+        let line = OrderLine {
+            platform: platform.clone(),
+            shop: shop.clone(),
+            order_id,
+            sub_order_id: sub_order_id.clone(),
+        };
+        Ok(self.store.cases_on_order_line(tenant, &line).await?)
     }
 
     async fn load_case(&self, tenant: &TenantId, id: &CaseId) -> Result<Case, ApiError> {
@@ -377,22 +399,16 @@ impl AftersalesApi {
                     let opened = record.opened_at.unwrap_or(now);
                     let policy = self.policy_in_force(&platform, opened)?;
                     // TB-29 needs the earlier tasks on the sub-order; other kinds need nothing.
-                    let earlier = match (&record.order_id, record.kind.is_platform_task()) {
-                        (Some(order_id), true) => {
-                            self.store
-                                .cases_on_order_line(
-                                    &p.tenant,
-                                    &OrderLine {
-                                        platform: platform.clone(),
-                                        shop: shop.clone(),
-                                        order_id: order_id.clone(),
-                                        sub_order_id: record.sub_order_id.clone(),
-                                    },
-                                )
-                                .await?
-                        }
-                        _ => Vec::new(),
-                    };
+                    let earlier = self
+                        .order_line_history(
+                            &p.tenant,
+                            record.kind.is_platform_task(),
+                            &platform,
+                            &shop,
+                            &record.order_id,
+                            &record.sub_order_id,
+                        )
+                        .await?;
                     let change = Case::from_platform(
                         new_case_id(),
                         p.tenant.clone(),
@@ -620,22 +636,16 @@ impl AftersalesApi {
         // one line can both pass; the platform itself is the final guard there.
         let needs_history = (draft.kind.is_buyer_request() && policy.one_request_per_order_line)
             || draft.kind.is_platform_task();
-        let earlier = match (&draft.order_id, needs_history) {
-            (Some(order_id), true) => {
-                self.store
-                    .cases_on_order_line(
-                        &p.tenant,
-                        &OrderLine {
-                            platform: platform.clone(),
-                            shop: draft.shop.clone(),
-                            order_id: order_id.clone(),
-                            sub_order_id: draft.sub_order_id.clone(),
-                        },
-                    )
-                    .await?
-            }
-            _ => Vec::new(),
-        };
+        let earlier = self
+            .order_line_history(
+                &p.tenant,
+                needs_history,
+                &platform,
+                &draft.shop,
+                &draft.order_id,
+                &draft.sub_order_id,
+            )
+            .await?;
         let change = Case::open(
             new_case_id(),
             p.tenant.clone(),

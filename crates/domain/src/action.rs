@@ -123,12 +123,6 @@ impl MerchantAction {
 use CaseKind as K;
 use CaseState as S;
 
-/// Order-line request kinds: the ones a buyer opens and a merchant answers. Platform tasks,
-/// evidence requests, appeals and deposit release have flows of their own.
-fn is_buyer_request(kind: CaseKind) -> bool {
-    kind.is_buyer_request()
-}
-
 /// TB-06: a refund-only request on a parcel that is shipped but not signed for — the buyer
 /// refuses delivery and the parcel goes back to the merchant, who refunds once it arrives.
 fn is_refused_delivery(case: &Case) -> bool {
@@ -171,7 +165,7 @@ fn target_state(case: &Case, action: &MerchantAction) -> Result<CaseState, Domai
                         .into(),
                 });
             }
-            if !is_buyer_request(kind) {
+            if !kind.is_buyer_request() {
                 return Err(not_for_kind());
             }
             match state {
@@ -226,14 +220,7 @@ fn target_state(case: &Case, action: &MerchantAction) -> Result<CaseState, Domai
             if matches!(kind, K::Appeal | K::DepositRelease) {
                 return Err(not_for_kind());
             }
-            if let (Some(amount), Some(total)) = (amount, case.order_total) {
-                if *amount > total {
-                    return Err(DomainError::RefundExceedsOrderTotal {
-                        requested: amount.get(),
-                        total: total.get(),
-                    });
-                }
-            }
+            case.refund_amount(*amount)?;
             match state {
                 S::AwaitingMerchant
                 | S::ReturnInTransit
@@ -266,6 +253,21 @@ fn target_state(case: &Case, action: &MerchantAction) -> Result<CaseState, Domai
         }
         // Tasks decide their own target (task.rs); this table never sees a reply.
         MerchantAction::ReplyToTask(_) => Err(not_for_kind()),
+    }
+}
+
+impl Case {
+    /// What a refund pays: the amount given, or what the buyer asked for; never more than the
+    /// order total.
+    fn refund_amount(&self, amount: Option<Fen>) -> Result<Fen, DomainError> {
+        let paid = amount.unwrap_or(self.requested_refund);
+        match self.order_total {
+            Some(total) if paid > total => Err(DomainError::RefundExceedsOrderTotal {
+                requested: paid.get(),
+                total: total.get(),
+            }),
+            _ => Ok(paid),
+        }
     }
 }
 
@@ -304,13 +306,7 @@ impl Case {
         }
         if let (MerchantAction::Refund { amount }, Some(_)) = (action, &self.task) {
             // A task's refund completes it only as TB-27/TB-28 allow.
-            let paid = amount.unwrap_or(self.requested_refund);
-            if let Some(total) = self.order_total.filter(|t| paid > *t) {
-                return Err(DomainError::RefundExceedsOrderTotal {
-                    requested: paid.get(),
-                    total: total.get(),
-                });
-            }
+            let paid = self.refund_amount(*amount)?;
             let detail = serde_json::json!({ "amount_fen": paid.get(), "rule": "TB-27" });
             return self.refund_task(paid, policy, actor, now, detail);
         }

@@ -127,7 +127,6 @@ impl Case {
     /// Open a case entered by hand. It starts awaiting the merchant's answer. `earlier` are
     /// the cases already opened on the same order line (same platform, shop, order and
     /// sub-order): TB-03 and TB-29 depend on them.
-    #[allow(clippy::too_many_arguments)]
     pub fn open(
         id: CaseId,
         tenant: TenantId,

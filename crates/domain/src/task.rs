@@ -454,9 +454,8 @@ impl Case {
             "proof": reply.proof_json(),
         });
         let target = match reply {
-            TaskReply::RescheduleDelivery { .. } | TaskReply::SlipOrReshipLater
-                if self.state == CaseState::AwaitingMerchant =>
-            {
+            // TB-30 待卖家执行: a plan that needs a later upload.
+            TaskReply::RescheduleDelivery { .. } | TaskReply::SlipOrReshipLater => {
                 CaseState::AwaitingMerchantExecution
             }
             TaskReply::ProactiveCompensation => {

@@ -38,7 +38,7 @@
 use super::model::{expect_object, json_error, Scalar, TopBool};
 use super::transformers::{
     err, fulfilment, id_text, missing, money, opt_order_id, opt_time, present, text, time,
-    GoodStatus, OrderStatus, RefundPhase,
+    Attributes, GoodStatus, OrderStatus, RefundPhase,
 };
 use super::{rebase, PLATFORM};
 use crate::MappingError;
@@ -845,37 +845,28 @@ pub fn to_record(d: &Dispute) -> Result<PlatformRecord, MappingError> {
 
 /// Raw fields kept for the record, under their TOP names. Values are bounded like any text.
 fn attributes(d: &Dispute) -> Result<BTreeMap<String, String>, MappingError> {
-    let mut out = BTreeMap::new();
-    let mut put = |key: &str, value: Option<String>| -> Result<(), MappingError> {
-        if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
-            let v = text(&format!("{AT}.{key}"), &v)?;
-            out.insert(key.to_string(), v.as_str().to_string());
-        }
-        Ok(())
-    };
-    let s = |v: &Option<String>| v.clone();
-    let sc = |v: &Option<Scalar>| v.as_ref().map(|x| x.text().to_string());
-    put("dispute_request", s(&d.dispute_request))?;
-    put("status", sc(&d.status))?;
-    put("good_status", s(&d.good_status))?;
-    put("order_status", s(&d.order_status))?;
-    put("refund_phase", s(&d.refund_phase))?;
-    put(
+    let mut a = Attributes::new(AT);
+    a.text("dispute_request", &d.dispute_request)?;
+    a.scalar("status", &d.status)?;
+    a.text("good_status", &d.good_status)?;
+    a.text("order_status", &d.order_status)?;
+    a.text("refund_phase", &d.refund_phase)?;
+    a.value(
         "has_good_return",
         d.has_good_return.map(|b| b.0.to_string()),
     )?;
-    put("attribute", s(&d.attribute))?;
-    put("alipay_no", sc(&d.alipay_no))?;
-    put("num", sc(&d.num))?;
-    put("title", s(&d.title))?;
-    put("seller_nick", s(&d.seller_nick))?;
-    put("buyer_open_uid", s(&d.buyer_open_uid))?;
-    put("buyer_address", s(&d.buyer_address))?;
-    put("buyer_name", s(&d.buyer_name))?;
-    put("buyer_phone", s(&d.buyer_phone))?;
-    put("company_name", s(&d.company_name))?;
-    put("time_out", s(&d.time_out))?;
-    put("refund_version", sc(&d.refund_version))?;
-    put("modified", s(&d.modified))?;
-    Ok(out)
+    a.text("attribute", &d.attribute)?;
+    a.scalar("alipay_no", &d.alipay_no)?;
+    a.scalar("num", &d.num)?;
+    a.text("title", &d.title)?;
+    a.text("seller_nick", &d.seller_nick)?;
+    a.text("buyer_open_uid", &d.buyer_open_uid)?;
+    a.text("buyer_address", &d.buyer_address)?;
+    a.text("buyer_name", &d.buyer_name)?;
+    a.text("buyer_phone", &d.buyer_phone)?;
+    a.text("company_name", &d.company_name)?;
+    a.text("time_out", &d.time_out)?;
+    a.scalar("refund_version", &d.refund_version)?;
+    a.text("modified", &d.modified)?;
+    Ok(a.into_map())
 }

@@ -732,53 +732,80 @@ pub fn to_record(r: &Refund) -> Result<PlatformRecord, MappingError> {
     })
 }
 
-/// Raw fields kept for the record, under their TOP names. Values are bounded like any text.
-fn attributes(r: &Refund) -> Result<BTreeMap<String, String>, MappingError> {
-    let mut out = BTreeMap::new();
-    let mut put = |key: &str, value: Option<String>| -> Result<(), MappingError> {
+/// Raw fields kept for the record under their TOP names, bounded like any text; an error
+/// names the field as `<payload>.<key>`. Empty values are left out.
+pub(crate) struct Attributes {
+    payload: &'static str,
+    out: BTreeMap<String, String>,
+}
+
+impl Attributes {
+    pub(crate) fn new(payload: &'static str) -> Self {
+        Attributes {
+            payload,
+            out: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn value(&mut self, key: &str, value: Option<String>) -> Result<(), MappingError> {
         if let Some(v) = value.filter(|v| !v.trim().is_empty()) {
-            let v = text(&format!("refund.{key}"), &v)?;
-            out.insert(key.to_string(), v.as_str().to_string());
+            let v = text(&format!("{}.{key}", self.payload), &v)?;
+            self.out.insert(key.to_string(), v.as_str().to_string());
         }
         Ok(())
-    };
-    let s = |v: &Option<String>| v.clone();
-    let sc = |v: &Option<Scalar>| v.as_ref().map(|x| x.text().to_string());
-    put("good_status", s(&r.good_status))?;
-    put("order_status", s(&r.order_status))?;
-    put("refund_phase", s(&r.refund_phase))?;
-    put("cs_status", sc(&r.cs_status))?;
-    put("advance_status", sc(&r.advance_status))?;
-    put(
+    }
+
+    pub(crate) fn text(&mut self, key: &str, value: &Option<String>) -> Result<(), MappingError> {
+        self.value(key, value.clone())
+    }
+
+    pub(crate) fn scalar(&mut self, key: &str, value: &Option<Scalar>) -> Result<(), MappingError> {
+        self.value(key, value.as_ref().map(|x| x.text().to_string()))
+    }
+
+    pub(crate) fn into_map(self) -> BTreeMap<String, String> {
+        self.out
+    }
+}
+
+/// Raw fields kept for the record, under their TOP names.
+fn attributes(r: &Refund) -> Result<BTreeMap<String, String>, MappingError> {
+    let mut a = Attributes::new("refund");
+    a.text("good_status", &r.good_status)?;
+    a.text("order_status", &r.order_status)?;
+    a.text("refund_phase", &r.refund_phase)?;
+    a.scalar("cs_status", &r.cs_status)?;
+    a.scalar("advance_status", &r.advance_status)?;
+    a.value(
         "has_good_return",
         r.has_good_return.map(|b| b.0.to_string()),
     )?;
-    put("operation_contraint", s(&r.operation_contraint))?;
-    put("dispute_type", s(&r.dispute_type))?;
-    put("special_refund_type", s(&r.special_refund_type))?;
-    put("attribute", s(&r.attribute))?;
-    put("alipay_no", sc(&r.alipay_no))?;
-    put("num_iid", sc(&r.num_iid))?;
-    put("num", sc(&r.num))?;
-    put("sku", s(&r.sku))?;
-    put("outer_id", s(&r.outer_id))?;
-    put("title", s(&r.title))?;
-    put("seller_nick", s(&r.seller_nick))?;
-    put("buyer_open_uid", s(&r.buyer_open_uid))?;
-    put("payment", sc(&r.payment))?;
-    put("price", sc(&r.price))?;
-    put("split_taobao_fee", sc(&r.split_taobao_fee))?;
-    put("split_seller_fee", sc(&r.split_seller_fee))?;
-    put("shipping_type", s(&r.shipping_type))?;
-    put("refund_version", sc(&r.refund_version))?;
-    put("modified", s(&r.modified))?;
+    a.text("operation_contraint", &r.operation_contraint)?;
+    a.text("dispute_type", &r.dispute_type)?;
+    a.text("special_refund_type", &r.special_refund_type)?;
+    a.text("attribute", &r.attribute)?;
+    a.scalar("alipay_no", &r.alipay_no)?;
+    a.scalar("num_iid", &r.num_iid)?;
+    a.scalar("num", &r.num)?;
+    a.text("sku", &r.sku)?;
+    a.text("outer_id", &r.outer_id)?;
+    a.text("title", &r.title)?;
+    a.text("seller_nick", &r.seller_nick)?;
+    a.text("buyer_open_uid", &r.buyer_open_uid)?;
+    a.scalar("payment", &r.payment)?;
+    a.scalar("price", &r.price)?;
+    a.scalar("split_taobao_fee", &r.split_taobao_fee)?;
+    a.scalar("split_seller_fee", &r.split_seller_fee)?;
+    a.text("shipping_type", &r.shipping_type)?;
+    a.scalar("refund_version", &r.refund_version)?;
+    a.text("modified", &r.modified)?;
     if let Some(t) = &r.refund_remind_timeout {
-        put("remind_type", sc(&t.remind_type))?;
-        put(
+        a.scalar("remind_type", &t.remind_type)?;
+        a.value(
             "remind_exist_timeout",
             t.exist_timeout.map(|b| b.0.to_string()),
         )?;
-        put("remind_timeout", s(&t.timeout))?;
+        a.text("remind_timeout", &t.timeout)?;
     }
-    Ok(out)
+    Ok(a.into_map())
 }
