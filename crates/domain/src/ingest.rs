@@ -276,6 +276,8 @@ impl Case {
             updated_at: now,
             version: 1,
         };
+        // A task first seen while the platform intervenes has a complaint open (TB-28 (2)).
+        case.absorb_task_status(case.state, started);
         case.deadlines = policy.deadlines_for(&case, started, record.platform_deadline);
         let mut events = vec![NewEvent {
             kind: EventKind::CaseCreated,

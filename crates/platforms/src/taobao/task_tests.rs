@@ -146,3 +146,30 @@ fn task_payload_errors_name_the_field_and_value() {
     let e = record("等待卖家回复", serde_json::json!({ "timeout": "tomorrow" })).unwrap_err();
     assert_eq!(e.field, "platform_task.timeout");
 }
+
+#[test]
+fn tb_28_a_task_first_seen_while_the_platform_intervenes_waits_for_its_complaint() {
+    let r = record("平台介入中", serde_json::json!({})).unwrap();
+    let registry = crate::AdapterRegistry::builtin().load_policies().unwrap();
+    let policy = registry
+        .in_force(&TaobaoAdapter.platform(), r.opened_at.unwrap())
+        .unwrap();
+    let case = aftersales_domain::Case::from_platform(
+        aftersales_domain::CaseId::parse("c-1").unwrap(),
+        aftersales_domain::TenantId::parse("acme").unwrap(),
+        aftersales_domain::ShopId::parse("shop").unwrap(),
+        TaobaoAdapter.platform(),
+        r,
+        policy,
+        parse_shanghai("2026-11-21 10:00:00").unwrap(),
+        &[],
+    )
+    .unwrap()
+    .case;
+    let complaint = case
+        .task
+        .unwrap()
+        .complaint
+        .expect("TB-28 (2): a complaint is open");
+    assert!(complaint.finished_at.is_none());
+}
