@@ -19,7 +19,7 @@ use aftersales_platforms::AdapterRegistry;
 use aftersales_proto::v1 as pb;
 use aftersales_proto::v1::aftersales_service_server::AftersalesService;
 use aftersales_store::{
-    CaseWrite, DueDeadline, DueDeadlineCursor, IdempotencyRecord, OrderLine, Store, StoreError,
+    CaseWrite, DueDeadline, DueDeadlineCursor, IdempotencyRecord, OrderRef, Store, StoreError,
     WriteMode,
 };
 use prost::Message;
@@ -184,26 +184,24 @@ impl AftersalesApi {
         })
     }
 
-    /// The cases already opened on an order line, when a rule needs them (TB-03, TB-29).
-    async fn order_line_history(
+    /// The cases already opened on an order, when a rule needs them (TB-03, TB-29, PD-07).
+    async fn order_history(
         &self,
         tenant: &TenantId,
         needed: bool,
         platform: &PlatformCode,
         shop: &ShopId,
         order_id: &Option<OrderId>,
-        sub_order_id: &Option<OrderId>,
     ) -> Result<Vec<Case>, ApiError> {
         let Some(order_id) = order_id.clone().filter(|_| needed) else {
             return Ok(Vec::new());
         };
-        let line = OrderLine {
+        let order = OrderRef {
             platform: platform.clone(),
             shop: shop.clone(),
             order_id,
-            sub_order_id: sub_order_id.clone(),
         };
-        Ok(self.store.cases_on_order_line(tenant, &line).await?)
+        Ok(self.store.cases_on_order(tenant, &order).await?)
     }
 
     async fn load_case(&self, tenant: &TenantId, id: &CaseId) -> Result<Case, ApiError> {
@@ -400,13 +398,12 @@ impl AftersalesApi {
                     let policy = self.policy_in_force(&platform, opened)?;
                     // TB-29 needs the earlier tasks on the sub-order; other kinds need nothing.
                     let earlier = self
-                        .order_line_history(
+                        .order_history(
                             &p.tenant,
                             record.kind.is_platform_task(),
                             &platform,
                             &shop,
                             &record.order_id,
-                            &record.sub_order_id,
                         )
                         .await?;
                     let change = Case::from_platform(
@@ -632,18 +629,17 @@ impl AftersalesApi {
         let mut draft = draft;
         // TB-20: the task records whether its parcel was really signed for elsewhere.
         draft.task = draft.task.map(aftersales_platforms::signing::checked);
-        // TB-03 and TB-29 look at what the order line already had. Two concurrent creates on
-        // one line can both pass; the platform itself is the final guard there.
-        let needs_history = (draft.kind.is_buyer_request() && policy.one_request_per_order_line)
+        // TB-03, TB-29 and PD-07 look at what the order already had. Two concurrent creates
+        // on one order can both pass; the platform itself is the final guard there.
+        let needs_history = (draft.kind.is_buyer_request() && policy.limits_requests())
             || draft.kind.is_platform_task();
         let earlier = self
-            .order_line_history(
+            .order_history(
                 &p.tenant,
                 needs_history,
                 &platform,
                 &draft.shop,
                 &draft.order_id,
-                &draft.sub_order_id,
             )
             .await?;
         let change = Case::open(

@@ -41,6 +41,13 @@ pub enum DomainError {
         existing: String,
         existing_state: CaseState,
     },
+    #[error("order {order} already had {count} {kinds} requests, the most the platform allows; the after-sales entry is closed ({rule})")]
+    RequestLimitReached {
+        order: String,
+        count: u32,
+        kinds: String,
+        rule: String,
+    },
     #[error("a {kind} request cannot be opened on an order that is {order_state} (CM-03)")]
     KindNotAllowedForOrderState {
         kind: CaseKind,
@@ -74,6 +81,7 @@ impl DomainError {
             DomainError::OutsideAfterSalesWindow { .. } => "OUTSIDE_AFTER_SALES_WINDOW",
             DomainError::OrderLineAlreadyUsed { .. } => "ORDER_LINE_ALREADY_USED",
             DomainError::KindNotAllowedForOrderState { .. } => "KIND_NOT_ALLOWED_FOR_ORDER_STATE",
+            DomainError::RequestLimitReached { .. } => "AFTER_SALES_ENTRY_CLOSED",
             DomainError::NotATask { .. } => "NOT_A_PLATFORM_TASK",
             DomainError::TaskReplyNotOffered { .. } => "TASK_REPLY_NOT_OFFERED",
             DomainError::TaskReplyNotAllowedNow { .. } => "TASK_REPLY_NOT_ALLOWED_NOW",
@@ -81,8 +89,9 @@ impl DomainError {
     }
 
     /// The catalogue rule behind the refusal, if any.
-    pub fn rule_id(&self) -> Option<&'static str> {
+    pub fn rule_id(&self) -> Option<&str> {
         match self {
+            DomainError::RequestLimitReached { rule, .. } => Some(rule),
             DomainError::ReturnShipmentAlreadyRecorded => Some("TB-09"),
             DomainError::OutsideAfterSalesWindow { .. } => Some("TB-01"),
             DomainError::OrderLineAlreadyUsed { .. } => Some("TB-03"),

@@ -125,8 +125,8 @@ fn amount_invalid(field: &'static str, a: Fen, total: Option<Fen>) -> Result<(),
 
 impl Case {
     /// Open a case entered by hand. It starts awaiting the merchant's answer. `earlier` are
-    /// the cases already opened on the same order line (same platform, shop, order and
-    /// sub-order): TB-03 and TB-29 depend on them.
+    /// the cases already opened on the same order (same platform, shop and order, any line):
+    /// TB-03, TB-29 and PD-07 depend on them.
     pub fn open(
         id: CaseId,
         tenant: TenantId,
@@ -153,9 +153,14 @@ impl Case {
                 });
             }
         }
+        let same_line: Vec<&Case> = earlier
+            .iter()
+            .filter(|c| c.sub_order_id == draft.sub_order_id)
+            .collect();
         if draft.kind.is_buyer_request() {
             check_window(policy, draft.trade_success_at, now)?;
-            check_once_per_order_line(policy, earlier)?;
+            check_once_per_order_line(policy, &same_line)?;
+            check_request_limit(policy, draft.kind, earlier)?;
         }
         if draft.kind.is_platform_task() && draft.task.is_none() {
             return Err(DomainError::InvalidField {
@@ -201,7 +206,7 @@ impl Case {
             platform_version: None,
             platform_attributes: BTreeMap::new(),
             needs_refresh: None,
-            task: draft.task.map(|t| with_prior_complaints(t, earlier)),
+            task: draft.task.map(|t| with_prior_complaints(t, &same_line)),
             policy_version: policy.version.clone(),
             created_at: now,
             updated_at: now,
@@ -223,8 +228,8 @@ impl Case {
     /// Open a case from a platform record seen for the first time. Deadlines start when the
     /// buyer opened the request on the platform if the record says so.
     ///
-    /// The platform already accepted the request, so TB-01/TB-03/CM-03 are not re-checked;
-    /// `earlier` (the cases on the same order line) only feeds TB-29.
+    /// The platform already accepted the request, so TB-01/TB-03/CM-03/PD-07 are not
+    /// re-checked; `earlier` (the cases on the same order) only feeds TB-29.
     #[allow(clippy::too_many_arguments)]
     pub fn from_platform(
         id: CaseId,
@@ -267,10 +272,13 @@ impl Case {
             platform_version: Some(record.version),
             platform_attributes: record.attributes.clone(),
             needs_refresh: None,
-            task: record
-                .task
-                .clone()
-                .map(|t| with_prior_complaints(t, earlier)),
+            task: record.task.clone().map(|t| {
+                let same_line: Vec<&Case> = earlier
+                    .iter()
+                    .filter(|c| c.sub_order_id == record.sub_order_id)
+                    .collect();
+                with_prior_complaints(t, &same_line)
+            }),
             policy_version: policy.version.clone(),
             created_at: now,
             updated_at: now,
@@ -498,7 +506,7 @@ fn check_window(
 
 /// TB-03: once a request on an order line succeeded, failed or was withdrawn — or while one
 /// is still open — no new one can be opened.
-fn check_once_per_order_line(policy: &Policy, earlier: &[Case]) -> Result<(), DomainError> {
+fn check_once_per_order_line(policy: &Policy, earlier: &[&Case]) -> Result<(), DomainError> {
     if !policy.one_request_per_order_line {
         return Ok(());
     }
@@ -512,6 +520,39 @@ fn check_once_per_order_line(policy: &Policy, earlier: &[Case]) -> Result<(), Do
     }
 }
 
+/// PD-07: past the cap of counted requests on an order, the entry is closed.
+fn check_request_limit(
+    policy: &Policy,
+    kind: CaseKind,
+    earlier: &[Case],
+) -> Result<(), DomainError> {
+    let Some(limit) = policy
+        .request_limit
+        .as_ref()
+        .filter(|l| l.kinds.contains(&kind))
+    else {
+        return Ok(());
+    };
+    let count = earlier
+        .iter()
+        .filter(|c| limit.kinds.contains(&c.kind))
+        .count();
+    if count >= limit.max_per_order as usize {
+        let kinds: Vec<&str> = limit.kinds.iter().map(|k| k.as_str()).collect();
+        return Err(DomainError::RequestLimitReached {
+            order: earlier
+                .first()
+                .and_then(|c| c.order_id.as_ref())
+                .map(|o| o.to_string())
+                .unwrap_or_default(),
+            count: count as u32,
+            kinds: kinds.join("/"),
+            rule: limit.rule.clone(),
+        });
+    }
+    Ok(())
+}
+
 fn order_line_label(c: &Case) -> String {
     let order = c.order_id.as_ref().map(|o| o.as_str()).unwrap_or("");
     match &c.sub_order_id {
@@ -521,7 +562,7 @@ fn order_line_label(c: &Case) -> String {
 }
 
 /// TB-29: a false-shipment complaint on this sub-order from an earlier task counts too.
-fn with_prior_complaints(mut task: SignedElsewhereTask, earlier: &[Case]) -> SignedElsewhereTask {
+fn with_prior_complaints(mut task: SignedElsewhereTask, earlier: &[&Case]) -> SignedElsewhereTask {
     let earlier_complaint = earlier.iter().filter_map(|c| c.task.as_ref()).any(|t| {
         t.prior_false_shipment_complaint
             || t.complaint

@@ -183,6 +183,17 @@ impl DeadlineRule {
     }
 }
 
+/// A cap on buyer requests per order (PD-07): past it the platform closes the entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestLimit {
+    /// The catalogue rule, e.g. "PD-07".
+    pub rule: String,
+    pub max_per_order: u32,
+    /// The kinds that count (and are refused past the cap).
+    pub kinds: Vec<CaseKind>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
@@ -196,6 +207,9 @@ pub struct Policy {
     /// TB-03: the after-sales entry can be used once per order line.
     #[serde(default)]
     pub one_request_per_order_line: bool,
+    /// PD-07: at most so many requests of some kinds per order.
+    #[serde(default)]
+    pub request_limit: Option<RequestLimit>,
     /// The merchant actions this platform lets the service carry out.
     pub merchant_actions: Vec<ActionKind>,
     /// The platform-task replies this platform offers (TB-24).
@@ -226,6 +240,11 @@ impl Policy {
             }
         }
         Ok(p)
+    }
+
+    /// Whether opening a request depends on the order's earlier cases (TB-03, PD-07).
+    pub fn limits_requests(&self) -> bool {
+        self.one_request_per_order_line || self.request_limit.is_some()
     }
 
     pub fn allows(&self, action: ActionKind) -> bool {

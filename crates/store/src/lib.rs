@@ -102,25 +102,13 @@ pub struct CaseQuery {
     pub limit: u32,
 }
 
-/// One order line on one platform and shop: where TB-03 and TB-29 look for earlier cases.
+/// One order on one platform and shop: where TB-03, TB-29 and PD-07 look for the cases
+/// opened before (on any of its lines).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderLine {
+pub struct OrderRef {
     pub platform: PlatformCode,
     pub shop: ShopId,
     pub order_id: OrderId,
-    pub sub_order_id: Option<OrderId>,
-}
-
-impl OrderLine {
-    /// The line a case is about, if it is about one.
-    pub fn of(case: &Case) -> Option<OrderLine> {
-        Some(OrderLine {
-            platform: case.platform.clone(),
-            shop: case.shop.clone(),
-            order_id: case.order_id.clone()?,
-            sub_order_id: case.sub_order_id.clone(),
-        })
-    }
 }
 
 /// An event as stored: its place in the tenant's feed is `seq`, gap-free and in commit order
@@ -252,11 +240,12 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         query: &CaseQuery,
     ) -> Result<Vec<Case>, StoreError>;
-    /// The cases opened on one order line, oldest first (at most 100: a line has a handful).
-    async fn cases_on_order_line(
+    /// The cases opened on one order, every line, oldest first (at most 100: an order has a
+    /// handful).
+    async fn cases_on_order(
         &self,
         tenant: &TenantId,
-        line: &OrderLine,
+        order: &OrderRef,
     ) -> Result<Vec<Case>, StoreError>;
 
     /// Events of one case after `after_seq`, oldest first.

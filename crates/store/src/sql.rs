@@ -48,11 +48,11 @@ pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET \
      updated_at = $12, order_id = $13, sub_order_id = $14, needs_refresh = $15, body = $16 \
      WHERE tenant_id = $1 AND id = $2 AND version = $17";
 
-/// The cases on one order line (TB-03, TB-29), oldest first. `$5` may be NULL: a line without
-/// a sub-order id. Served by `cases_by_order_line`.
-pub(crate) const SELECT_CASES_ON_ORDER_LINE: &str = "SELECT tenant_id, id, body FROM cases \
+/// The cases on one order, every line (TB-03, TB-29, PD-07), oldest first. Served by
+/// `cases_by_order_line` (its prefix).
+pub(crate) const SELECT_CASES_ON_ORDER: &str = "SELECT tenant_id, id, body FROM cases \
      WHERE tenant_id = $1 AND platform = $2 AND shop_id = $3 AND order_id = $4 \
-     AND sub_order_id IS NOT DISTINCT FROM $5 ORDER BY created_at, id LIMIT 100";
+     ORDER BY created_at, id LIMIT 100";
 
 pub(crate) const SELECT_CASE: &str = "SELECT tenant_id, id, body FROM cases \
      WHERE tenant_id = $1 AND id = $2";
@@ -697,17 +697,16 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant))]
-            async fn cases_on_order_line(
+            async fn cases_on_order(
                 &self,
                 tenant: &aftersales_domain::TenantId,
-                line: &$crate::OrderLine,
+                order: &$crate::OrderRef,
             ) -> Result<Vec<aftersales_domain::Case>, $crate::StoreError> {
-                sqlx::query::<$db>($crate::sql::SELECT_CASES_ON_ORDER_LINE)
+                sqlx::query::<$db>($crate::sql::SELECT_CASES_ON_ORDER)
                     .bind(tenant.as_str())
-                    .bind(line.platform.as_str())
-                    .bind(line.shop.as_str())
-                    .bind(line.order_id.as_str())
-                    .bind(line.sub_order_id.as_ref().map(|s| s.as_str()))
+                    .bind(order.platform.as_str())
+                    .bind(order.shop.as_str())
+                    .bind(order.order_id.as_str())
                     .fetch_all(self.reader())
                     .await
                     .map_err(Self::error)?

@@ -12,7 +12,7 @@ use aftersales_domain::{
 };
 use aftersales_store::{
     ApiKeyRecord, CaseQuery, CaseWrite, ClaimedTimer, DueDeadline, DueDeadlineCursor,
-    DueDeadlineQuery, IdempotencyRecord, OrderLine, PostgresStore, SqliteStore, Store, StoreError,
+    DueDeadlineQuery, IdempotencyRecord, OrderRef, PostgresStore, SqliteStore, Store, StoreError,
     TimerClaim, TimerKind, WriteMode,
 };
 use chrono::{DateTime, Duration, Utc};
@@ -329,7 +329,7 @@ on_both!(
     due_deadline_rows_out_of_step_with_the_case_are_corrupt,
     cases_by_ids_returns_the_stored_cases,
     timer_migration_backfills_existing_deadlines from before_deadline_timers,
-    cases_on_order_line_finds_that_line_only,
+    cases_on_order_finds_every_line_of_that_order_only,
     needs_refresh_lists_only_marked_cases,
     order_line_migration_backfills_existing_cases from before_order_lines,
 );
@@ -2217,22 +2217,21 @@ fn on_line(
     open(tenant_id, id, d, base())
 }
 
-fn line(platform: &str, shop: &str, order: &str, sub: Option<&str>) -> OrderLine {
-    OrderLine {
+fn order(platform: &str, shop: &str, order: &str) -> OrderRef {
+    OrderRef {
         platform: PlatformCode::parse(platform).unwrap(),
         shop: ShopId::parse(shop).unwrap(),
         order_id: OrderId::parse(order).unwrap(),
-        sub_order_id: sub.map(|s| OrderId::parse(s).unwrap()),
     }
 }
 
-async fn cases_on_order_line_finds_that_line_only(ctx: Ctx) {
+async fn cases_on_order_finds_every_line_of_that_order_only(ctx: Ctx) {
     let s = &*ctx.store;
     for change in [
         on_line("acme", "c-1", "demo", "shop-a", "o-1", Some("s-1")),
-        on_line("acme", "c-2", "demo", "shop-a", "o-1", Some("s-1")),
-        on_line("acme", "c-3", "demo", "shop-a", "o-1", Some("s-2")),
-        on_line("acme", "c-4", "demo", "shop-a", "o-1", None),
+        on_line("acme", "c-2", "demo", "shop-a", "o-1", Some("s-2")),
+        on_line("acme", "c-3", "demo", "shop-a", "o-1", None),
+        on_line("acme", "c-4", "demo", "shop-a", "o-2", Some("s-1")),
         on_line("acme", "c-5", "demo", "shop-b", "o-1", Some("s-1")),
         on_line("acme", "c-6", "other", "shop-a", "o-1", Some("s-1")),
         on_line("beta", "c-7", "demo", "shop-a", "o-1", Some("s-1")),
@@ -2246,18 +2245,12 @@ async fn cases_on_order_line_finds_that_line_only(ctx: Ctx) {
             .collect::<Vec<_>>()
     };
     let got = s
-        .cases_on_order_line(&tenant("acme"), &line("demo", "shop-a", "o-1", Some("s-1")))
+        .cases_on_order(&tenant("acme"), &order("demo", "shop-a", "o-1"))
         .await
         .unwrap();
-    assert_eq!(ids(got), vec!["c-1", "c-2"]);
-    // A line without a sub-order id is its own line, not a wildcard.
+    assert_eq!(ids(got), vec!["c-1", "c-2", "c-3"]);
     let got = s
-        .cases_on_order_line(&tenant("acme"), &line("demo", "shop-a", "o-1", None))
-        .await
-        .unwrap();
-    assert_eq!(ids(got), vec!["c-4"]);
-    let got = s
-        .cases_on_order_line(&tenant("acme"), &line("demo", "shop-a", "o-2", None))
+        .cases_on_order(&tenant("acme"), &order("demo", "shop-a", "o-9"))
         .await
         .unwrap();
     assert!(got.is_empty());
@@ -2345,7 +2338,7 @@ async fn order_line_migration_backfills_existing_cases(ctx: Ctx) {
     let s = &*ctx.store;
     let [plain, stale] = cases_before_order_lines();
     let got = s
-        .cases_on_order_line(&tenant("acme"), &line("demo", "shop-a", "o-1", Some("s-1")))
+        .cases_on_order(&tenant("acme"), &order("demo", "shop-a", "o-1"))
         .await
         .unwrap();
     assert_eq!(got, vec![plain]);
