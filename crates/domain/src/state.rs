@@ -77,6 +77,8 @@ impl CaseState {
                 AwaitingMerchantExecution,
                 PlatformIntervening,
                 Refunded,
+                // The buyer confirms the reshipped goods (Pinduoduo 18 → 16).
+                Reshipped,
                 Exchanged,
                 Repaired,
                 Closed,
@@ -101,6 +103,8 @@ impl CaseState {
                 Exchanged,
                 Repaired,
                 Closed,
+                // The buyer cancels while the refund is being processed (Pinduoduo 4/5 → 11).
+                WithdrawnByBuyer,
                 Expired,
             ],
             PlatformIntervening => &[
@@ -110,6 +114,9 @@ impl CaseState {
                 FollowUpPending,
                 Refunded,
                 Reshipped,
+                // The platform's ruling can be an exchange or a repair too.
+                Exchanged,
+                Repaired,
                 Closed,
                 WithdrawnByBuyer,
             ],

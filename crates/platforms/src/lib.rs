@@ -7,6 +7,7 @@ use aftersales_domain::{PlatformCode, PlatformInput, Policy, PolicyRegistry};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub mod pinduoduo;
 pub mod signing;
 pub mod taobao;
 
@@ -80,6 +81,7 @@ impl AdapterRegistry {
     pub fn builtin() -> Self {
         let mut r = Self::empty();
         r.register(Arc::new(taobao::TaobaoAdapter));
+        r.register(Arc::new(pinduoduo::PinduoduoAdapter));
         r
     }
 
