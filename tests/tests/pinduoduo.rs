@@ -8,6 +8,7 @@ use aftersales_tests::{
 };
 use chrono::{DateTime, Duration, Utc};
 use tonic::Code;
+use tonic_types::StatusExt;
 
 const TENANT: &str = "acme";
 const SHOP: &str = "pdd-store";
@@ -161,7 +162,372 @@ async fn pd_07_a_fourth_return_or_exchange_on_an_order_is_refused(backend: Backe
     server.stop().await;
 }
 
+// ---- Evidence (PD-E0 … PD-E10) ---------------------------------------------------------------
+
+fn pdd_case(kind: pb::CaseKind, order: &str) -> pb::Case {
+    let mut c = manual_case(kind, order);
+    c.platform = "pinduoduo".into();
+    c.shop = SHOP.into();
+    c
+}
+
+fn evidence_case(scenario: &str, order: &str) -> pb::Case {
+    let mut c = pdd_case(pb::CaseKind::EvidenceRequest, order);
+    c.evidence_request = Some(pb::EvidenceRequest {
+        scenario: scenario.into(),
+        ..Default::default()
+    });
+    c
+}
+
+fn proof(kind: pb::ProofKind, uri: &str) -> pb::EvidenceItem {
+    pb::EvidenceItem {
+        kind: kind as i32,
+        uri: uri.into(),
+        ..Default::default()
+    }
+}
+
+fn shipping_slip() -> pb::EvidenceItem {
+    pb::EvidenceItem {
+        recipient_name: "王五".into(),
+        recipient_address: "上海市浦东新区世纪大道100号".into(),
+        ..proof(pb::ProofKind::ShippingSlip, "oss://e/slip.jpg")
+    }
+}
+
+/// A red-stamp proof as PD-E1/PD-E9 want it: carrier stamp, the four details handwritten on
+/// the printed form, signed, same recipient as the slip.
+fn red_stamp() -> pb::EvidenceItem {
+    let all = [
+        pb::StampField::TrackingNumber,
+        pb::StampField::RecipientName,
+        pb::StampField::CourierName,
+        pb::StampField::DeliveryDate,
+    ];
+    pb::EvidenceItem {
+        stamp: pb::StampKind::CarrierRedStamp as i32,
+        handwritten_fields: all.iter().map(|f| *f as i32).collect(),
+        printed_form: true,
+        signer_signature: true,
+        ..shipping_slip_fields(proof(pb::ProofKind::RedStampProof, "oss://e/stamp.jpg"))
+    }
+}
+
+fn shipping_slip_fields(item: pb::EvidenceItem) -> pb::EvidenceItem {
+    let slip = shipping_slip();
+    pb::EvidenceItem {
+        recipient_name: slip.recipient_name,
+        recipient_address: slip.recipient_address,
+        ..item
+    }
+}
+
+async fn submit(
+    client: &mut Client,
+    key: &str,
+    name: &str,
+    items: Vec<pb::EvidenceItem>,
+    stage_only: bool,
+) -> Result<pb::Case, tonic::Status> {
+    client
+        .submit_evidence(authed(
+            key,
+            pb::SubmitEvidenceRequest {
+                name: name.into(),
+                items,
+                stage_only,
+                ..Default::default()
+            },
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// PD-E1 and PD-E9: CheckEvidence names each invalid item and why; an insufficient submission
+/// is refused with one violation per problem; staged proofs count; a valid submission is
+/// recorded and goes to the platform's review.
+async fn pd_e1_evidence_is_checked_staged_and_submitted(backend: Backend) {
+    let (server, key, mut client) = TestServer::start_as_agent(backend, TENANT).await;
+    let case = create(
+        &mut client,
+        &key,
+        evidence_case("goods_not_received", "pdd-e1"),
+    )
+    .await;
+    let request = case.evidence_request.as_ref().unwrap();
+    assert_eq!(request.rule_id, "PD-E1");
+    assert_eq!(
+        time_of(&active(&case, "PD-E1").due_time),
+        test_epoch() + Duration::hours(48)
+    );
+
+    let finance = pb::EvidenceItem {
+        stamp: pb::StampKind::FinanceStamp as i32,
+        ..red_stamp()
+    };
+    let check = client
+        .check_evidence(authed(
+            &key,
+            pb::CheckEvidenceRequest {
+                name: case.name.clone(),
+                items: vec![shipping_slip(), finance.clone()],
+            },
+        ))
+        .await
+        .expect("check")
+        .into_inner();
+    assert!(!check.met);
+    let wrong_stamp = check
+        .problems
+        .iter()
+        .find(|p| p.code == "WRONG_STAMP")
+        .expect("the finance stamp is named");
+    assert_eq!(wrong_stamp.rule_id, "PD-E9");
+    assert!(
+        wrong_stamp.message.contains("finance")
+            && wrong_stamp.message.contains("carrier red stamp")
+    );
+    assert_eq!(wrong_stamp.item_index, Some(1));
+    // The other alternative (the buyer confirming in the platform chat) is reported missing.
+    assert!(check
+        .problems
+        .iter()
+        .any(|p| p.code == "MISSING" && p.proof == pb::ProofKind::ChatScreenshot as i32));
+
+    let err = submit(
+        &mut client,
+        &key,
+        &case.name,
+        vec![shipping_slip(), finance],
+        false,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::FailedPrecondition, "EVIDENCE_INSUFFICIENT")
+    );
+    let violations = err
+        .get_error_details()
+        .precondition_failure()
+        .unwrap()
+        .violations
+        .clone();
+    assert!(violations.iter().any(|v| v.r#type == "WRONG_STAMP"));
+
+    let staged = submit(&mut client, &key, &case.name, vec![shipping_slip()], true)
+        .await
+        .unwrap();
+    assert_eq!(
+        staged.state,
+        pb::CaseState::AwaitingMerchant as i32,
+        "staging moves nothing"
+    );
+    assert_eq!(staged.evidence_request.as_ref().unwrap().staged.len(), 1);
+    let submitted = submit(&mut client, &key, &case.name, vec![red_stamp()], false)
+        .await
+        .unwrap();
+    assert_eq!(submitted.state, pb::CaseState::PlatformIntervening as i32);
+    let s = &submitted.evidence_request.as_ref().unwrap().submissions[0];
+    assert_eq!((s.item_count, s.late), (2, false));
+    let events = events_of(&mut client, &key, &case.name).await;
+    assert!(events.iter().any(|e| e.r#type == "evidence_submitted"));
+    server.stop().await;
+}
+
+/// A submission after the deadline (before the engine fired it) is accepted and marked late.
+async fn pd_e1_late_submission_is_recorded_as_late(backend: Backend) {
+    let (server, key, mut client) = TestServer::start_as_agent(backend, TENANT).await;
+    let case = create(
+        &mut client,
+        &key,
+        evidence_case("goods_not_received", "pdd-late"),
+    )
+    .await;
+    server.clock.advance(Duration::hours(49));
+    let chat = pb::EvidenceItem {
+        source: pb::ProofSource::PlatformChat as i32,
+        continuous: true,
+        complete: true,
+        buyer_confirms: true,
+        ..proof(pb::ProofKind::ChatScreenshot, "oss://e/chat.png")
+    };
+    let submitted = submit(&mut client, &key, &case.name, vec![chat], false)
+        .await
+        .unwrap();
+    assert!(submitted.evidence_request.as_ref().unwrap().submissions[0].late);
+    server.stop().await;
+}
+
+/// PD-E1 and PD-E6 timeouts: the buyer is refunded; for tracking that cannot be found it is a
+/// logistics exception.
+async fn pd_e1_pd_e6_timeouts_refund_the_buyer(backend: Backend) {
+    let (server, key, mut client) = TestServer::start_as_agent(backend, TENANT).await;
+    let e1 = create(
+        &mut client,
+        &key,
+        evidence_case("goods_not_received", "pdd-t1"),
+    )
+    .await;
+    let e6 = create(
+        &mut client,
+        &key,
+        evidence_case("tracking_not_found", "pdd-t6"),
+    )
+    .await;
+    server.advance_and_sweep(Duration::hours(48)).await;
+    for (case, consequence) in [(&e1, "auto_refund"), (&e6, "logistics_exception_refund")] {
+        let after = aftersales_tests::get(&mut client, &key, &case.name).await;
+        assert_eq!(after.state, pb::CaseState::Refunded as i32, "{consequence}");
+        let events = events_of(&mut client, &key, &case.name).await;
+        let expired = events
+            .iter()
+            .find(|e| e.r#type == "deadline_expired")
+            .unwrap();
+        assert_eq!(detail(expired)["consequence"], consequence);
+    }
+    server.stop().await;
+}
+
+/// PD-E8: a valid progress message is the first step and starts the report's clock; when that
+/// passes, refund with return at the merchant's cost.
+async fn pd_e8_progress_then_report_clock(backend: Backend) {
+    let (server, key, mut client) = TestServer::start_as_agent(backend, TENANT).await;
+    let case = create(
+        &mut client,
+        &key,
+        evidence_case("appliance_quality", "pdd-e8"),
+    )
+    .await;
+    assert_eq!(
+        time_of(&active(&case, "PD-E8").due_time),
+        test_epoch() + Duration::hours(72)
+    );
+    server.clock.advance(Duration::hours(20));
+    let progress = pb::EvidenceItem {
+        capture_time: Some(aftersales_tests::ts(test_epoch() + Duration::hours(20))),
+        visit_time: Some(aftersales_tests::ts(test_epoch() + Duration::hours(40))),
+        ..proof(
+            pb::ProofKind::TechnicianVisitMessage,
+            "oss://e/progress.png",
+        )
+    };
+    let staged = submit(&mut client, &key, &case.name, vec![progress], true)
+        .await
+        .unwrap();
+    assert_eq!(
+        staged.state,
+        pb::CaseState::AwaitingMerchantExecution as i32
+    );
+    let report_clock = active(&staged, "PD-E8");
+    assert_eq!(report_clock.key, "appliance_report");
+    server.advance_and_sweep(Duration::hours(72)).await;
+    let after = aftersales_tests::get(&mut client, &key, &case.name).await;
+    assert_eq!(
+        after.state,
+        pb::CaseState::AwaitingBuyer as i32,
+        "refund with return"
+    );
+    server.stop().await;
+}
+
+/// PD-E10: the merchant signed for the return, so a later damage claim on that order needs the
+/// PD-E5 evidence, not PD-E4.
+async fn pd_e10_signed_return_turns_a_damage_claim_into_pd_e5(backend: Backend) {
+    let (server, key, mut client) = TestServer::start_as_agent(backend, TENANT).await;
+    let ret = create(
+        &mut client,
+        &key,
+        pdd_case(pb::CaseKind::ReturnAndRefund, "pdd-e10"),
+    )
+    .await;
+    client
+        .agree_case(authed(
+            &key,
+            pb::AgreeCaseRequest {
+                name: ret.name.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    client
+        .record_return_shipment(authed(
+            &key,
+            pb::RecordReturnShipmentRequest {
+                name: ret.name.clone(),
+                shipment: Some(pb::Shipment {
+                    carrier: "中通".into(),
+                    tracking_number: "ZT1".into(),
+                    ship_time: None,
+                }),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let signed = client
+        .confirm_return_received(authed(
+            &key,
+            pb::ConfirmReturnReceivedRequest {
+                name: ret.name.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(signed.return_signed_time.is_some());
+
+    let claim = create(
+        &mut client,
+        &key,
+        evidence_case("damaged_return_refused", "pdd-e10"),
+    )
+    .await;
+    let request = claim.evidence_request.as_ref().unwrap();
+    assert_eq!(
+        (request.scenario.as_str(), request.rule_id.as_str()),
+        ("damaged_return_signed", "PD-E5")
+    );
+    assert!(request.note.contains("PD-E10"), "{}", request.note);
+    let elsewhere = create(
+        &mut client,
+        &key,
+        evidence_case("damaged_return_refused", "pdd-e10-other"),
+    )
+    .await;
+    assert_eq!(
+        elsewhere.evidence_request.as_ref().unwrap().rule_id,
+        "PD-E4"
+    );
+
+    let err = client
+        .create_case(authed(
+            &key,
+            pb::CreateCaseRequest {
+                case: Some(evidence_case("no_such_scenario", "pdd-x")),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message().contains("goods_not_received"),
+        "{}",
+        err.message()
+    );
+    server.stop().await;
+}
+
 on_both_backends!(
+    pd_e1_evidence_is_checked_staged_and_submitted,
+    pd_e1_late_submission_is_recorded_as_late,
+    pd_e1_pd_e6_timeouts_refund_the_buyer,
+    pd_e8_progress_then_report_clock,
+    pd_e10_signed_return_turns_a_damage_claim_into_pd_e5,
     pd_04_expire_time_is_the_merchant_deadline,
     pd_03_refund_processing_counts_chinese_working_days,
     pd_07_a_fourth_return_or_exchange_on_an_order_is_refused,

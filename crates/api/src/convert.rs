@@ -259,6 +259,11 @@ pub fn case_to_pb(c: &Case) -> pb::Case {
             .map(|r| r.topic.clone())
             .unwrap_or_default(),
         signed_elsewhere_task: c.task.as_ref().map(|t| task_to_pb(c, t)),
+        evidence_request: c
+            .evidence_request
+            .as_ref()
+            .map(crate::evidence::request_to_pb),
+        return_signed_time: c.return_signed_at.map(timestamp),
     }
 }
 
@@ -501,6 +506,11 @@ pub fn policy_to_pb(p: &Policy) -> pb::Policy {
             .map(|a| a.as_str().to_string())
             .collect(),
         deadlines: p.deadlines.iter().map(rule_to_pb).collect(),
+        evidence_scenarios: p
+            .evidence
+            .iter()
+            .map(crate::evidence::scenario_to_pb)
+            .collect(),
     }
 }
 
@@ -691,7 +701,23 @@ pub fn draft_from_pb(c: Option<&pb::Case>) -> Result<CaseDraft, ApiError> {
             prior_false_shipment_complaint: t.prior_false_shipment_complaint,
             ..SignedElsewhereTask::default()
         });
+    let evidence_request = c
+        .evidence_request
+        .as_ref()
+        .map(|r| crate::evidence::draft_from_pb(&mut v, r));
     if let Some(k) = kind {
+        if k == CaseKind::EvidenceRequest && evidence_request.is_none() {
+            v.add(
+                "case.evidence_request",
+                "required for an evidence request: the scenario (GetPolicy lists them)",
+            );
+        }
+        if k != CaseKind::EvidenceRequest && evidence_request.is_some() {
+            v.add(
+                "case.evidence_request",
+                format!("only for EVIDENCE_REQUEST cases, not {k}"),
+            );
+        }
         if k.is_platform_task() && task.is_none() {
             v.add(
                 "case.signed_elsewhere_task",
@@ -735,6 +761,7 @@ pub fn draft_from_pb(c: Option<&pb::Case>) -> Result<CaseDraft, ApiError> {
             order_state,
             trade_success_at,
             task,
+            evidence_request,
         }),
         _ => Err(ApiError::Internal(
             "draft validation let a missing field through".into(),

@@ -187,6 +187,17 @@ impl From<ApiError> for Status {
                         d.add_bad_request_violation(*field, reason.clone());
                         (Code::InvalidArgument, message)
                     }
+                    DomainError::EvidenceInsufficient { problems, .. } => {
+                        // One violation per problem, so a client can show each to the merchant.
+                        for p in problems {
+                            d.add_precondition_failure_violation(
+                                p.code.clone(),
+                                p.path.clone(),
+                                p.message.clone(),
+                            );
+                        }
+                        (Code::FailedPrecondition, message)
+                    }
                     _ => {
                         d.add_precondition_failure_violation(
                             error.reason(),

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod convert;
 pub mod error;
+pub mod evidence;
 pub mod query;
 pub mod service;
 

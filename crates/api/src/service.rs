@@ -31,6 +31,21 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::{field::Empty, Instrument, Span};
 
+/// Both results, or every field violation of both at once (a caller fixes them in one go).
+fn merge_violations<A, B>(
+    a: Result<A, ApiError>,
+    b: Result<B, ApiError>,
+) -> Result<(A, B), ApiError> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (Err(ApiError::InvalidArgument(mut x)), Err(ApiError::InvalidArgument(y))) => {
+            x.extend(y);
+            Err(ApiError::InvalidArgument(x))
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    }
+}
+
 /// Native records larger than this are refused before parsing: no platform sends one.
 pub const MAX_NATIVE_RECORD_BYTES: usize = 1 << 20;
 /// Optimistic-concurrency retries for calls without an etag.
@@ -235,15 +250,7 @@ impl AftersalesApi {
     ) -> Result<pb::Case, ApiError> {
         let p = self.principal(md).await?;
         require_actor(&p)?;
-        let id = parse_case_name("name", name);
-        let (id, action) = match (id, action) {
-            (Ok(id), Ok(a)) => (id, a),
-            (Err(ApiError::InvalidArgument(mut a)), Err(ApiError::InvalidArgument(b))) => {
-                a.extend(b);
-                return Err(ApiError::InvalidArgument(a));
-            }
-            (Err(e), _) | (_, Err(e)) => return Err(e),
-        };
+        let (id, action) = merge_violations(parse_case_name("name", name), action)?;
         check_request_id(request_id)?;
         if let Some(done) = self
             .replay::<pb::Case>(&p.tenant, request_id, method, &fingerprint)
@@ -598,14 +605,7 @@ impl AftersalesApi {
         require_actor(&p)?;
         let fingerprint = fingerprint(&req);
         let draft = draft_from_pb(req.case.as_ref());
-        let draft = match (draft, check_request_id(&req.request_id)) {
-            (Ok(d), Ok(())) => d,
-            (Err(ApiError::InvalidArgument(mut a)), Err(ApiError::InvalidArgument(b))) => {
-                a.extend(b);
-                return Err(ApiError::InvalidArgument(a));
-            }
-            (Err(e), _) | (_, Err(e)) => return Err(e),
-        };
+        let (draft, ()) = merge_violations(draft, check_request_id(&req.request_id))?;
         Span::current().record("platform", draft.platform.as_str());
         if self.adapters.get(&draft.platform).is_none() {
             return Err(ApiError::field(
@@ -629,10 +629,12 @@ impl AftersalesApi {
         let mut draft = draft;
         // TB-20: the task records whether its parcel was really signed for elsewhere.
         draft.task = draft.task.map(aftersales_platforms::signing::checked);
-        // TB-03, TB-29 and PD-07 look at what the order already had. Two concurrent creates
+        // TB-03, TB-29, PD-07 and PD-E10 look at what the order already had. Two concurrent creates
         // on one order can both pass; the platform itself is the final guard there.
+        // PD-E10: an evidence request looks for a return the merchant signed for.
         let needs_history = (draft.kind.is_buyer_request() && policy.limits_requests())
-            || draft.kind.is_platform_task();
+            || draft.kind.is_platform_task()
+            || draft.evidence_request.is_some();
         let earlier = self
             .order_history(
                 &p.tenant,
@@ -1337,6 +1339,68 @@ impl AftersalesService for AftersalesApi {
             respond(result)
         }
         .instrument(rpc_span!("CheckSignedElsewhere"))
+        .await
+    }
+
+    async fn check_evidence(
+        &self,
+        request: Request<pb::CheckEvidenceRequest>,
+    ) -> Result<Response<pb::EvidenceCheck>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let result = async {
+                let p = self.principal(&md).await?;
+                let id = parse_case_name("name", &req.name);
+                let items = crate::evidence::items_from_pb(&req.items);
+                let (id, items) = merge_violations(id, items)?;
+                let case = self.load_case(&p.tenant, &id).await?;
+                let policy = self.policy_of(&case)?;
+                let verdict =
+                    case.check_evidence(&items, policy)
+                        .map_err(|error| ApiError::Domain {
+                            error,
+                            subject: case_name(&id),
+                        })?;
+                let request = case.evidence_request.as_ref().ok_or_else(|| {
+                    ApiError::Internal("a checked case has an evidence request".into())
+                })?;
+                Ok(crate::evidence::verdict_to_pb(request, &verdict))
+            }
+            .await;
+            respond(result)
+        }
+        .instrument(rpc_span!("CheckEvidence"))
+        .await
+    }
+
+    async fn submit_evidence(
+        &self,
+        request: Request<pb::SubmitEvidenceRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let fp = fingerprint(&req);
+            let action = crate::evidence::items_from_pb(&req.items).map(|items| {
+                if req.stage_only {
+                    MerchantAction::StageEvidence { items }
+                } else {
+                    MerchantAction::SubmitEvidence { items }
+                }
+            });
+            respond(
+                self.act(
+                    &md,
+                    "SubmitEvidence",
+                    &req.name,
+                    &req.etag,
+                    &req.request_id,
+                    fp,
+                    action,
+                )
+                .await,
+            )
+        }
+        .instrument(rpc_span!("SubmitEvidence"))
         .await
     }
 

@@ -26,10 +26,14 @@ pub enum ActionKind {
     Close,
     /// Answer a platform task (TB-24) or make its follow-up upload (TB-25, TB-26).
     ReplyToTask,
+    /// Add proofs to an evidence request without submitting them (PD-E0).
+    StageEvidence,
+    /// Submit an evidence request's proofs to the platform (PD-E0 … PD-E9).
+    SubmitEvidence,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 9] = [
+    pub const ALL: [ActionKind; 11] = [
         ActionKind::Agree,
         ActionKind::Reject,
         ActionKind::RecordReturnShipment,
@@ -39,6 +43,8 @@ impl ActionKind {
         ActionKind::Escalate,
         ActionKind::Close,
         ActionKind::ReplyToTask,
+        ActionKind::StageEvidence,
+        ActionKind::SubmitEvidence,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +58,8 @@ impl ActionKind {
             ActionKind::Escalate => "escalate",
             ActionKind::Close => "close",
             ActionKind::ReplyToTask => "reply_to_task",
+            ActionKind::StageEvidence => "stage_evidence",
+            ActionKind::SubmitEvidence => "submit_evidence",
         }
     }
 
@@ -67,6 +75,8 @@ impl ActionKind {
             ActionKind::Escalate => "escalated_to_platform",
             ActionKind::Close => "merchant_closed",
             ActionKind::ReplyToTask => "task_replied",
+            ActionKind::StageEvidence => "evidence_staged",
+            ActionKind::SubmitEvidence => "evidence_submitted",
         }
     }
 }
@@ -102,6 +112,12 @@ pub enum MerchantAction {
         reason: BoundedText,
     },
     ReplyToTask(crate::task::TaskReply),
+    StageEvidence {
+        items: Vec<crate::evidence::EvidenceItem>,
+    },
+    SubmitEvidence {
+        items: Vec<crate::evidence::EvidenceItem>,
+    },
 }
 
 impl MerchantAction {
@@ -116,6 +132,8 @@ impl MerchantAction {
             MerchantAction::Escalate { .. } => ActionKind::Escalate,
             MerchantAction::Close { .. } => ActionKind::Close,
             MerchantAction::ReplyToTask(_) => ActionKind::ReplyToTask,
+            MerchantAction::StageEvidence { .. } => ActionKind::StageEvidence,
+            MerchantAction::SubmitEvidence { .. } => ActionKind::SubmitEvidence,
         }
     }
 }
@@ -251,8 +269,11 @@ fn target_state(case: &Case, action: &MerchantAction) -> Result<CaseState, Domai
                 Ok(S::Closed)
             }
         }
-        // Tasks decide their own target (task.rs); this table never sees a reply.
-        MerchantAction::ReplyToTask(_) => Err(not_for_kind()),
+        // Tasks and evidence requests decide their own target (task.rs, evidence.rs); this
+        // table never sees their actions.
+        MerchantAction::ReplyToTask(_)
+        | MerchantAction::StageEvidence { .. }
+        | MerchantAction::SubmitEvidence { .. } => Err(not_for_kind()),
     }
 }
 
@@ -301,8 +322,17 @@ impl Case {
                 policy_version: policy.version.clone(),
             });
         }
-        if let MerchantAction::ReplyToTask(reply) = action {
-            return self.reply_to_task(reply, policy, actor, now);
+        match action {
+            MerchantAction::ReplyToTask(reply) => {
+                return self.reply_to_task(reply, policy, actor, now)
+            }
+            MerchantAction::StageEvidence { items } => {
+                return self.handle_evidence(items, false, policy, actor, now)
+            }
+            MerchantAction::SubmitEvidence { items } => {
+                return self.handle_evidence(items, true, policy, actor, now)
+            }
+            _ => {}
         }
         if let (MerchantAction::Refund { amount }, Some(_)) = (action, &self.task) {
             // A task's refund completes it only as TB-27/TB-28 allow.
@@ -340,7 +370,13 @@ impl Case {
                 next.refunded = Some(paid);
                 detail = serde_json::json!({ "amount_fen": paid.get() });
             }
-            MerchantAction::ReplyToTask(_) => {}
+            MerchantAction::ReplyToTask(_)
+            | MerchantAction::StageEvidence { .. }
+            | MerchantAction::SubmitEvidence { .. } => {}
+        }
+        if act == ActionKind::ConfirmReturnReceived {
+            // PD-E10: signing for the return accepts its condition.
+            next.return_signed_at = Some(now);
         }
         if matches!(act, ActionKind::Agree | ActionKind::ConfirmReturnReceived)
             && to == S::Refunded

@@ -304,6 +304,12 @@ pub struct Case {
     /// The signed-elsewhere platform task (TB-20 … TB-31), for that kind only.
     #[serde(default)]
     pub task: Option<crate::task::SignedElsewhereTask>,
+    /// The evidence the platform asked for (PD-E1 … PD-E8), for that kind only.
+    #[serde(default)]
+    pub evidence_request: Option<crate::evidence::EvidenceRequest>,
+    /// PD-E10: when the merchant signed for the buyer's return, accepting its condition.
+    #[serde(default)]
+    pub return_signed_at: Option<DateTime<Utc>>,
     /// The policy version in force when the case opened; deadlines are always computed from it.
     pub policy_version: String,
     pub created_at: DateTime<Utc>,

@@ -28,6 +28,8 @@ pub enum Consequence {
     FalseShipmentComplaint,
     /// Refund with return, the merchant paying return shipping and dismantling (PD-E8).
     RefundWithReturnAtMerchantCost,
+    /// Treated as a logistics exception and refunded; the merchant recalls the parcel (PD-E6).
+    LogisticsExceptionRefund,
     /// Not a penalty: from this time on the buyer may ask the platform to intervene (TB-05).
     BuyerMayEscalate,
 }
@@ -41,6 +43,7 @@ impl Consequence {
             Consequence::PlatformIntervenes => "platform_intervenes",
             Consequence::FalseShipmentComplaint => "false_shipment_complaint",
             Consequence::RefundWithReturnAtMerchantCost => "refund_with_return_at_merchant_cost",
+            Consequence::LogisticsExceptionRefund => "logistics_exception_refund",
             Consequence::BuyerMayEscalate => "buyer_may_escalate",
         }
     }

@@ -55,6 +55,14 @@ pub enum DomainError {
     },
     #[error("a {kind} case is not a platform task")]
     NotATask { kind: CaseKind },
+    #[error("a {kind} case is not an evidence request")]
+    NotAnEvidenceRequest { kind: CaseKind },
+    #[error("the evidence does not meet the {scenario} requirement ({rule}): {}", problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "))]
+    EvidenceInsufficient {
+        scenario: String,
+        rule: String,
+        problems: Vec<crate::evidence::Problem>,
+    },
     #[error("policy {policy_version} does not offer the task reply {plan}")]
     TaskReplyNotOffered {
         plan: crate::task::TaskPlan,
@@ -83,6 +91,8 @@ impl DomainError {
             DomainError::KindNotAllowedForOrderState { .. } => "KIND_NOT_ALLOWED_FOR_ORDER_STATE",
             DomainError::RequestLimitReached { .. } => "AFTER_SALES_ENTRY_CLOSED",
             DomainError::NotATask { .. } => "NOT_A_PLATFORM_TASK",
+            DomainError::NotAnEvidenceRequest { .. } => "NOT_AN_EVIDENCE_REQUEST",
+            DomainError::EvidenceInsufficient { .. } => "EVIDENCE_INSUFFICIENT",
             DomainError::TaskReplyNotOffered { .. } => "TASK_REPLY_NOT_OFFERED",
             DomainError::TaskReplyNotAllowedNow { .. } => "TASK_REPLY_NOT_ALLOWED_NOW",
         }
@@ -91,7 +101,8 @@ impl DomainError {
     /// The catalogue rule behind the refusal, if any.
     pub fn rule_id(&self) -> Option<&str> {
         match self {
-            DomainError::RequestLimitReached { rule, .. } => Some(rule),
+            DomainError::RequestLimitReached { rule, .. }
+            | DomainError::EvidenceInsufficient { rule, .. } => Some(rule),
             DomainError::ReturnShipmentAlreadyRecorded => Some("TB-09"),
             DomainError::OutsideAfterSalesWindow { .. } => Some("TB-01"),
             DomainError::OrderLineAlreadyUsed { .. } => Some("TB-03"),

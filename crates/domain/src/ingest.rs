@@ -98,6 +98,8 @@ pub struct CaseDraft {
     pub trade_success_at: Option<DateTime<Utc>>,
     /// For a signed-elsewhere task: the addresses and whether the buyer already complained.
     pub task: Option<SignedElsewhereTask>,
+    /// For an evidence request: the scenario and what it needs to know.
+    pub evidence_request: Option<crate::evidence::EvidenceDraft>,
 }
 
 /// What applying a platform record did.
@@ -168,6 +170,27 @@ impl Case {
                 reason: "a signed-elsewhere task needs the delivery address and the signing location (TB-20)".into(),
             });
         }
+        let evidence_request = match (draft.kind, draft.evidence_request) {
+            (CaseKind::EvidenceRequest, Some(e)) => {
+                Some(crate::evidence::open_request(policy, e, earlier, now)?)
+            }
+            (CaseKind::EvidenceRequest, None) => {
+                return Err(DomainError::InvalidField {
+                    field: "evidence_request",
+                    reason: format!(
+                        "an evidence request names its scenario: one of {}",
+                        policy.scenario_keys()
+                    ),
+                })
+            }
+            (kind, Some(_)) => {
+                return Err(DomainError::InvalidField {
+                    field: "evidence_request",
+                    reason: format!("only for EVIDENCE_REQUEST cases, not {kind}"),
+                })
+            }
+            (_, None) => None,
+        };
         if !draft.kind.is_shop_level() && draft.order_id.is_none() {
             return Err(DomainError::InvalidField {
                 field: "order_id",
@@ -207,6 +230,8 @@ impl Case {
             platform_attributes: BTreeMap::new(),
             needs_refresh: None,
             task: draft.task.map(|t| with_prior_complaints(t, &same_line)),
+            evidence_request,
+            return_signed_at: None,
             policy_version: policy.version.clone(),
             created_at: now,
             updated_at: now,
@@ -279,6 +304,8 @@ impl Case {
                     .collect();
                 with_prior_complaints(t, &same_line)
             }),
+            evidence_request: None,
+            return_signed_at: None,
             policy_version: policy.version.clone(),
             created_at: now,
             updated_at: now,

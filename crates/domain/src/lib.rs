@@ -13,6 +13,7 @@ pub mod clock;
 pub mod deadline;
 pub mod error;
 pub mod event;
+pub mod evidence;
 pub mod ids;
 pub mod ingest;
 pub mod money;

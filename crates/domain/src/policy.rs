@@ -157,6 +157,9 @@ pub struct DeadlineRule {
     /// For platform tasks: the replies after which it applies (TB-25); empty means any.
     #[serde(default)]
     pub plans: Vec<TaskPlan>,
+    /// For evidence requests: the scenarios it applies to (PD-E1 … PD-E8); empty means any.
+    #[serde(default)]
+    pub scenarios: Vec<String>,
     pub due_party: DueParty,
     pub due_after: DueAfter,
     /// How long before the due time the "about to time out" reminder goes out (X-02, TB-23).
@@ -180,6 +183,11 @@ impl DeadlineRule {
                     .as_ref()
                     .and_then(|t| t.plan)
                     .is_some_and(|p| self.plans.contains(&p)))
+            && (self.scenarios.is_empty()
+                || case
+                    .evidence_request
+                    .as_ref()
+                    .is_some_and(|e| self.scenarios.contains(&e.scenario)))
     }
 }
 
@@ -215,6 +223,9 @@ pub struct Policy {
     /// The platform-task replies this platform offers (TB-24).
     #[serde(default)]
     pub task_replies: Vec<TaskPlan>,
+    /// What each evidence scenario requires (PD-E0 … PD-E9).
+    #[serde(default)]
+    pub evidence: Vec<crate::evidence::EvidenceScenario>,
     #[serde(default)]
     pub deadlines: Vec<DeadlineRule>,
 }
@@ -222,8 +233,33 @@ pub struct Policy {
 impl Policy {
     pub fn parse_toml(text: &str) -> Result<Policy, String> {
         let p: Policy = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut scenarios = std::collections::BTreeSet::new();
+        for e in &p.evidence {
+            if !scenarios.insert(e.scenario.as_str()) {
+                return Err(format!(
+                    "policy {}: evidence scenario {:?} appears twice",
+                    p.version, e.scenario
+                ));
+            }
+        }
+        for e in &p.evidence {
+            if let Some(other) = &e.if_return_signed {
+                if !scenarios.contains(other.as_str()) {
+                    return Err(format!(
+                        "policy {}: scenario {:?} points to unknown scenario {other:?}",
+                        p.version, e.scenario
+                    ));
+                }
+            }
+        }
         let mut keys = std::collections::BTreeSet::new();
         for d in &p.deadlines {
+            if let Some(s) = d.scenarios.iter().find(|s| !scenarios.contains(s.as_str())) {
+                return Err(format!(
+                    "policy {}: deadline {:?} names unknown scenario {s:?}",
+                    p.version, d.key
+                ));
+            }
             if !keys.insert(d.key.as_str()) {
                 return Err(format!(
                     "policy {}: deadline key {:?} appears twice",
@@ -240,6 +276,19 @@ impl Policy {
             }
         }
         Ok(p)
+    }
+
+    pub fn scenario(&self, key: &str) -> Option<&crate::evidence::EvidenceScenario> {
+        self.evidence.iter().find(|s| s.scenario == key)
+    }
+
+    /// The scenario keys, for error messages.
+    pub fn scenario_keys(&self) -> String {
+        if self.evidence.is_empty() {
+            return format!("none ({} defines no evidence scenarios)", self.version);
+        }
+        let keys: Vec<&str> = self.evidence.iter().map(|s| s.scenario.as_str()).collect();
+        keys.join(", ")
     }
 
     /// Whether opening a request depends on the order's earlier cases (TB-03, PD-07).

@@ -33,8 +33,10 @@ fn consequence_target(case: &Case, consequence: Consequence) -> Option<CaseState
         // The platform agrees on the merchant's behalf: the same move as the merchant agreeing
         // (TB-02, TB-07, AL-02).
         Consequence::AutoAgree => crate::action::agree_target(case).ok(),
-        // TB-04, TB-10, PD-E1..PD-E7: the buyer is refunded.
-        Consequence::AutoRefund => Some(CaseState::Refunded),
+        // TB-04, TB-10, PD-E1..PD-E7: the buyer is refunded; PD-E6 as a logistics exception.
+        Consequence::AutoRefund | Consequence::LogisticsExceptionRefund => {
+            Some(CaseState::Refunded)
+        }
         // TB-08: the request lapses without a resolution.
         Consequence::AutoClose => Some(CaseState::Expired),
         // TB-25, TB-29/TB-30: the platform takes the case over ("平台介入中: timed out").
@@ -74,7 +76,9 @@ fn refunds(consequence: Consequence, to: CaseState) -> bool {
     to == CaseState::Refunded
         && matches!(
             consequence,
-            Consequence::AutoAgree | Consequence::AutoRefund
+            Consequence::AutoAgree
+                | Consequence::AutoRefund
+                | Consequence::LogisticsExceptionRefund
         )
 }
 

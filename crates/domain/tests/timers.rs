@@ -2,6 +2,7 @@
 //! controlled clock (every instant is passed in; nothing sleeps).
 
 use aftersales_domain::case::Fulfilment;
+use aftersales_domain::evidence::EvidenceDraft;
 use aftersales_domain::policy::Policy;
 use aftersales_domain::task::ComplaintKind;
 use aftersales_domain::text::BoundedText;
@@ -112,6 +113,13 @@ due_party = "merchant"
 due_after = "3wd"
 remind_before = "4h"
 consequence = "platform_intervenes"
+
+# The evidence scenario the PD-E8 rule above is for.
+[[evidence]]
+scenario = "appliance_quality"
+rule = "PD-E8"
+title = "三包类大家电质量问题"
+requirement = { proof = "inspection_report" }
 "#;
 
 fn policy() -> Policy {
@@ -150,6 +158,10 @@ fn open_at(kind: CaseKind, fulfilment: Fulfilment, now: DateTime<Utc>) -> Case {
             delivery_address: "杭州市余杭区某小区".into(),
             signing_location: "杭州市萧山区某驿站".into(),
             ..SignedElsewhereTask::default()
+        }),
+        evidence_request: (kind == CaseKind::EvidenceRequest).then(|| EvidenceDraft {
+            scenario: "appliance_quality".into(),
+            ..EvidenceDraft::default()
         }),
     };
     Case::open(

@@ -489,6 +489,7 @@ fn open_case(
         order_state: None,
         trade_success_at: None,
         task: None,
+        evidence_request: None,
     };
     let change = Case::open(
         CaseId::parse(id)?,

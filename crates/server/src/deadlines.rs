@@ -459,6 +459,7 @@ mod tests {
                 order_state: None,
                 trade_success_at: None,
                 task: None,
+                evidence_request: None,
             },
             policy,
             Actor::merchant("ops"),

@@ -96,6 +96,7 @@ async fn seed(store: &Arc<dyn Store>, n: usize) -> BTreeSet<CaseId> {
             order_state: None,
             trade_success_at: None,
             task: None,
+            evidence_request: None,
         };
         let id = CaseId::parse(uuid::Uuid::now_v7().to_string()).unwrap();
         let change = Case::open(

@@ -395,6 +395,7 @@ fn draft(platform: &str, shop: &str, kind: CaseKind, platform_case_id: Option<&s
         order_state: None,
         trade_success_at: None,
         task: None,
+        evidence_request: None,
     }
 }
 
