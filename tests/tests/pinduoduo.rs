@@ -522,7 +522,217 @@ async fn pd_e10_signed_return_turns_a_damage_claim_into_pd_e5(backend: Backend) 
     server.stop().await;
 }
 
+// ---- PD-01, PD-02, PD-06, PD-08 -----------------------------------------------------------
+
+/// PD-01: seven days from signing for the goods (not from trade success, as on Taobao).
+async fn pd_01_window_counts_from_signing(backend: Backend) {
+    let (server, key, mut client) = TestServer::start_as_agent(backend, TENANT).await;
+    let mut inside = pdd_case(pb::CaseKind::ReturnAndRefund, "pdd-w1");
+    inside.signed_time = Some(aftersales_tests::ts(test_epoch() - Duration::days(6)));
+    create(&mut client, &key, inside).await;
+    let mut late = pdd_case(pb::CaseKind::ReturnAndRefund, "pdd-w2");
+    late.signed_time = Some(aftersales_tests::ts(test_epoch() - Duration::days(8)));
+    // A trade-success time (Taobao's start) does not count on Pinduoduo.
+    late.trade_success_time = Some(aftersales_tests::ts(test_epoch()));
+    let err = client
+        .create_case(authed(
+            &key,
+            pb::CreateCaseRequest {
+                case: Some(late),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "OUTSIDE_AFTER_SALES_WINDOW");
+    assert!(
+        err.message().contains("PD-01") && err.message().contains("signing"),
+        "{}",
+        err.message()
+    );
+    server.stop().await;
+}
+
+/// PD-02: the buyer pays return shipping, except for quality problems.
+async fn pd_02_return_shipping_is_paid_by_reason(backend: Backend) {
+    let (server, key, mut client) = TestServer::start_as_agent(backend, TENANT).await;
+    let with = |reason: pb::ReasonCategory, kind: pb::CaseKind, order: &str| {
+        let mut c = pdd_case(kind, order);
+        c.reason_category = reason as i32;
+        c
+    };
+    let quality = create(
+        &mut client,
+        &key,
+        with(
+            pb::ReasonCategory::QualityProblem,
+            pb::CaseKind::ReturnAndRefund,
+            "pdd-s1",
+        ),
+    )
+    .await;
+    assert_eq!(quality.return_shipping_payer, pb::DueParty::Merchant as i32);
+    let no_reason = create(
+        &mut client,
+        &key,
+        with(
+            pb::ReasonCategory::NoReason,
+            pb::CaseKind::Exchange,
+            "pdd-s2",
+        ),
+    )
+    .await;
+    assert_eq!(no_reason.return_shipping_payer, pb::DueParty::Buyer as i32);
+    let refund = create(
+        &mut client,
+        &key,
+        with(
+            pb::ReasonCategory::QualityProblem,
+            pb::CaseKind::RefundOnly,
+            "pdd-s3",
+        ),
+    )
+    .await;
+    assert_eq!(
+        refund.return_shipping_payer,
+        pb::DueParty::Unspecified as i32,
+        "nothing travels back"
+    );
+    server.stop().await;
+}
+
+/// PD-06 and PD-08: the merchant opens a reship, the buyer confirms, the merchant agrees only
+/// after the ERP's stock check, the reship tracking is recorded — and every step is in the
+/// case history with its time.
+async fn pd_06_pd_08_reship_flow(backend: Backend) {
+    let (server, key, mut client) = TestServer::start_as_agent(backend, TENANT).await;
+    let case = create(&mut client, &key, pdd_case(pb::CaseKind::Reship, "pdd-r1")).await;
+    assert_eq!(
+        case.state,
+        pb::CaseState::AwaitingBuyer as i32,
+        "the buyer confirms first"
+    );
+    assert!(case.merchant_initiated);
+    let agree = |stock_check: Option<pb::StockCheck>| pb::AgreeCaseRequest {
+        name: case.name.clone(),
+        stock_check,
+        ..Default::default()
+    };
+    let err = client
+        .agree_case(authed(&key, agree(None)))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "ACTION_NOT_ALLOWED_IN_STATE");
+    server.clock.advance(Duration::minutes(30));
+    let confirmed = client
+        .record_buyer_confirmation(authed(
+            &key,
+            pb::RecordBuyerConfirmationRequest {
+                name: case.name.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("buyer confirmed")
+        .into_inner();
+    assert_eq!(confirmed.state, pb::CaseState::AwaitingMerchant as i32);
+
+    let err = client
+        .agree_case(authed(&key, agree(None)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::FailedPrecondition, "STOCK_CHECK_REQUIRED")
+    );
+    let out = pb::StockCheck {
+        in_stock: false,
+        checked_by: "wms".into(),
+        note: "sku 42: 0 left".into(),
+    };
+    let err = client
+        .agree_case(authed(&key, agree(Some(out))))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "OUT_OF_STOCK");
+    server.clock.advance(Duration::minutes(30));
+    let ok = pb::StockCheck {
+        in_stock: true,
+        checked_by: "wms".into(),
+        note: "sku 42: 17 left".into(),
+    };
+    let agreed = client
+        .agree_case(authed(&key, agree(Some(ok))))
+        .await
+        .expect("agree")
+        .into_inner();
+    assert_eq!(
+        agreed.state,
+        pb::CaseState::AwaitingMerchantExecution as i32
+    );
+    assert_eq!(
+        time_of(&active(&agreed, "PD-06").due_time),
+        test_epoch() + Duration::hours(49)
+    );
+    server.clock.advance(Duration::hours(2));
+    let shipped = client
+        .record_reship(authed(
+            &key,
+            pb::RecordReshipRequest {
+                name: case.name.clone(),
+                shipment: Some(pb::Shipment {
+                    carrier: "韵达".into(),
+                    tracking_number: "YD777".into(),
+                    ship_time: None,
+                }),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("reship")
+        .into_inner();
+    assert_eq!(shipped.state, pb::CaseState::Reshipped as i32);
+
+    // PD-08: when each step happened is kept, refusals included.
+    let steps: Vec<(String, i64)> = events_of(&mut client, &key, &case.name)
+        .await
+        .iter()
+        .map(|e| {
+            (
+                e.r#type.clone(),
+                time_of(&e.occur_time).timestamp() - test_epoch().timestamp(),
+            )
+        })
+        .collect();
+    let at = |t: &str| {
+        steps
+            .iter()
+            .filter(|(k, _)| k == t)
+            .map(|(_, s)| *s)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(at("case_created"), vec![0]);
+    assert_eq!(at("buyer_confirmed"), vec![1800]);
+    assert_eq!(at("merchant_agreed"), vec![3600]);
+    assert_eq!(at("reship_recorded"), vec![3600 + 7200]);
+    assert_eq!(
+        at("action_refused").len(),
+        3,
+        "the early agree and both stock refusals"
+    );
+    let events = events_of(&mut client, &key, &case.name).await;
+    let agreed = events
+        .iter()
+        .find(|e| e.r#type == "merchant_agreed")
+        .unwrap();
+    assert_eq!(detail(agreed)["stock_check"]["checked_by"], "wms");
+    server.stop().await;
+}
+
 on_both_backends!(
+    pd_01_window_counts_from_signing,
+    pd_02_return_shipping_is_paid_by_reason,
+    pd_06_pd_08_reship_flow,
     pd_e1_evidence_is_checked_staged_and_submitted,
     pd_e1_late_submission_is_recorded_as_late,
     pd_e1_pd_e6_timeouts_refund_the_buyer,

@@ -11,9 +11,9 @@ use aftersales_domain::policy::DeadlineRule;
 use aftersales_domain::task::ComplaintKind;
 use aftersales_domain::{
     Address, BoundedText, Case, CaseDraft, CaseId, CaseKind, CaseState, Deadline, EvidenceRef, Fen,
-    Fulfilment, OrderState, PlatformCaseId, PlatformCode, Policy, ProjectedStep, ResolvedPlace,
-    Shipment, ShopId, SignedElsewhereTask, SigningCheck, SigningVerdict, TaskOutcome, TaskPlan,
-    TaskReply, TaskState, TimerSignal,
+    Fulfilment, OrderState, PlatformCaseId, PlatformCode, Policy, ProjectedStep, ReasonCategory,
+    ResolvedPlace, Shipment, ShopId, SignedElsewhereTask, SigningCheck, SigningVerdict,
+    TaskOutcome, TaskPlan, TaskReply, TaskState, TimerSignal,
 };
 use aftersales_proto::v1 as pb;
 use aftersales_store::{DueDeadline, StoredEvent};
@@ -264,6 +264,22 @@ pub fn case_to_pb(c: &Case) -> pb::Case {
             .as_ref()
             .map(crate::evidence::request_to_pb),
         return_signed_time: c.return_signed_at.map(timestamp),
+        signed_time: c.signed_at.map(timestamp),
+        reason_category: c.reason_category.map_or(0, |r| reason_to_pb(r) as i32),
+        return_shipping_payer: c
+            .return_shipping_payer
+            .map_or(0, |p| due_party_to_pb(p) as i32),
+        merchant_initiated: c.merchant_initiated,
+    }
+}
+
+fn reason_to_pb(r: ReasonCategory) -> pb::ReasonCategory {
+    match r {
+        ReasonCategory::QualityProblem => pb::ReasonCategory::QualityProblem,
+        ReasonCategory::NotAsDescribed => pb::ReasonCategory::NotAsDescribed,
+        ReasonCategory::NoReason => pb::ReasonCategory::NoReason,
+        ReasonCategory::NotReceived => pb::ReasonCategory::NotReceived,
+        ReasonCategory::Other => pb::ReasonCategory::Other,
     }
 }
 
@@ -705,6 +721,24 @@ pub fn draft_from_pb(c: Option<&pb::Case>) -> Result<CaseDraft, ApiError> {
         .evidence_request
         .as_ref()
         .map(|r| crate::evidence::draft_from_pb(&mut v, r));
+    let signed_at = match c.signed_time.as_ref().map(from_timestamp) {
+        Some(Some(t)) => Some(t),
+        Some(None) => {
+            v.add("case.signed_time", "not a valid time");
+            None
+        }
+        None => None,
+    };
+    let reason_category = match pb::ReasonCategory::try_from(c.reason_category) {
+        Ok(pb::ReasonCategory::Unspecified) => None,
+        Ok(r) => ReasonCategory::ALL
+            .into_iter()
+            .find(|d| reason_to_pb(*d) == r),
+        Err(_) => {
+            v.add("case.reason_category", "not a ReasonCategory value");
+            None
+        }
+    };
     if let Some(k) = kind {
         if k == CaseKind::EvidenceRequest && evidence_request.is_none() {
             v.add(
@@ -762,6 +796,8 @@ pub fn draft_from_pb(c: Option<&pb::Case>) -> Result<CaseDraft, ApiError> {
             trade_success_at,
             task,
             evidence_request,
+            signed_at,
+            reason_category,
         }),
         _ => Err(ApiError::Internal(
             "draft validation let a missing field through".into(),

@@ -251,6 +251,7 @@ pub fn draft_from_pb(v: &mut Violations, r: &pb::EvidenceRequest) -> EvidenceDra
     };
     EvidenceDraft {
         scenario: r.scenario.trim().to_string(),
+        reported_at: time(v, "case.evidence_request.report_time", &r.report_time),
         buyer_account: text(&r.buyer_account),
         promised_amount,
         shop_name: text(&r.shop_name),

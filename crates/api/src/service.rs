@@ -31,6 +31,28 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::{field::Empty, Instrument, Span};
 
+/// PD-06: the ERP's stock answer, if sent.
+fn stock_check_from_pb(
+    c: Option<&pb::StockCheck>,
+) -> Result<Option<aftersales_domain::action::StockCheck>, ApiError> {
+    let Some(c) = c else { return Ok(None) };
+    let mut v = Violations::default();
+    if c.checked_by.trim().is_empty() {
+        v.add(
+            "stock_check.checked_by",
+            "required: who answered the stock check",
+        );
+    }
+    let checked_by = v.text("stock_check.checked_by", c.checked_by.trim());
+    let note = v.text("stock_check.note", &c.note);
+    v.into_result()?;
+    Ok(Some(aftersales_domain::action::StockCheck {
+        in_stock: c.in_stock,
+        checked_by,
+        note,
+    }))
+}
+
 /// Both results, or every field violation of both at once (a caller fixes them in one go).
 fn merge_violations<A, B>(
     a: Result<A, ApiError>,
@@ -1001,6 +1023,8 @@ impl AftersalesService for AftersalesApi {
         async {
             let (md, _, req) = request.into_parts();
             let fp = fingerprint(&req);
+            let action = stock_check_from_pb(req.stock_check.as_ref())
+                .map(|stock_check| MerchantAction::Agree { stock_check });
             respond(
                 self.act(
                     &md,
@@ -1009,12 +1033,36 @@ impl AftersalesService for AftersalesApi {
                     &req.etag,
                     &req.request_id,
                     fp,
-                    Ok(MerchantAction::Agree),
+                    action,
                 )
                 .await,
             )
         }
         .instrument(rpc_span!("AgreeCase"))
+        .await
+    }
+
+    async fn record_buyer_confirmation(
+        &self,
+        request: Request<pb::RecordBuyerConfirmationRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let fp = fingerprint(&req);
+            respond(
+                self.act(
+                    &md,
+                    "RecordBuyerConfirmation",
+                    &req.name,
+                    &req.etag,
+                    &req.request_id,
+                    fp,
+                    Ok(MerchantAction::RecordBuyerConfirmation),
+                )
+                .await,
+            )
+        }
+        .instrument(rpc_span!("RecordBuyerConfirmation"))
         .await
     }
 

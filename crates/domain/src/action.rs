@@ -26,6 +26,8 @@ pub enum ActionKind {
     Close,
     /// Answer a platform task (TB-24) or make its follow-up upload (TB-25, TB-26).
     ReplyToTask,
+    /// Record that the buyer confirmed a request the merchant opened (PD-06).
+    RecordBuyerConfirmation,
     /// Add proofs to an evidence request without submitting them (PD-E0).
     StageEvidence,
     /// Submit an evidence request's proofs to the platform (PD-E0 … PD-E9).
@@ -33,7 +35,7 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 11] = [
+    pub const ALL: [ActionKind; 12] = [
         ActionKind::Agree,
         ActionKind::Reject,
         ActionKind::RecordReturnShipment,
@@ -43,6 +45,7 @@ impl ActionKind {
         ActionKind::Escalate,
         ActionKind::Close,
         ActionKind::ReplyToTask,
+        ActionKind::RecordBuyerConfirmation,
         ActionKind::StageEvidence,
         ActionKind::SubmitEvidence,
     ];
@@ -58,6 +61,7 @@ impl ActionKind {
             ActionKind::Escalate => "escalate",
             ActionKind::Close => "close",
             ActionKind::ReplyToTask => "reply_to_task",
+            ActionKind::RecordBuyerConfirmation => "record_buyer_confirmation",
             ActionKind::StageEvidence => "stage_evidence",
             ActionKind::SubmitEvidence => "submit_evidence",
         }
@@ -75,6 +79,7 @@ impl ActionKind {
             ActionKind::Escalate => "escalated_to_platform",
             ActionKind::Close => "merchant_closed",
             ActionKind::ReplyToTask => "task_replied",
+            ActionKind::RecordBuyerConfirmation => "buyer_confirmed",
             ActionKind::StageEvidence => "evidence_staged",
             ActionKind::SubmitEvidence => "evidence_submitted",
         }
@@ -87,9 +92,23 @@ impl fmt::Display for ActionKind {
     }
 }
 
+/// PD-06: the ERP's answer to "is it in stock?", asked before a reship is agreed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockCheck {
+    pub in_stock: bool,
+    /// Who answered (the ERP or warehouse system).
+    pub checked_by: BoundedText,
+    pub note: BoundedText,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum MerchantAction {
-    Agree,
+    /// `stock_check`: required to agree to a reship where the policy says so (PD-06).
+    Agree {
+        stock_check: Option<StockCheck>,
+    },
+    /// The buyer confirmed a request the merchant opened (PD-06: the card in the chat).
+    RecordBuyerConfirmation,
     Reject {
         reason: BoundedText,
     },
@@ -123,7 +142,8 @@ pub enum MerchantAction {
 impl MerchantAction {
     pub fn kind(&self) -> ActionKind {
         match self {
-            MerchantAction::Agree => ActionKind::Agree,
+            MerchantAction::Agree { .. } => ActionKind::Agree,
+            MerchantAction::RecordBuyerConfirmation => ActionKind::RecordBuyerConfirmation,
             MerchantAction::Reject { .. } => ActionKind::Reject,
             MerchantAction::RecordReturnShipment { .. } => ActionKind::RecordReturnShipment,
             MerchantAction::ConfirmReturnReceived => ActionKind::ConfirmReturnReceived,
@@ -155,7 +175,7 @@ fn target_state(case: &Case, action: &MerchantAction) -> Result<CaseState, Domai
     let not_in_state = || DomainError::ActionNotAllowedInState { action: act, state };
     let not_for_kind = || DomainError::ActionNotApplicableToKind { action: act, kind };
     match action {
-        MerchantAction::Agree => {
+        MerchantAction::Agree { .. } => {
             if state != S::AwaitingMerchant {
                 return Err(not_in_state());
             }
@@ -269,6 +289,16 @@ fn target_state(case: &Case, action: &MerchantAction) -> Result<CaseState, Domai
                 Ok(S::Closed)
             }
         }
+        MerchantAction::RecordBuyerConfirmation => {
+            // PD-06: only a request the merchant opened waits for the buyer to confirm it.
+            if !case.merchant_initiated {
+                return Err(not_for_kind());
+            }
+            match state {
+                S::AwaitingBuyer => Ok(S::AwaitingMerchant),
+                _ => Err(not_in_state()),
+            }
+        }
         // Tasks and evidence requests decide their own target (task.rs, evidence.rs); this
         // table never sees their actions.
         MerchantAction::ReplyToTask(_)
@@ -278,6 +308,20 @@ fn target_state(case: &Case, action: &MerchantAction) -> Result<CaseState, Domai
 }
 
 impl Case {
+    /// PD-06: a reship is agreed only after the stock check, and only with stock.
+    fn check_stock(&self, check: Option<&StockCheck>, policy: &Policy) -> Result<(), DomainError> {
+        if self.kind != K::Reship || !policy.reship_needs_stock_check {
+            return Ok(());
+        }
+        match check {
+            None => Err(DomainError::StockCheckRequired),
+            Some(c) if !c.in_stock => Err(DomainError::OutOfStock {
+                checked_by: c.checked_by.as_str().to_string(),
+            }),
+            Some(_) => Ok(()),
+        }
+    }
+
     /// What a refund pays: the amount given, or what the buyer asked for; never more than the
     /// order total.
     fn refund_amount(&self, amount: Option<Fen>) -> Result<Fen, DomainError> {
@@ -295,7 +339,7 @@ impl Case {
 /// Where agreeing takes this case; the platform's auto-agree (TB-02, AL-02) makes the same
 /// move as the merchant agreeing.
 pub(crate) fn agree_target(case: &Case) -> Result<CaseState, DomainError> {
-    target_state(case, &MerchantAction::Agree)
+    target_state(case, &MerchantAction::Agree { stock_check: None })
 }
 
 /// The result of a change: the case as it will be stored and the events that record it.
@@ -341,6 +385,9 @@ impl Case {
             return self.refund_task(paid, policy, actor, now, detail);
         }
         let to = target_state(self, action)?;
+        if let MerchantAction::Agree { stock_check } = action {
+            self.check_stock(stock_check.as_ref(), policy)?;
+        }
         if !self.state.can_move_to(to) {
             // The action table and the state table disagree: refuse rather than guess.
             return Err(DomainError::IllegalTransition {
@@ -351,7 +398,12 @@ impl Case {
         let mut next = self.clone();
         let mut detail = serde_json::json!({});
         match action {
-            MerchantAction::Agree | MerchantAction::ConfirmReturnReceived => {}
+            MerchantAction::ConfirmReturnReceived | MerchantAction::RecordBuyerConfirmation => {}
+            MerchantAction::Agree { stock_check } => {
+                if let Some(check) = stock_check {
+                    detail = serde_json::json!({ "stock_check": check, "rule": "PD-06" });
+                }
+            }
             MerchantAction::Reject { reason }
             | MerchantAction::Escalate { reason }
             | MerchantAction::Close { reason } => {

@@ -178,6 +178,41 @@ impl fmt::Display for OrderState {
     }
 }
 
+/// Why the buyer asked, as far as the rules care (PD-01, PD-02).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonCategory {
+    /// 质量问题
+    QualityProblem,
+    /// 与描述不符
+    NotAsDescribed,
+    /// 七天无理由
+    NoReason,
+    /// 未收到货
+    NotReceived,
+    Other,
+}
+
+impl ReasonCategory {
+    pub const ALL: [ReasonCategory; 5] = [
+        ReasonCategory::QualityProblem,
+        ReasonCategory::NotAsDescribed,
+        ReasonCategory::NoReason,
+        ReasonCategory::NotReceived,
+        ReasonCategory::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonCategory::QualityProblem => "quality_problem",
+            ReasonCategory::NotAsDescribed => "not_as_described",
+            ReasonCategory::NoReason => "no_reason",
+            ReasonCategory::NotReceived => "not_received",
+            ReasonCategory::Other => "other",
+        }
+    }
+}
+
 /// A platform message said the case changed without saying how (Taobao TMC refund topics
 /// carry no status): the record must be fetched again before it can be trusted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,6 +345,17 @@ pub struct Case {
     /// PD-E10: when the merchant signed for the buyer's return, accepting its condition.
     #[serde(default)]
     pub return_signed_at: Option<DateTime<Utc>>,
+    /// When the buyer signed for the goods (PD-01's window starts there).
+    #[serde(default)]
+    pub signed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub reason_category: Option<ReasonCategory>,
+    /// PD-02: who pays for the return shipping, decided by the reason when the case opened.
+    #[serde(default)]
+    pub return_shipping_payer: Option<crate::deadline::DueParty>,
+    /// The merchant opened it and the buyer has to confirm (PD-06).
+    #[serde(default)]
+    pub merchant_initiated: bool,
     /// The policy version in force when the case opened; deadlines are always computed from it.
     pub policy_version: String,
     pub created_at: DateTime<Utc>,

@@ -29,11 +29,14 @@ pub enum DomainError {
     InvalidField { field: &'static str, reason: String },
     #[error("no {platform} policy is in force at {at}")]
     NoPolicyInForce { platform: String, at: String },
-    #[error("the after-sales window closed at {closed_at}: {window_days} days after trade success at {trade_success_at} (TB-01); past it the buyer can only negotiate with the merchant")]
+    #[error("the after-sales window closed at {closed_at}: {window_days} days after {start} at {start_at} ({rule}); past it the buyer can only negotiate with the merchant")]
     OutsideAfterSalesWindow {
         window_days: u32,
-        trade_success_at: String,
+        /// "trade success" or "signing".
+        start: &'static str,
+        start_at: String,
         closed_at: String,
+        rule: String,
     },
     #[error("order line {order_line} already had an after-sales request ({existing}, {existing_state}); the entry can be used once per order line (TB-03)")]
     OrderLineAlreadyUsed {
@@ -55,6 +58,12 @@ pub enum DomainError {
     },
     #[error("a {kind} case is not a platform task")]
     NotATask { kind: CaseKind },
+    #[error(
+        "a reship is agreed only after checking stock: send the ERP's stock_check answer (PD-06)"
+    )]
+    StockCheckRequired,
+    #[error("the stock check by {checked_by} found no stock: the reship cannot be agreed (PD-06)")]
+    OutOfStock { checked_by: String },
     #[error("a {kind} case is not an evidence request")]
     NotAnEvidenceRequest { kind: CaseKind },
     #[error("the evidence does not meet the {scenario} requirement ({rule}): {}", problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "))]
@@ -92,6 +101,8 @@ impl DomainError {
             DomainError::RequestLimitReached { .. } => "AFTER_SALES_ENTRY_CLOSED",
             DomainError::NotATask { .. } => "NOT_A_PLATFORM_TASK",
             DomainError::NotAnEvidenceRequest { .. } => "NOT_AN_EVIDENCE_REQUEST",
+            DomainError::StockCheckRequired => "STOCK_CHECK_REQUIRED",
+            DomainError::OutOfStock { .. } => "OUT_OF_STOCK",
             DomainError::EvidenceInsufficient { .. } => "EVIDENCE_INSUFFICIENT",
             DomainError::TaskReplyNotOffered { .. } => "TASK_REPLY_NOT_OFFERED",
             DomainError::TaskReplyNotAllowedNow { .. } => "TASK_REPLY_NOT_ALLOWED_NOW",
@@ -104,9 +115,10 @@ impl DomainError {
             DomainError::RequestLimitReached { rule, .. }
             | DomainError::EvidenceInsufficient { rule, .. } => Some(rule),
             DomainError::ReturnShipmentAlreadyRecorded => Some("TB-09"),
-            DomainError::OutsideAfterSalesWindow { .. } => Some("TB-01"),
+            DomainError::OutsideAfterSalesWindow { rule, .. } => Some(rule),
             DomainError::OrderLineAlreadyUsed { .. } => Some("TB-03"),
             DomainError::KindNotAllowedForOrderState { .. } => Some("CM-03"),
+            DomainError::StockCheckRequired | DomainError::OutOfStock { .. } => Some("PD-06"),
             DomainError::TaskReplyNotOffered { .. }
             | DomainError::TaskReplyNotAllowedNow { .. } => Some("TB-24"),
             _ => None,

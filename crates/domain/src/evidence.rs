@@ -511,8 +511,43 @@ impl Requirement {
                     problems.extend(p);
                 }
                 if problems.is_empty() {
-                    for check in checks {
-                        problems.extend(group_problem(ctx, *check, &used, path));
+                    let group = |used: &[usize]| -> Vec<Problem> {
+                        checks
+                            .iter()
+                            .filter_map(|c| group_problem(ctx, *c, used, path))
+                            .collect()
+                    };
+                    problems = group(&used);
+                    if !problems.is_empty() {
+                        // The first valid item of a kind need not be the one that goes with
+                        // the others (a second shipping slip, a rescheduled visit): any valid
+                        // combination meets the group.
+                        let mut choices: Vec<Vec<usize>> = vec![Vec::new()];
+                        for (i, r) in all_of.iter().enumerate() {
+                            let options: Vec<Vec<usize>> = match r {
+                                Requirement::Proof {
+                                    proof,
+                                    checks: item_checks,
+                                } => (0..ctx.items.len())
+                                    .filter(|j| {
+                                        ctx.items[*j].kind == *proof
+                                            && item_problems(ctx, *j, item_checks, path).is_empty()
+                                    })
+                                    .map(|j| vec![j])
+                                    .collect(),
+                                _ => vec![r.eval(ctx, &format!("{path}.all_of[{i}]")).0],
+                            };
+                            choices = choices
+                                .iter()
+                                .flat_map(|c| {
+                                    options.iter().map(move |o| [c.as_slice(), o].concat())
+                                })
+                                .collect();
+                        }
+                        if let Some(other) = choices.into_iter().find(|u| group(u).is_empty()) {
+                            used = other;
+                            problems.clear();
+                        }
                     }
                 }
                 (used, problems)
@@ -718,7 +753,11 @@ fn check_fails(ctx: &Ctx, item: &EvidenceItem, check: Check) -> Option<(&'static
         }),
         Check::PayeeIsBuyer => match (&item.payee_account, &ctx.context.buyer_account) {
             (Some(payee), Some(buyer)) if payee == buyer => None,
-            (payee, _) => Some((
+            (_, None) => Some((
+                "CONTEXT_MISSING",
+                "the buyer's account is not known: give evidence_request.buyer_account".to_string(),
+            )),
+            (payee, Some(_)) => Some((
                 "WRONG_PAYEE",
                 format!(
                     "the payee is {}, not the buyer's account",
@@ -728,6 +767,11 @@ fn check_fails(ctx: &Ctx, item: &EvidenceItem, check: Check) -> Option<(&'static
         },
         Check::AmountIsPromised => match (item.amount, ctx.context.promised_amount) {
             (Some(paid), Some(promised)) if paid == promised => None,
+            (_, None) => Some((
+                "CONTEXT_MISSING",
+                "the promised amount is not known: give evidence_request.promised_amount_fen"
+                    .to_string(),
+            )),
             (paid, promised) => Some((
                 "WRONG_AMOUNT",
                 format!(
@@ -760,7 +804,11 @@ fn check_fails(ctx: &Ctx, item: &EvidenceItem, check: Check) -> Option<(&'static
         }),
         Check::RecipientIsShop => match (&item.recipient_name, &ctx.context.shop_name) {
             (Some(name), Some(shop)) if name == shop => None,
-            (name, _) => Some((
+            (_, None) => Some((
+                "CONTEXT_MISSING",
+                "the shop's name is not known: give evidence_request.shop_name".to_string(),
+            )),
+            (name, Some(_)) => Some((
                 "RECIPIENT_NOT_SHOP",
                 format!(
                     "the recipient is {}, not the shop's name",
@@ -802,6 +850,8 @@ fn check_fails(ctx: &Ctx, item: &EvidenceItem, check: Check) -> Option<(&'static
                     "NO_VISIT_TIME",
                     "it does not give the technician's visit time".to_string(),
                 ))
+            } else if item.captured_at.is_none() {
+                Some(("UNDATED", "it does not say when it was posted".to_string()))
             } else if !within(Duration::hours(72), item.captured_at) {
                 Some((
                     "PROGRESS_LATE",
@@ -810,6 +860,9 @@ fn check_fails(ctx: &Ctx, item: &EvidenceItem, check: Check) -> Option<(&'static
             } else {
                 None
             }
+        }
+        Check::WithinOneWeek if item.captured_at.is_none() => {
+            Some(("UNDATED", "it is not dated".to_string()))
         }
         Check::WithinOneWeek => (!within(Duration::days(7), item.captured_at)).then(|| {
             (
@@ -894,6 +947,9 @@ pub struct Submission {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EvidenceDraft {
     pub scenario: String,
+    /// When the buyer made the claim, if earlier than the case is opened here (PD-E8 counts
+    /// from it).
+    pub reported_at: Option<DateTime<Utc>>,
     pub buyer_account: Option<String>,
     pub promised_amount: Option<Fen>,
     pub shop_name: Option<String>,
@@ -937,7 +993,7 @@ pub(crate) fn open_request(
         scenario: scenario.scenario.clone(),
         rule: scenario.rule.clone(),
         context: EvidenceContext {
-            reported_at: Some(now),
+            reported_at: Some(draft.reported_at.map_or(now, |t| t.min(now))),
             buyer_account: draft.buyer_account,
             promised_amount: draft.promised_amount,
             shop_name: draft.shop_name,

@@ -100,6 +100,9 @@ pub struct CaseDraft {
     pub task: Option<SignedElsewhereTask>,
     /// For an evidence request: the scenario and what it needs to know.
     pub evidence_request: Option<crate::evidence::EvidenceDraft>,
+    /// When the buyer signed for the goods.
+    pub signed_at: Option<DateTime<Utc>>,
+    pub reason_category: Option<crate::case::ReasonCategory>,
 }
 
 /// What applying a platform record did.
@@ -160,7 +163,11 @@ impl Case {
             .filter(|c| c.sub_order_id == draft.sub_order_id)
             .collect();
         if draft.kind.is_buyer_request() {
-            check_window(policy, draft.trade_success_at, now)?;
+            let window_start = match policy.after_sales_window_from {
+                crate::policy::WindowStart::TradeSuccess => draft.trade_success_at,
+                crate::policy::WindowStart::Signed => draft.signed_at,
+            };
+            check_window(policy, window_start, now)?;
             check_once_per_order_line(policy, &same_line)?;
             check_request_limit(policy, draft.kind, earlier)?;
         }
@@ -209,7 +216,12 @@ impl Case {
             order_id: draft.order_id,
             sub_order_id: draft.sub_order_id,
             kind: draft.kind,
-            state: CaseState::AwaitingMerchant,
+            // PD-06: a request the merchant opened waits for the buyer's confirmation first.
+            state: if policy.merchant_initiated_kinds.contains(&draft.kind) {
+                CaseState::AwaitingBuyer
+            } else {
+                CaseState::AwaitingMerchant
+            },
             fulfilment: draft.fulfilment,
             requested_refund: draft.requested_refund,
             order_total: draft.order_total,
@@ -232,6 +244,10 @@ impl Case {
             task: draft.task.map(|t| with_prior_complaints(t, &same_line)),
             evidence_request,
             return_signed_at: None,
+            signed_at: draft.signed_at,
+            reason_category: draft.reason_category,
+            return_shipping_payer: return_shipping_payer(policy, draft.kind, draft.reason_category),
+            merchant_initiated: policy.merchant_initiated_kinds.contains(&draft.kind),
             policy_version: policy.version.clone(),
             created_at: now,
             updated_at: now,
@@ -306,6 +322,10 @@ impl Case {
             }),
             evidence_request: None,
             return_signed_at: None,
+            signed_at: None,
+            reason_category: None,
+            return_shipping_payer: None,
+            merchant_initiated: false,
             policy_version: policy.version.clone(),
             created_at: now,
             updated_at: now,
@@ -511,21 +531,49 @@ impl Case {
     }
 }
 
-/// TB-01: a request can be opened within the window after trade success.
+/// PD-02: who pays for shipping the goods back, by the reason. `None` when no goods travel
+/// back or the reason is not known.
+fn return_shipping_payer(
+    policy: &Policy,
+    kind: CaseKind,
+    reason: Option<crate::case::ReasonCategory>,
+) -> Option<crate::deadline::DueParty> {
+    use crate::deadline::DueParty;
+    let rule = policy.return_shipping.as_ref()?;
+    if !kind.needs_return() {
+        return None;
+    }
+    let reason = reason?;
+    Some(if rule.merchant_pays_for.contains(&reason) {
+        DueParty::Merchant
+    } else {
+        rule.payer
+    })
+}
+
+/// TB-01 / PD-01: a request can be opened within the window after trade success (or signing).
 fn check_window(
     policy: &Policy,
-    trade_success_at: Option<DateTime<Utc>>,
+    window_start: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
-    let (Some(days), Some(success)) = (policy.after_sales_window_days, trade_success_at) else {
+    let (Some(days), Some(success)) = (policy.after_sales_window_days, window_start) else {
         return Ok(());
     };
     let closes = success + chrono::Duration::days(i64::from(days));
     if now > closes {
         return Err(DomainError::OutsideAfterSalesWindow {
             window_days: days,
-            trade_success_at: success.to_rfc3339(),
+            start: match policy.after_sales_window_from {
+                crate::policy::WindowStart::TradeSuccess => "trade success",
+                crate::policy::WindowStart::Signed => "signing",
+            },
+            start_at: success.to_rfc3339(),
             closed_at: closes.to_rfc3339(),
+            rule: policy
+                .after_sales_window_rule
+                .clone()
+                .unwrap_or_else(|| "CM-04".into()),
         });
     }
     Ok(())

@@ -27,8 +27,8 @@ pub mod timer;
 pub use action::Change;
 pub use action::{ActionKind, MerchantAction};
 pub use case::{
-    Address, Case, CaseKind, EvidenceRef, Fulfilment, OrderState, PlatformStatus, RefreshNeeded,
-    Shipment,
+    Address, Case, CaseKind, EvidenceRef, Fulfilment, OrderState, PlatformStatus, ReasonCategory,
+    RefreshNeeded, Shipment,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use deadline::{Consequence, Deadline, DeadlineSource, DeadlineState, DueParty};

@@ -191,6 +191,25 @@ impl DeadlineRule {
     }
 }
 
+/// Where the after-sales window counts from (TB-01: trade success; PD-01: signing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowStart {
+    #[default]
+    TradeSuccess,
+    Signed,
+}
+
+/// PD-02: the buyer pays return shipping, except for the reasons listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnShipping {
+    pub rule: String,
+    pub payer: DueParty,
+    /// Reasons for which the other party (the merchant) pays.
+    pub merchant_pays_for: Vec<crate::case::ReasonCategory>,
+}
+
 /// A cap on buyer requests per order (PD-07): past it the platform closes the entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -215,6 +234,21 @@ pub struct Policy {
     /// TB-03: the after-sales entry can be used once per order line.
     #[serde(default)]
     pub one_request_per_order_line: bool,
+    /// PD-06: a reship is agreed only with the ERP's stock check.
+    #[serde(default)]
+    pub reship_needs_stock_check: bool,
+    /// PD-06: kinds the merchant opens (from the chat); they wait for the buyer's confirmation.
+    #[serde(default)]
+    pub merchant_initiated_kinds: Vec<CaseKind>,
+    /// The rule the window enforces (TB-01, PD-01); CM-04 when not named.
+    #[serde(default)]
+    pub after_sales_window_rule: Option<String>,
+    /// PD-01: where the after-sales window starts.
+    #[serde(default)]
+    pub after_sales_window_from: WindowStart,
+    /// PD-02: who pays for return shipping.
+    #[serde(default)]
+    pub return_shipping: Option<ReturnShipping>,
     /// PD-07: at most so many requests of some kinds per order.
     #[serde(default)]
     pub request_limit: Option<RequestLimit>,

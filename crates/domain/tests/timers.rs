@@ -163,6 +163,8 @@ fn open_at(kind: CaseKind, fulfilment: Fulfilment, now: DateTime<Utc>) -> Case {
             scenario: "appliance_quality".into(),
             ..EvidenceDraft::default()
         }),
+        signed_at: None,
+        reason_category: None,
     };
     Case::open(
         CaseId::parse("c-1").unwrap(),
@@ -278,7 +280,7 @@ fn acting_before_the_deadline_marks_it_met_and_nothing_fires() {
     // The merchant agrees one millisecond before the deadline.
     let acted = case
         .apply_merchant_action(
-            &MerchantAction::Agree,
+            &MerchantAction::Agree { stock_check: None },
             &policy(),
             Actor::merchant("ops"),
             at("2026-03-07 09:59:59") + Duration::milliseconds(999),

@@ -490,6 +490,8 @@ fn open_case(
         trade_success_at: None,
         task: None,
         evidence_request: None,
+        signed_at: None,
+        reason_category: None,
     };
     let change = Case::open(
         CaseId::parse(id)?,

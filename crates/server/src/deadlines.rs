@@ -460,6 +460,8 @@ mod tests {
                 trade_success_at: None,
                 task: None,
                 evidence_request: None,
+                signed_at: None,
+                reason_category: None,
             },
             policy,
             Actor::merchant("ops"),

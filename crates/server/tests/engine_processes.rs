@@ -97,6 +97,8 @@ async fn seed(store: &Arc<dyn Store>, n: usize) -> BTreeSet<CaseId> {
             trade_success_at: None,
             task: None,
             evidence_request: None,
+            signed_at: None,
+            reason_category: None,
         };
         let id = CaseId::parse(uuid::Uuid::now_v7().to_string()).unwrap();
         let change = Case::open(

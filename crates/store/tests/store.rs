@@ -396,6 +396,8 @@ fn draft(platform: &str, shop: &str, kind: CaseKind, platform_case_id: Option<&s
         trade_success_at: None,
         task: None,
         evidence_request: None,
+        signed_at: None,
+        reason_category: None,
     }
 }
 

@@ -863,8 +863,14 @@ fn tb_01_policy_loads_with_window_and_every_action() {
     let p = reg.in_force(&taobao, bj("2024-01-01 00:00:00")).unwrap();
     assert_eq!(p.version, "taobao-2024-01-01");
     assert_eq!(p.after_sales_window_days, Some(15), "TB-01");
+    // Taobao has no evidence requests or merchant-opened requests in the catalogue.
+    let pinduoduo_only = [
+        ActionKind::RecordBuyerConfirmation,
+        ActionKind::StageEvidence,
+        ActionKind::SubmitEvidence,
+    ];
     for a in ActionKind::ALL {
-        assert!(p.allows(a), "{a} should be allowed");
+        assert_eq!(p.allows(a), !pinduoduo_only.contains(&a), "{a}");
     }
     for d in &p.deadlines {
         assert!(d.rule.starts_with("TB-"), "{}", d.key);
