@@ -1241,3 +1241,25 @@ fn merchant_deadline_rules_never_overlap() {
         }
     }
 }
+
+/// PD-05: the three resolutions — refund, exchange, reship — each end a case in their own
+/// resolved state (detail encoding: 1 仅退款, 3 换货, 4 补寄).
+#[test]
+fn pd_05_resolutions_are_refund_exchange_and_reship() {
+    for (status, kind_code, kind, end) in [
+        ("10", "1", CaseKind::RefundOnly, CaseState::Refunded),
+        ("16", "3", CaseKind::Exchange, CaseState::Exchanged),
+        ("16", "4", CaseKind::Reship, CaseState::Reshipped),
+    ] {
+        let r = detail_ok(&[
+            ("after_sales_status", Some(status)),
+            ("after_sales_type", Some(kind_code)),
+            ("expire_time", None),
+        ]);
+        assert_eq!(
+            (r.kind, r.state),
+            (kind, end),
+            "status {status}, type {kind_code}"
+        );
+    }
+}
