@@ -7,9 +7,12 @@ use aftersales_domain::{PlatformCode, PlatformInput, Policy, PolicyRegistry};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+mod json;
 pub mod pinduoduo;
 pub mod signing;
 pub mod taobao;
+#[cfg(test)]
+mod test_support;
 
 /// A native record that could not be mapped. Says which platform, which field (a JSON path
 /// such as `refund.status`) and the raw value, so an integrator can fix the payload.

@@ -6,13 +6,20 @@ use super::transformers::{
     UserShippingStatus,
 };
 use super::PinduoduoAdapter;
+use crate::test_support::{bj, deadline, keys};
 use crate::{AdapterRegistry, MappingError, PlatformAdapter};
-use aftersales_domain::time::parse_shanghai;
 use aftersales_domain::{
-    ActionKind, Case, CaseId, CaseKind, CaseState, Consequence, Deadline, DeadlineSource, DueParty,
+    ActionKind, Case, CaseId, CaseKind, CaseState, Consequence, DeadlineSource, DueParty,
     Fulfilment, PlatformCode, PlatformInput, PlatformRecord, Policy, ShopId, TenantId,
 };
-use chrono::{DateTime, Duration, Utc};
+
+fn policy() -> Policy {
+    crate::test_support::policy("pinduoduo")
+}
+
+fn open(record: PlatformRecord, policy: &Policy) -> Case {
+    crate::test_support::open(record, policy, "pdd-flagship")
+}
 
 // ---- helpers --------------------------------------------------------------------------------
 
@@ -143,50 +150,6 @@ fn detail_ok(changes: &[(&'static str, Option<&str>)]) -> PlatformRecord {
 
 fn detail_err(changes: &[(&'static str, Option<&str>)]) -> MappingError {
     refused(detail_with(changes))
-}
-
-fn bj(s: &str) -> DateTime<Utc> {
-    parse_shanghai(s).unwrap()
-}
-
-fn policy() -> Policy {
-    let reg = AdapterRegistry::builtin()
-        .load_policies()
-        .expect("embedded policies load");
-    let pdd = PlatformCode::parse("pinduoduo").unwrap();
-    reg.in_force(&pdd, bj("2024-06-01 00:00:00"))
-        .expect("a Pinduoduo policy is in force")
-        .clone()
-}
-
-/// Open a case from a record the way the engine does, a while after the request was opened.
-fn open(record: PlatformRecord, policy: &Policy) -> Case {
-    let now = record.opened_at.expect("fixtures carry an opening time") + Duration::hours(1);
-    Case::from_platform(
-        CaseId::parse("case-1").unwrap(),
-        TenantId::parse("acme").unwrap(),
-        ShopId::parse("pdd-flagship").unwrap(),
-        PlatformCode::parse("pinduoduo").unwrap(),
-        record,
-        policy,
-        now,
-        &[],
-    )
-    .expect("case opens")
-    .case
-}
-
-fn deadline<'a>(case: &'a Case, key: &str) -> &'a Deadline {
-    case.deadlines
-        .iter()
-        .find(|d| d.key == key)
-        .unwrap_or_else(|| panic!("no {key} deadline in {:#?}", case.deadlines))
-}
-
-fn keys(case: &Case) -> Vec<&str> {
-    let mut k: Vec<&str> = case.deadlines.iter().map(|d| d.key.as_str()).collect();
-    k.sort();
-    k
 }
 
 // ---- after_sales_status ---------------------------------------------------------------------

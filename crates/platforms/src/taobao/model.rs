@@ -221,38 +221,11 @@ pub(crate) fn json_error(
     e: &serde_json::Error,
     what: &str,
 ) -> MappingError {
-    MappingError::new(
-        PLATFORM,
-        field,
-        snippet(input, e.line(), e.column()),
-        format!("{what}: {e}"),
-    )
+    crate::json::json_error(PLATFORM, field, input, e, what)
 }
 
-/// The text around a serde_json error position, so the caller sees the offending value.
-fn snippet(input: &str, line: usize, column: usize) -> String {
-    let Some(l) = input.lines().nth(line.saturating_sub(1)) else {
-        return input.chars().take(80).collect();
-    };
-    let chars: Vec<char> = l.chars().collect();
-    let at = column.min(chars.len());
-    let from = at.saturating_sub(60);
-    let to = (at + 20).min(chars.len());
-    chars[from..to].iter().collect()
-}
-
-/// Serde would also read a struct from a JSON array (positionally): only objects are payloads.
 pub(crate) fn expect_object(field: &str, text: &str) -> Result<(), MappingError> {
-    if text.trim_start().starts_with('{') {
-        Ok(())
-    } else {
-        Err(MappingError::new(
-            PLATFORM,
-            field,
-            text,
-            "expected a JSON object",
-        ))
-    }
+    crate::json::expect_object(PLATFORM, field, text)
 }
 
 fn parse_refund(raw: &RawValue) -> Result<Refund, MappingError> {

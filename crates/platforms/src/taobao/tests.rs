@@ -2,13 +2,21 @@
 
 use super::transformers::{CsStatus, GoodStatus, OrderStatus, RefundPhase, RefundStatus};
 use super::TaobaoAdapter;
+use crate::test_support::{bj, deadline, keys};
 use crate::{AdapterRegistry, MappingError, PlatformAdapter};
-use aftersales_domain::time::parse_shanghai;
 use aftersales_domain::{
-    ActionKind, Case, CaseId, CaseKind, CaseState, Consequence, Deadline, DeadlineSource, DueParty,
-    Fulfilment, PlatformCode, PlatformRecord, Policy, ShopId, TenantId,
+    ActionKind, Case, CaseKind, CaseState, Consequence, DeadlineSource, DueParty, Fulfilment,
+    PlatformCode, PlatformRecord, Policy,
 };
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
+
+fn policy() -> Policy {
+    crate::test_support::policy("taobao")
+}
+
+fn open(record: PlatformRecord, policy: &Policy) -> Case {
+    crate::test_support::open(record, policy, "tmall-flagship")
+}
 
 const WRAPPED: &str =
     include_str!("../../tests/fixtures/taobao/refund_get_response_wait_seller_agree.json");
@@ -76,50 +84,6 @@ fn map_err(changes: &[(&'static str, Option<&str>)]) -> MappingError {
 
 fn quoted(s: &str) -> String {
     format!("{s:?}")
-}
-
-fn bj(s: &str) -> DateTime<Utc> {
-    parse_shanghai(s).unwrap()
-}
-
-fn policy() -> Policy {
-    let reg = AdapterRegistry::builtin()
-        .load_policies()
-        .expect("embedded policies load");
-    let taobao = PlatformCode::parse("taobao").unwrap();
-    reg.in_force(&taobao, bj("2024-06-01 00:00:00"))
-        .expect("a Taobao policy is in force")
-        .clone()
-}
-
-/// Open a case from a record the way the engine does, a while after the request was opened.
-fn open(record: PlatformRecord, policy: &Policy) -> Case {
-    let now = record.opened_at.expect("fixtures carry created") + Duration::hours(1);
-    Case::from_platform(
-        CaseId::parse("case-1").unwrap(),
-        TenantId::parse("acme").unwrap(),
-        ShopId::parse("tmall-flagship").unwrap(),
-        PlatformCode::parse("taobao").unwrap(),
-        record,
-        policy,
-        now,
-        &[],
-    )
-    .expect("case opens")
-    .case
-}
-
-fn deadline<'a>(case: &'a Case, key: &str) -> &'a Deadline {
-    case.deadlines
-        .iter()
-        .find(|d| d.key == key)
-        .unwrap_or_else(|| panic!("no {key} deadline in {:#?}", case.deadlines))
-}
-
-fn keys(case: &Case) -> Vec<&str> {
-    let mut k: Vec<&str> = case.deadlines.iter().map(|d| d.key.as_str()).collect();
-    k.sort();
-    k
 }
 
 // ---- raw value tables -----------------------------------------------------------------------
