@@ -419,6 +419,11 @@ pub struct EvidenceVerdict {
     pub problems: Vec<Problem>,
 }
 
+/// Proofs an evidence request may hold staged: a scenario needs two or three; a hundred leaves
+/// room for retakes without letting the cross-item search grow without bound.
+pub const MAX_STAGED: usize = 100;
+const MAX_COMBINATIONS: usize = 10_000;
+
 struct Ctx<'a> {
     items: &'a [EvidenceItem],
     context: &'a EvidenceContext,
@@ -542,6 +547,8 @@ impl Requirement {
                                 .flat_map(|c| {
                                     options.iter().map(move |o| [c.as_slice(), o].concat())
                                 })
+                                // Bounded: staged proofs are capped, and a group has 2–3 parts.
+                                .take(MAX_COMBINATIONS)
                                 .collect();
                         }
                         if let Some(other) = choices.into_iter().find(|u| group(u).is_empty()) {
@@ -1068,6 +1075,15 @@ impl Case {
         let mut next = self.clone();
         let mut req = request.clone();
         req.staged.extend(items.iter().cloned());
+        if req.staged.len() > MAX_STAGED {
+            return Err(DomainError::InvalidField {
+                field: "items",
+                reason: format!(
+                    "an evidence request holds at most {MAX_STAGED} proofs; {} are staged",
+                    request.staged.len()
+                ),
+            });
+        }
         let mut detail = serde_json::json!({
             "scenario": req.scenario,
             "rule": req.rule,

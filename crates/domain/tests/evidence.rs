@@ -2534,3 +2534,20 @@ fn pd_e10_without_a_signed_return_the_claim_stays_pd_e4() {
     );
     assert_eq!(case.evidence_request.unwrap().note, None);
 }
+
+/// PD-E0: a request holds a bounded number of proofs, so the cross-item search stays small.
+#[test]
+fn pd_e0_staged_proofs_are_capped() {
+    use aftersales_domain::evidence::MAX_STAGED;
+    let case = opened("goods_not_received");
+    let full = stage(&case, vec![shipping_slip(); MAX_STAGED], t0())
+        .unwrap()
+        .case;
+    match stage(&full, vec![shipping_slip()], t0()) {
+        Err(DomainError::InvalidField { field, reason }) => {
+            assert_eq!(field, "items");
+            assert!(reason.contains(&MAX_STAGED.to_string()), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
