@@ -257,6 +257,11 @@ pub struct Policy {
     /// The platform-task replies this platform offers (TB-24).
     #[serde(default)]
     pub task_replies: Vec<TaskPlan>,
+    /// Facts about the platform's own payloads that its adapter relies on (units, encodings
+    /// the platform does not document): written here so they are reviewed with the policy,
+    /// and checked by the adapter at start.
+    #[serde(default)]
+    pub native: BTreeMap<String, String>,
     /// What each evidence scenario requires (PD-E0 … PD-E9).
     #[serde(default)]
     pub evidence: Vec<crate::evidence::EvidenceScenario>,

@@ -65,6 +65,12 @@ pub trait PlatformAdapter: Send + Sync + std::fmt::Debug {
     /// Every raw status maps explicitly; an unknown one is an error carrying the raw value,
     /// never a default.
     fn map_record(&self, native: &[u8]) -> Result<PlatformInput, MappingError>;
+
+    /// Refuse a policy whose `native` facts (units, encodings) differ from what this adapter
+    /// reads, so the two cannot drift apart unnoticed. Most adapters rely on none.
+    fn check_policy(&self, _policy: &Policy) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Every adapter the binary knows, by platform code.
@@ -114,6 +120,9 @@ impl AdapterRegistry {
                         policy.platform
                     ));
                 }
+                adapter
+                    .check_policy(&policy)
+                    .map_err(|e| format!("{code} policy {}: {e}", policy.version))?;
                 reg.add(policy)?;
             }
         }

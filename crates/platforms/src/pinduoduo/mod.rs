@@ -40,7 +40,7 @@ mod messages_tests;
 mod tests;
 
 use crate::{MappingError, PlatformAdapter};
-use aftersales_domain::{PlatformCode, PlatformInput};
+use aftersales_domain::{PlatformCode, PlatformInput, Policy};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
@@ -153,6 +153,17 @@ impl Shape {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PinduoduoAdapter;
 
+/// What this adapter assumes about Pinduoduo's payloads where the platform does not say
+/// (platform-apis.md §2.3, §2.4); the policy must state the same (`native`).
+const NATIVE_FACTS: &[(&str, &str)] = &[
+    // The list response's after_sales_type: read with the list QUERY encoding [U].
+    ("list_after_sales_type_encoding", "query"),
+    ("detail_after_sales_type_encoding", "detail"),
+    ("list_amount_unit", "yuan"),
+    // Detail and message amounts are integers, read as fen [U].
+    ("detail_amount_unit", "fen"),
+];
+
 impl PlatformAdapter for PinduoduoAdapter {
     fn platform(&self) -> PlatformCode {
         PlatformCode::parse(PLATFORM).expect("\"pinduoduo\" is a valid platform code")
@@ -160,6 +171,25 @@ impl PlatformAdapter for PinduoduoAdapter {
 
     fn policy_sources(&self) -> &'static [&'static str] {
         POLICY_SOURCES
+    }
+
+    fn check_policy(&self, policy: &Policy) -> Result<(), String> {
+        for (key, read_as) in NATIVE_FACTS {
+            match policy.native.get(*key) {
+                Some(v) if v == read_as => {}
+                Some(v) => {
+                    return Err(format!(
+                        "native.{key} is {v:?}, but the adapter reads it as {read_as:?}"
+                    ))
+                }
+                None => {
+                    return Err(format!(
+                        "native.{key} is missing; the adapter reads it as {read_as:?}"
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 
     fn map_record(&self, native: &[u8]) -> Result<PlatformInput, MappingError> {

@@ -1226,3 +1226,19 @@ fn pd_05_resolutions_are_refund_exchange_and_reship() {
         );
     }
 }
+
+/// §2.3/§2.4 [U]: the units and encodings the adapter reads are stated in the policy data, and
+/// a policy that says otherwise is refused at start.
+#[test]
+fn pd_native_facts_in_the_policy_match_the_adapter() {
+    let mut p = policy();
+    assert_eq!(PinduoduoAdapter.check_policy(&p), Ok(()));
+    p.native.insert("detail_amount_unit".into(), "yuan".into());
+    let err = PinduoduoAdapter.check_policy(&p).unwrap_err();
+    assert!(
+        err.contains("detail_amount_unit") && err.contains("fen"),
+        "{err}"
+    );
+    p.native.remove("list_after_sales_type_encoding");
+    assert!(PinduoduoAdapter.check_policy(&p).is_err());
+}
