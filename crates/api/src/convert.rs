@@ -270,6 +270,20 @@ pub fn case_to_pb(c: &Case) -> pb::Case {
             .return_shipping_payer
             .map_or(0, |p| due_party_to_pb(p) as i32),
         merchant_initiated: c.merchant_initiated,
+        return_plan: c.return_plan.as_ref().map(|p| pb::ReturnPlan {
+            address: p.address.as_str().into(),
+            recipient: p.recipient.as_str().into(),
+            phone: p.phone.as_str().into(),
+            carrier: p.carrier.as_str().into(),
+            freight: match p.freight {
+                aftersales_domain::action::FreightPayment::Collect => pb::FreightPayment::Collect,
+                aftersales_domain::action::FreightPayment::Prepaid => pb::FreightPayment::Prepaid,
+            } as i32,
+            carrier_requirement: p.carrier_requirement.as_str().into(),
+            return_within_days: p.return_within_days as i32,
+            goods_condition: p.goods_condition.as_str().into(),
+            chat_record: p.chat_record.as_str().into(),
+        }),
     }
 }
 

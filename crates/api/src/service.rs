@@ -53,6 +53,73 @@ fn stock_check_from_pb(
     }))
 }
 
+/// AL-01: the plan as sent; completeness is the domain's to judge (it names what is missing).
+fn return_plan_from_pb(
+    p: Option<&pb::ReturnPlan>,
+) -> Result<Option<aftersales_domain::action::ReturnPlanDraft>, ApiError> {
+    use aftersales_domain::action::FreightPayment;
+    let Some(p) = p else { return Ok(None) };
+    let mut v = Violations::default();
+    let freight = match pb::FreightPayment::try_from(p.freight) {
+        Ok(pb::FreightPayment::Collect) => Some(FreightPayment::Collect),
+        Ok(pb::FreightPayment::Prepaid) => Some(FreightPayment::Prepaid),
+        Ok(pb::FreightPayment::Unspecified) => None,
+        Err(_) => {
+            v.add("return_plan.freight", "not a FreightPayment value");
+            None
+        }
+    };
+    if p.return_within_days < 0 {
+        v.add("return_plan.return_within_days", "must not be negative");
+    }
+    let draft = aftersales_domain::action::ReturnPlanDraft {
+        address: v.text("return_plan.address", p.address.trim()),
+        recipient: v.text("return_plan.recipient", p.recipient.trim()),
+        phone: v.text("return_plan.phone", p.phone.trim()),
+        carrier: v.text("return_plan.carrier", p.carrier.trim()),
+        freight,
+        carrier_requirement: v.text(
+            "return_plan.carrier_requirement",
+            p.carrier_requirement.trim(),
+        ),
+        return_within_days: u32::try_from(p.return_within_days).unwrap_or(0),
+        goods_condition: v.text("return_plan.goods_condition", p.goods_condition.trim()),
+        chat_record: v.text("return_plan.chat_record", p.chat_record.trim()),
+    };
+    v.into_result()?;
+    Ok(Some(draft))
+}
+
+/// AL-03: the change and the new shipment, both required.
+fn tracking_change_from_pb(
+    req: &pb::RecordTrackingChangeRequest,
+) -> Result<MerchantAction, ApiError> {
+    use aftersales_domain::action::TrackingChange;
+    let mut v = Violations::default();
+    let change = match pb::TrackingChange::try_from(req.change) {
+        Ok(pb::TrackingChange::Corrected) => Some(TrackingChange::Corrected),
+        Ok(pb::TrackingChange::AddedLater) => Some(TrackingChange::AddedLater),
+        Ok(pb::TrackingChange::ReplacedForReship) => Some(TrackingChange::ReplacedForReship),
+        Ok(pb::TrackingChange::Unspecified) | Err(_) => {
+            v.add(
+                "change",
+                "required: CORRECTED, ADDED_LATER or REPLACED_FOR_RESHIP",
+            );
+            None
+        }
+    };
+    let shipment = shipment_from_pb(&mut v, "shipment", req.shipment.as_ref());
+    v.into_result()?;
+    match (change, shipment) {
+        (Some(change), Some(shipment)) => {
+            Ok(MerchantAction::RecordTrackingChange { change, shipment })
+        }
+        _ => Err(ApiError::Internal(
+            "tracking validation let a missing field through".into(),
+        )),
+    }
+}
+
 /// Both results, or every field violation of both at once (a caller fixes them in one go).
 fn merge_violations<A, B>(
     a: Result<A, ApiError>,
@@ -1023,8 +1090,14 @@ impl AftersalesService for AftersalesApi {
         async {
             let (md, _, req) = request.into_parts();
             let fp = fingerprint(&req);
-            let action = stock_check_from_pb(req.stock_check.as_ref())
-                .map(|stock_check| MerchantAction::Agree { stock_check });
+            let action = merge_violations(
+                stock_check_from_pb(req.stock_check.as_ref()),
+                return_plan_from_pb(req.return_plan.as_ref()),
+            )
+            .map(|(stock_check, return_plan)| MerchantAction::Agree {
+                stock_check,
+                return_plan,
+            });
             respond(
                 self.act(
                     &md,
@@ -1039,6 +1112,31 @@ impl AftersalesService for AftersalesApi {
             )
         }
         .instrument(rpc_span!("AgreeCase"))
+        .await
+    }
+
+    async fn record_tracking_change(
+        &self,
+        request: Request<pb::RecordTrackingChangeRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let fp = fingerprint(&req);
+            let action = tracking_change_from_pb(&req);
+            respond(
+                self.act(
+                    &md,
+                    "RecordTrackingChange",
+                    &req.name,
+                    &req.etag,
+                    &req.request_id,
+                    fp,
+                    action,
+                )
+                .await,
+            )
+        }
+        .instrument(rpc_span!("RecordTrackingChange"))
         .await
     }
 

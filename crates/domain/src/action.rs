@@ -28,6 +28,8 @@ pub enum ActionKind {
     ReplyToTask,
     /// Record that the buyer confirmed a request the merchant opened (PD-06).
     RecordBuyerConfirmation,
+    /// A shipped order's tracking number corrected, added later or replaced (AL-03).
+    RecordTrackingChange,
     /// Add proofs to an evidence request without submitting them (PD-E0).
     StageEvidence,
     /// Submit an evidence request's proofs to the platform (PD-E0 … PD-E9).
@@ -35,7 +37,7 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 12] = [
+    pub const ALL: [ActionKind; 13] = [
         ActionKind::Agree,
         ActionKind::Reject,
         ActionKind::RecordReturnShipment,
@@ -46,6 +48,7 @@ impl ActionKind {
         ActionKind::Close,
         ActionKind::ReplyToTask,
         ActionKind::RecordBuyerConfirmation,
+        ActionKind::RecordTrackingChange,
         ActionKind::StageEvidence,
         ActionKind::SubmitEvidence,
     ];
@@ -62,6 +65,7 @@ impl ActionKind {
             ActionKind::Close => "close",
             ActionKind::ReplyToTask => "reply_to_task",
             ActionKind::RecordBuyerConfirmation => "record_buyer_confirmation",
+            ActionKind::RecordTrackingChange => "record_tracking_change",
             ActionKind::StageEvidence => "stage_evidence",
             ActionKind::SubmitEvidence => "submit_evidence",
         }
@@ -80,6 +84,7 @@ impl ActionKind {
             ActionKind::Close => "merchant_closed",
             ActionKind::ReplyToTask => "task_replied",
             ActionKind::RecordBuyerConfirmation => "buyer_confirmed",
+            ActionKind::RecordTrackingChange => "tracking_changed",
             ActionKind::StageEvidence => "evidence_staged",
             ActionKind::SubmitEvidence => "evidence_submitted",
         }
@@ -101,11 +106,122 @@ pub struct StockCheck {
     pub note: BoundedText,
 }
 
+/// Who pays the return freight (AL-01).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FreightPayment {
+    /// 到付: the merchant pays on arrival.
+    Collect,
+    /// 先付: the buyer pays when sending.
+    Prepaid,
+}
+
+/// AL-01: an agreed return plan, complete, so the buyer cannot later deny what was agreed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnPlan {
+    pub address: BoundedText,
+    pub recipient: BoundedText,
+    pub phone: BoundedText,
+    pub carrier: BoundedText,
+    pub freight: FreightPayment,
+    /// e.g. "no 德邦 bulky freight"; "none" when there is none, but it must be said.
+    pub carrier_requirement: BoundedText,
+    /// Days the buyer has to send the goods back.
+    pub return_within_days: u32,
+    /// e.g. "original packaging, tags attached".
+    pub goods_condition: BoundedText,
+    /// Where the plan was agreed with the buyer (AL-01: the platform's own chat, 旺旺).
+    pub chat_record: BoundedText,
+}
+
+/// A plan as sent, possibly incomplete: the domain lists what is missing (AL-01).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReturnPlanDraft {
+    pub address: BoundedText,
+    pub recipient: BoundedText,
+    pub phone: BoundedText,
+    pub carrier: BoundedText,
+    pub freight: Option<FreightPayment>,
+    pub carrier_requirement: BoundedText,
+    pub return_within_days: u32,
+    pub goods_condition: BoundedText,
+    pub chat_record: BoundedText,
+}
+
+impl ReturnPlanDraft {
+    /// The complete plan, or the names of every missing part.
+    pub fn complete(&self) -> Result<ReturnPlan, Vec<&'static str>> {
+        let mut missing = Vec::new();
+        for (name, value) in [
+            ("address", &self.address),
+            ("recipient", &self.recipient),
+            ("phone", &self.phone),
+            ("carrier", &self.carrier),
+            ("carrier_requirement", &self.carrier_requirement),
+            ("goods_condition", &self.goods_condition),
+            ("chat_record", &self.chat_record),
+        ] {
+            if value.is_empty() {
+                missing.push(name);
+            }
+        }
+        if self.freight.is_none() {
+            missing.push("freight");
+        }
+        if self.return_within_days == 0 {
+            missing.push("return_within_days");
+        }
+        match (missing.is_empty(), self.freight) {
+            (true, Some(freight)) => Ok(ReturnPlan {
+                address: self.address.clone(),
+                recipient: self.recipient.clone(),
+                phone: self.phone.clone(),
+                carrier: self.carrier.clone(),
+                freight,
+                carrier_requirement: self.carrier_requirement.clone(),
+                return_within_days: self.return_within_days,
+                goods_condition: self.goods_condition.clone(),
+                chat_record: self.chat_record.clone(),
+            }),
+            _ => Err(missing),
+        }
+    }
+}
+
+/// AL-03: what happened to a shipped order's tracking number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackingChange {
+    /// A wrong number corrected.
+    Corrected,
+    /// A number added after shipping.
+    AddedLater,
+    /// A new number for a reship replacing the original.
+    ReplacedForReship,
+}
+
+impl TrackingChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackingChange::Corrected => "corrected",
+            TrackingChange::AddedLater => "added_later",
+            TrackingChange::ReplacedForReship => "replaced_for_reship",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum MerchantAction {
     /// `stock_check`: required to agree to a reship where the policy says so (PD-06).
+    /// `return_plan`: required to agree to a return where the policy says so (AL-01).
     Agree {
         stock_check: Option<StockCheck>,
+        return_plan: Option<ReturnPlanDraft>,
+    },
+    /// AL-03: a shipped order's tracking number corrected, added later or replaced.
+    RecordTrackingChange {
+        change: TrackingChange,
+        shipment: Shipment,
     },
     /// The buyer confirmed a request the merchant opened (PD-06: the card in the chat).
     RecordBuyerConfirmation,
@@ -143,6 +259,7 @@ impl MerchantAction {
     pub fn kind(&self) -> ActionKind {
         match self {
             MerchantAction::Agree { .. } => ActionKind::Agree,
+            MerchantAction::RecordTrackingChange { .. } => ActionKind::RecordTrackingChange,
             MerchantAction::RecordBuyerConfirmation => ActionKind::RecordBuyerConfirmation,
             MerchantAction::Reject { .. } => ActionKind::Reject,
             MerchantAction::RecordReturnShipment { .. } => ActionKind::RecordReturnShipment,
@@ -289,6 +406,14 @@ fn target_state(case: &Case, action: &MerchantAction) -> Result<CaseState, Domai
                 Ok(S::Closed)
             }
         }
+        // AL-03: the order's tracking can change while the case is open.
+        MerchantAction::RecordTrackingChange { .. } => {
+            if state.is_resolved() {
+                Err(not_in_state())
+            } else {
+                Ok(state)
+            }
+        }
         MerchantAction::RecordBuyerConfirmation => {
             // PD-06: only a request the merchant opened waits for the buyer to confirm it.
             if !case.merchant_initiated {
@@ -322,6 +447,29 @@ impl Case {
         }
     }
 
+    /// AL-01: agreeing to a return needs a complete plan where the policy says so.
+    fn check_return_plan(
+        &self,
+        plan: Option<&ReturnPlanDraft>,
+        to: CaseState,
+        policy: &Policy,
+    ) -> Result<(), DomainError> {
+        // Only an agreement that sends goods back needs a plan.
+        if !policy.agree_needs_return_plan || to != S::AwaitingBuyer || !self.kind.needs_return() {
+            return Ok(());
+        }
+        let missing = match plan {
+            None => vec!["return_plan"],
+            Some(p) => match p.complete() {
+                Ok(_) => return Ok(()),
+                Err(missing) => missing,
+            },
+        };
+        Err(DomainError::ReturnPlanIncomplete {
+            missing: missing.join(", "),
+        })
+    }
+
     /// What a refund pays: the amount given, or what the buyer asked for; never more than the
     /// order total.
     fn refund_amount(&self, amount: Option<Fen>) -> Result<Fen, DomainError> {
@@ -339,7 +487,13 @@ impl Case {
 /// Where agreeing takes this case; the platform's auto-agree (TB-02, AL-02) makes the same
 /// move as the merchant agreeing.
 pub(crate) fn agree_target(case: &Case) -> Result<CaseState, DomainError> {
-    target_state(case, &MerchantAction::Agree { stock_check: None })
+    target_state(
+        case,
+        &MerchantAction::Agree {
+            stock_check: None,
+            return_plan: None,
+        },
+    )
 }
 
 /// The result of a change: the case as it will be stored and the events that record it.
@@ -385,8 +539,13 @@ impl Case {
             return self.refund_task(paid, policy, actor, now, detail);
         }
         let to = target_state(self, action)?;
-        if let MerchantAction::Agree { stock_check } = action {
+        if let MerchantAction::Agree {
+            stock_check,
+            return_plan,
+        } = action
+        {
             self.check_stock(stock_check.as_ref(), policy)?;
+            self.check_return_plan(return_plan.as_ref(), to, policy)?;
         }
         if !self.state.can_move_to(to) {
             // The action table and the state table disagree: refuse rather than guess.
@@ -399,10 +558,33 @@ impl Case {
         let mut detail = serde_json::json!({});
         match action {
             MerchantAction::ConfirmReturnReceived | MerchantAction::RecordBuyerConfirmation => {}
-            MerchantAction::Agree { stock_check } => {
+            MerchantAction::Agree {
+                stock_check,
+                return_plan,
+            } => {
                 if let Some(check) = stock_check {
                     detail = serde_json::json!({ "stock_check": check, "rule": "PD-06" });
                 }
+                if let Some(plan) = return_plan.as_ref().and_then(|p| p.complete().ok()) {
+                    detail = serde_json::json!({ "return_plan": plan, "rule": "AL-01" });
+                    next.return_address = Some(crate::case::Address {
+                        name: plan.recipient.clone(),
+                        phone: plan.phone.clone(),
+                        detail: plan.address.clone(),
+                        ..Default::default()
+                    });
+                    next.return_plan = Some(plan);
+                }
+            }
+            MerchantAction::RecordTrackingChange { change, shipment } => {
+                if *change == TrackingChange::ReplacedForReship {
+                    next.reship_shipment = Some(shipment.clone());
+                }
+                detail = serde_json::json!({
+                    "change": change.as_str(),
+                    "shipment": shipment,
+                    "rule": "AL-03",
+                });
             }
             MerchantAction::Reject { reason }
             | MerchantAction::Escalate { reason }

@@ -356,6 +356,9 @@ pub struct Case {
     /// The merchant opened it and the buyer has to confirm (PD-06).
     #[serde(default)]
     pub merchant_initiated: bool,
+    /// AL-01: the after-sales plan agreed with the buyer.
+    #[serde(default)]
+    pub return_plan: Option<crate::action::ReturnPlan>,
     /// The policy version in force when the case opened; deadlines are always computed from it.
     pub policy_version: String,
     pub created_at: DateTime<Utc>,

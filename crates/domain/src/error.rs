@@ -64,6 +64,8 @@ pub enum DomainError {
     StockCheckRequired,
     #[error("the stock check by {checked_by} found no stock: the reship cannot be agreed (PD-06)")]
     OutOfStock { checked_by: String },
+    #[error("agreeing to a return needs a complete after-sales plan; missing: {missing} (AL-01)")]
+    ReturnPlanIncomplete { missing: String },
     #[error("a {kind} case is not an evidence request")]
     NotAnEvidenceRequest { kind: CaseKind },
     #[error("the evidence does not meet the {scenario} requirement ({rule}): {}", problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "))]
@@ -102,6 +104,7 @@ impl DomainError {
             DomainError::NotATask { .. } => "NOT_A_PLATFORM_TASK",
             DomainError::NotAnEvidenceRequest { .. } => "NOT_AN_EVIDENCE_REQUEST",
             DomainError::StockCheckRequired => "STOCK_CHECK_REQUIRED",
+            DomainError::ReturnPlanIncomplete { .. } => "RETURN_PLAN_INCOMPLETE",
             DomainError::OutOfStock { .. } => "OUT_OF_STOCK",
             DomainError::EvidenceInsufficient { .. } => "EVIDENCE_INSUFFICIENT",
             DomainError::TaskReplyNotOffered { .. } => "TASK_REPLY_NOT_OFFERED",
@@ -119,6 +122,7 @@ impl DomainError {
             DomainError::OrderLineAlreadyUsed { .. } => Some("TB-03"),
             DomainError::KindNotAllowedForOrderState { .. } => Some("CM-03"),
             DomainError::StockCheckRequired | DomainError::OutOfStock { .. } => Some("PD-06"),
+            DomainError::ReturnPlanIncomplete { .. } => Some("AL-01"),
             DomainError::TaskReplyNotOffered { .. }
             | DomainError::TaskReplyNotAllowedNow { .. } => Some("TB-24"),
             _ => None,

@@ -234,6 +234,9 @@ pub struct Policy {
     /// TB-03: the after-sales entry can be used once per order line.
     #[serde(default)]
     pub one_request_per_order_line: bool,
+    /// AL-01: agreeing to a return needs a complete after-sales plan.
+    #[serde(default)]
+    pub agree_needs_return_plan: bool,
     /// PD-06: a reship is agreed only with the ERP's stock check.
     #[serde(default)]
     pub reship_needs_stock_check: bool,

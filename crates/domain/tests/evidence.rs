@@ -2423,7 +2423,10 @@ fn return_case() -> (Case, Case, DateTime<Utc>) {
     .case;
     let agreed = act(
         &case,
-        MerchantAction::Agree { stock_check: None },
+        MerchantAction::Agree {
+            stock_check: None,
+            return_plan: None,
+        },
         open + Duration::hours(1),
     )
     .unwrap()

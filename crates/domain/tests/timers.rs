@@ -280,7 +280,10 @@ fn acting_before_the_deadline_marks_it_met_and_nothing_fires() {
     // The merchant agrees one millisecond before the deadline.
     let acted = case
         .apply_merchant_action(
-            &MerchantAction::Agree { stock_check: None },
+            &MerchantAction::Agree {
+                stock_check: None,
+                return_plan: None,
+            },
             &policy(),
             Actor::merchant("ops"),
             at("2026-03-07 09:59:59") + Duration::milliseconds(999),

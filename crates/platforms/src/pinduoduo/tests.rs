@@ -999,8 +999,8 @@ fn pd_01_policy_loads_with_window_and_actions() {
     for a in ActionKind::ALL {
         assert_eq!(
             p.allows(a),
-            a != ActionKind::ReplyToTask,
-            "{a}: PDD has no platform tasks"
+            !matches!(a, ActionKind::ReplyToTask | ActionKind::RecordTrackingChange),
+            "{a}: PDD has no platform tasks, and tracking changes are 1688's (AL-03)"
         );
     }
     for d in &p.deadlines {

@@ -827,14 +827,15 @@ fn tb_01_policy_loads_with_window_and_every_action() {
     let p = reg.in_force(&taobao, bj("2024-01-01 00:00:00")).unwrap();
     assert_eq!(p.version, "taobao-2024-01-01");
     assert_eq!(p.after_sales_window_days, Some(15), "TB-01");
-    // Taobao has no evidence requests or merchant-opened requests in the catalogue.
-    let pinduoduo_only = [
+    // Taobao has no evidence requests, merchant-opened requests or 1688's tracking changes.
+    let elsewhere = [
         ActionKind::RecordBuyerConfirmation,
         ActionKind::StageEvidence,
         ActionKind::SubmitEvidence,
+        ActionKind::RecordTrackingChange,
     ];
     for a in ActionKind::ALL {
-        assert_eq!(p.allows(a), !pinduoduo_only.contains(&a), "{a}");
+        assert_eq!(p.allows(a), !elsewhere.contains(&a), "{a}");
     }
     for d in &p.deadlines {
         assert!(d.rule.starts_with("TB-"), "{}", d.key);
