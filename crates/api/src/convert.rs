@@ -284,6 +284,20 @@ pub fn case_to_pb(c: &Case) -> pb::Case {
             goods_condition: p.goods_condition.as_str().into(),
             chat_record: p.chat_record.as_str().into(),
         }),
+        appeal: c.appeal.as_ref().map(|a| pb::Appeal {
+            ground: crate::evidence::appeal_ground_to_pb(a.ground) as i32,
+            appealed: a.appealed.as_str().into(),
+            statement: a.statement.as_str().into(),
+            evidence: a.evidence.iter().map(crate::evidence::item_to_pb).collect(),
+        }),
+        ruling: c.ruling.as_ref().map(|r| pb::Ruling {
+            in_favour_of: match r.in_favour_of {
+                aftersales_domain::appeal::RulingFor::Buyer => pb::RulingFor::Buyer,
+                aftersales_domain::appeal::RulingFor::Merchant => pb::RulingFor::Merchant,
+            } as i32,
+            note: r.note.as_str().into(),
+            record_time: Some(timestamp(r.recorded_at)),
+        }),
     }
 }
 
@@ -812,6 +826,8 @@ pub fn draft_from_pb(c: Option<&pb::Case>) -> Result<CaseDraft, ApiError> {
             evidence_request,
             signed_at,
             reason_category,
+            // Appeals are filed with FileAppeal, which checks their grounds (AL-21, AL-22).
+            appeal: None,
         }),
         _ => Err(ApiError::Internal(
             "draft validation let a missing field through".into(),

@@ -287,3 +287,17 @@ pub fn scenario_to_pb(s: &EvidenceScenario) -> pb::EvidenceScenario {
         requirement_json: serde_json::to_string(&s.requirement).unwrap_or_default(),
     }
 }
+
+pub fn appeal_ground_to_pb(g: aftersales_domain::appeal::AppealGround) -> pb::AppealGround {
+    use aftersales_domain::appeal::AppealGround as G;
+    match g {
+        G::RevokedByAgreementAfterExecution => pb::AppealGround::RevokedByAgreementAfterExecution,
+        G::PriceSetTooLowByMistake => pb::AppealGround::PriceSetTooLowByMistake,
+        G::ProductDiscontinued => pb::AppealGround::ProductDiscontinued,
+        G::CustomProductWrongShippingGuarantee => {
+            pb::AppealGround::CustomProductWrongShippingGuarantee
+        }
+        G::ShippingNotMerchantsFault => pb::AppealGround::ShippingNotMerchantsFault,
+        G::NewEvidence => pb::AppealGround::NewEvidence,
+    }
+}

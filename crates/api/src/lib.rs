@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod convert;
+pub mod deposit;
 pub mod error;
 pub mod evidence;
 pub mod query;

@@ -90,6 +90,90 @@ fn return_plan_from_pb(
     Ok(Some(draft))
 }
 
+/// AL-20 … AL-22: the appeal as sent; whether its ground is valid is the domain's to say.
+fn appeal_from_pb(a: Option<&pb::Appeal>) -> Result<aftersales_domain::appeal::Appeal, ApiError> {
+    use aftersales_domain::appeal::{Appeal, AppealGround};
+    let Some(a) = a else {
+        return Err(ApiError::field("appeal", "required"));
+    };
+    let mut v = Violations::default();
+    let ground = match pb::AppealGround::try_from(a.ground) {
+        Ok(pb::AppealGround::RevokedByAgreementAfterExecution) => {
+            Some(AppealGround::RevokedByAgreementAfterExecution)
+        }
+        Ok(pb::AppealGround::PriceSetTooLowByMistake) => {
+            Some(AppealGround::PriceSetTooLowByMistake)
+        }
+        Ok(pb::AppealGround::ProductDiscontinued) => Some(AppealGround::ProductDiscontinued),
+        Ok(pb::AppealGround::CustomProductWrongShippingGuarantee) => {
+            Some(AppealGround::CustomProductWrongShippingGuarantee)
+        }
+        Ok(pb::AppealGround::ShippingNotMerchantsFault) => {
+            Some(AppealGround::ShippingNotMerchantsFault)
+        }
+        Ok(pb::AppealGround::NewEvidence) => Some(AppealGround::NewEvidence),
+        Ok(pb::AppealGround::Unspecified) | Err(_) => {
+            v.add("appeal.ground", "required: an AppealGround");
+            None
+        }
+    };
+    if a.appealed.trim().is_empty() {
+        v.add(
+            "appeal.appealed",
+            "required: the ruling or penalty appealed",
+        );
+    }
+    if a.statement.trim().is_empty() {
+        v.add("appeal.statement", "required");
+    }
+    let appealed = v.text("appeal.appealed", a.appealed.trim());
+    let statement = v.text("appeal.statement", a.statement.trim());
+    let evidence = match crate::evidence::items_from_pb(&a.evidence) {
+        Ok(items) => items,
+        Err(ApiError::InvalidArgument(more)) => {
+            v.extend(
+                more.into_iter()
+                    .map(|(f, p)| (format!("appeal.evidence.{f}"), p))
+                    .collect(),
+            );
+            Vec::new()
+        }
+        Err(e) => return Err(e),
+    };
+    v.into_result()?;
+    let ground = ground.ok_or_else(|| {
+        ApiError::Internal("appeal validation let a missing ground through".into())
+    })?;
+    Ok(Appeal {
+        ground,
+        appealed,
+        statement,
+        evidence,
+    })
+}
+
+/// AL-20: whom the platform ruled for, and what it said.
+fn ruling_from_pb(req: &pb::RecordRulingRequest) -> Result<MerchantAction, ApiError> {
+    use aftersales_domain::appeal::RulingFor;
+    let mut v = Violations::default();
+    let in_favour_of = match pb::RulingFor::try_from(req.in_favour_of) {
+        Ok(pb::RulingFor::Buyer) => Some(RulingFor::Buyer),
+        Ok(pb::RulingFor::Merchant) => Some(RulingFor::Merchant),
+        Ok(pb::RulingFor::Unspecified) | Err(_) => {
+            v.add("in_favour_of", "required: BUYER or MERCHANT");
+            None
+        }
+    };
+    if req.note.trim().is_empty() {
+        v.add("note", "required: what the platform decided");
+    }
+    let note = v.text("note", req.note.trim());
+    v.into_result()?;
+    in_favour_of
+        .map(|in_favour_of| MerchantAction::RecordRuling { in_favour_of, note })
+        .ok_or_else(|| ApiError::Internal("ruling validation let a missing field through".into()))
+}
+
 /// AL-03: the change and the new shipment, both required.
 fn tracking_change_from_pb(
     req: &pb::RecordTrackingChangeRequest,
@@ -689,12 +773,29 @@ impl AftersalesApi {
         md: &tonic::metadata::MetadataMap,
         req: pb::CreateCaseRequest,
     ) -> Result<pb::Case, ApiError> {
-        const METHOD: &str = "CreateCase";
+        let fingerprint = fingerprint(&req);
+        let Some(case) = req.case else {
+            return Err(ApiError::field("case", "required"));
+        };
+        self.create_with(md, "CreateCase", case, &req.request_id, fingerprint, None)
+            .await
+    }
+
+    /// Open a case (CreateCase, or FileAppeal with its appeal) under the policy in force.
+    async fn create_with(
+        &self,
+        md: &tonic::metadata::MetadataMap,
+        method: &'static str,
+        case: pb::Case,
+        request_id: &str,
+        fingerprint: String,
+        appeal: Option<aftersales_domain::appeal::Appeal>,
+    ) -> Result<pb::Case, ApiError> {
         let p = self.principal(md).await?;
         require_actor(&p)?;
-        let fingerprint = fingerprint(&req);
-        let draft = draft_from_pb(req.case.as_ref());
-        let (draft, ()) = merge_violations(draft, check_request_id(&req.request_id))?;
+        let draft = draft_from_pb(Some(&case));
+        let (mut draft, ()) = merge_violations(draft, check_request_id(request_id))?;
+        draft.appeal = appeal;
         Span::current().record("platform", draft.platform.as_str());
         if self.adapters.get(&draft.platform).is_none() {
             return Err(ApiError::field(
@@ -706,7 +807,7 @@ impl AftersalesApi {
             require_platform_task_permission(&p)?;
         }
         if let Some(done) = self
-            .replay::<pb::Case>(&p.tenant, &req.request_id, METHOD, &fingerprint)
+            .replay::<pb::Case>(&p.tenant, request_id, method, &fingerprint)
             .await?
         {
             return Ok(done);
@@ -749,7 +850,7 @@ impl AftersalesApi {
         Span::current().record("case_id", change.case.id.as_str());
         let response = case_to_pb(&change.case);
         let write = CaseWrite {
-            idempotency: self.idempotency(&req.request_id, METHOD, &fingerprint, &response),
+            idempotency: self.idempotency(request_id, method, &fingerprint, &response),
             case: change.case,
             mode: WriteMode::Insert,
             events: change.events,
@@ -767,7 +868,7 @@ impl AftersalesApi {
                 ),
             }),
             Err(StoreError::DuplicateRequest { .. }) => {
-                self.replay_after_race(&p.tenant, &req.request_id, METHOD, &fingerprint)
+                self.replay_after_race(&p.tenant, request_id, method, &fingerprint)
                     .await
             }
             Err(e) => Err(e.into()),
@@ -1112,6 +1213,87 @@ impl AftersalesService for AftersalesApi {
             )
         }
         .instrument(rpc_span!("AgreeCase"))
+        .await
+    }
+
+    async fn file_appeal(
+        &self,
+        request: Request<pb::FileAppealRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let result = async {
+                let appeal = appeal_from_pb(req.appeal.as_ref())?;
+                // An appeal is a case of kind APPEAL the platform reviews; CreateCase does the
+                // rest (idempotency, the write, the event).
+                let case = pb::Case {
+                    shop: req.shop.clone(),
+                    platform: req.platform.clone(),
+                    order_id: req.order_id.clone(),
+                    kind: pb::CaseKind::Appeal as i32,
+                    reason: appeal.statement.as_str().into(),
+                    ..Default::default()
+                };
+                self.create_with(
+                    &md,
+                    "FileAppeal",
+                    case,
+                    &req.request_id,
+                    fingerprint(&req),
+                    Some(appeal),
+                )
+                .await
+            }
+            .await;
+            respond(result)
+        }
+        .instrument(rpc_span!("FileAppeal"))
+        .await
+    }
+
+    async fn record_ruling(
+        &self,
+        request: Request<pb::RecordRulingRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let fp = fingerprint(&req);
+            let action = ruling_from_pb(&req);
+            respond(
+                self.act(
+                    &md,
+                    "RecordRuling",
+                    &req.name,
+                    &req.etag,
+                    &req.request_id,
+                    fp,
+                    action,
+                )
+                .await,
+            )
+        }
+        .instrument(rpc_span!("RecordRuling"))
+        .await
+    }
+
+    async fn evaluate_deposit_release(
+        &self,
+        request: Request<pb::EvaluateDepositReleaseRequest>,
+    ) -> Result<Response<pb::DepositReleaseEvaluation>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let result = async {
+                self.principal(&md).await?;
+                let facts = crate::deposit::facts_from_pb(&req)?;
+                let evaluation =
+                    aftersales_domain::deposit::evaluate_deposit_release(&facts, self.clock.now())
+                        .map_err(|e| ApiError::field("trades", e.to_string()))?;
+                Ok(crate::deposit::evaluation_to_pb(&evaluation))
+            }
+            .await;
+            respond(result)
+        }
+        .instrument(rpc_span!("EvaluateDepositRelease"))
         .await
     }
 

@@ -30,6 +30,8 @@ pub enum ActionKind {
     RecordBuyerConfirmation,
     /// A shipped order's tracking number corrected, added later or replaced (AL-03).
     RecordTrackingChange,
+    /// The platform's ruling on a dispute or an appeal (AL-20).
+    RecordRuling,
     /// Add proofs to an evidence request without submitting them (PD-E0).
     StageEvidence,
     /// Submit an evidence request's proofs to the platform (PD-E0 … PD-E9).
@@ -37,7 +39,7 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 13] = [
+    pub const ALL: [ActionKind; 14] = [
         ActionKind::Agree,
         ActionKind::Reject,
         ActionKind::RecordReturnShipment,
@@ -49,6 +51,7 @@ impl ActionKind {
         ActionKind::ReplyToTask,
         ActionKind::RecordBuyerConfirmation,
         ActionKind::RecordTrackingChange,
+        ActionKind::RecordRuling,
         ActionKind::StageEvidence,
         ActionKind::SubmitEvidence,
     ];
@@ -66,6 +69,7 @@ impl ActionKind {
             ActionKind::ReplyToTask => "reply_to_task",
             ActionKind::RecordBuyerConfirmation => "record_buyer_confirmation",
             ActionKind::RecordTrackingChange => "record_tracking_change",
+            ActionKind::RecordRuling => "record_ruling",
             ActionKind::StageEvidence => "stage_evidence",
             ActionKind::SubmitEvidence => "submit_evidence",
         }
@@ -85,6 +89,7 @@ impl ActionKind {
             ActionKind::ReplyToTask => "task_replied",
             ActionKind::RecordBuyerConfirmation => "buyer_confirmed",
             ActionKind::RecordTrackingChange => "tracking_changed",
+            ActionKind::RecordRuling => "ruling_recorded",
             ActionKind::StageEvidence => "evidence_staged",
             ActionKind::SubmitEvidence => "evidence_submitted",
         }
@@ -218,6 +223,11 @@ pub enum MerchantAction {
         stock_check: Option<StockCheck>,
         return_plan: Option<ReturnPlanDraft>,
     },
+    /// AL-20: the platform's ruling on a dispute or an appeal.
+    RecordRuling {
+        in_favour_of: crate::appeal::RulingFor,
+        note: BoundedText,
+    },
     /// AL-03: a shipped order's tracking number corrected, added later or replaced.
     RecordTrackingChange {
         change: TrackingChange,
@@ -260,6 +270,7 @@ impl MerchantAction {
         match self {
             MerchantAction::Agree { .. } => ActionKind::Agree,
             MerchantAction::RecordTrackingChange { .. } => ActionKind::RecordTrackingChange,
+            MerchantAction::RecordRuling { .. } => ActionKind::RecordRuling,
             MerchantAction::RecordBuyerConfirmation => ActionKind::RecordBuyerConfirmation,
             MerchantAction::Reject { .. } => ActionKind::Reject,
             MerchantAction::RecordReturnShipment { .. } => ActionKind::RecordReturnShipment,
@@ -404,6 +415,17 @@ fn target_state(case: &Case, action: &MerchantAction) -> Result<CaseState, Domai
                 Err(not_in_state())
             } else {
                 Ok(S::Closed)
+            }
+        }
+        // AL-20: the platform rules on what it took over; for the buyer on a dispute is the
+        // refund, anything else ends the matter.
+        MerchantAction::RecordRuling { in_favour_of, .. } => {
+            if state != S::PlatformIntervening {
+                return Err(not_in_state());
+            }
+            match (in_favour_of, kind) {
+                (crate::appeal::RulingFor::Buyer, k) if k != K::Appeal => Ok(S::Refunded),
+                _ => Ok(S::Closed),
             }
         }
         // AL-03: the order's tracking can change while the case is open.
@@ -575,6 +597,17 @@ impl Case {
                     });
                     next.return_plan = Some(plan);
                 }
+            }
+            MerchantAction::RecordRuling { in_favour_of, note } => {
+                next.ruling = Some(crate::appeal::Ruling {
+                    in_favour_of: *in_favour_of,
+                    note: note.clone(),
+                    recorded_at: now,
+                });
+                if to == S::Refunded && next.refunded.is_none() {
+                    next.refunded = Some(self.requested_refund);
+                }
+                detail = serde_json::json!({ "in_favour_of": in_favour_of, "note": note.as_str(), "rule": "AL-20" });
             }
             MerchantAction::RecordTrackingChange { change, shipment } => {
                 if *change == TrackingChange::ReplacedForReship {

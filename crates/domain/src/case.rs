@@ -359,6 +359,12 @@ pub struct Case {
     /// AL-01: the after-sales plan agreed with the buyer.
     #[serde(default)]
     pub return_plan: Option<crate::action::ReturnPlan>,
+    /// For an appeal: its ground, what is appealed and the evidence (AL-20 … AL-22).
+    #[serde(default)]
+    pub appeal: Option<crate::appeal::Appeal>,
+    /// The platform's ruling, once recorded (AL-20).
+    #[serde(default)]
+    pub ruling: Option<crate::appeal::Ruling>,
     /// The policy version in force when the case opened; deadlines are always computed from it.
     pub policy_version: String,
     pub created_at: DateTime<Utc>,

@@ -66,6 +66,8 @@ pub enum DomainError {
     OutOfStock { checked_by: String },
     #[error("agreeing to a return needs a complete after-sales plan; missing: {missing} (AL-01)")]
     ReturnPlanIncomplete { missing: String },
+    #[error("the appeal cannot be filed: {reason} ({rule})")]
+    AppealRefused { rule: &'static str, reason: String },
     #[error("a {kind} case is not an evidence request")]
     NotAnEvidenceRequest { kind: CaseKind },
     #[error("the evidence does not meet the {scenario} requirement ({rule}): {}", problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "))]
@@ -104,6 +106,7 @@ impl DomainError {
             DomainError::NotATask { .. } => "NOT_A_PLATFORM_TASK",
             DomainError::NotAnEvidenceRequest { .. } => "NOT_AN_EVIDENCE_REQUEST",
             DomainError::StockCheckRequired => "STOCK_CHECK_REQUIRED",
+            DomainError::AppealRefused { .. } => "APPEAL_NOT_VALID",
             DomainError::ReturnPlanIncomplete { .. } => "RETURN_PLAN_INCOMPLETE",
             DomainError::OutOfStock { .. } => "OUT_OF_STOCK",
             DomainError::EvidenceInsufficient { .. } => "EVIDENCE_INSUFFICIENT",
@@ -123,6 +126,7 @@ impl DomainError {
             DomainError::KindNotAllowedForOrderState { .. } => Some("CM-03"),
             DomainError::StockCheckRequired | DomainError::OutOfStock { .. } => Some("PD-06"),
             DomainError::ReturnPlanIncomplete { .. } => Some("AL-01"),
+            DomainError::AppealRefused { rule, .. } => Some(rule),
             DomainError::TaskReplyNotOffered { .. }
             | DomainError::TaskReplyNotAllowedNow { .. } => Some("TB-24"),
             _ => None,

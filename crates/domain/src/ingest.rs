@@ -103,6 +103,8 @@ pub struct CaseDraft {
     /// When the buyer signed for the goods.
     pub signed_at: Option<DateTime<Utc>>,
     pub reason_category: Option<crate::case::ReasonCategory>,
+    /// For an appeal (AL-20 … AL-22).
+    pub appeal: Option<crate::appeal::Appeal>,
 }
 
 /// What applying a platform record did.
@@ -198,6 +200,27 @@ impl Case {
             }
             (_, None) => None,
         };
+        match (draft.kind, &draft.appeal) {
+            (CaseKind::Appeal, Some(appeal)) => {
+                appeal.check().map_err(|r| DomainError::AppealRefused {
+                    rule: r.rule,
+                    reason: r.reason,
+                })?;
+            }
+            (CaseKind::Appeal, None) => {
+                return Err(DomainError::InvalidField {
+                    field: "appeal",
+                    reason: "an appeal states its ground, what is appealed and the evidence".into(),
+                })
+            }
+            (kind, Some(_)) => {
+                return Err(DomainError::InvalidField {
+                    field: "appeal",
+                    reason: format!("only for APPEAL cases, not {kind}"),
+                })
+            }
+            (_, None) => {}
+        }
         if !draft.kind.is_shop_level() && draft.order_id.is_none() {
             return Err(DomainError::InvalidField {
                 field: "order_id",
@@ -216,9 +239,12 @@ impl Case {
             order_id: draft.order_id,
             sub_order_id: draft.sub_order_id,
             kind: draft.kind,
-            // PD-06: a request the merchant opened waits for the buyer's confirmation first.
+            // PD-06: a request the merchant opened waits for the buyer's confirmation first;
+            // an appeal is the platform's to review (AL-20).
             state: if policy.merchant_initiated_kinds.contains(&draft.kind) {
                 CaseState::AwaitingBuyer
+            } else if draft.kind == CaseKind::Appeal {
+                CaseState::PlatformIntervening
             } else {
                 CaseState::AwaitingMerchant
             },
@@ -249,6 +275,8 @@ impl Case {
             return_shipping_payer: return_shipping_payer(policy, draft.kind, draft.reason_category),
             merchant_initiated: policy.merchant_initiated_kinds.contains(&draft.kind),
             return_plan: None,
+            appeal: draft.appeal,
+            ruling: None,
             policy_version: policy.version.clone(),
             created_at: now,
             updated_at: now,
@@ -328,6 +356,8 @@ impl Case {
             return_shipping_payer: None,
             merchant_initiated: false,
             return_plan: None,
+            appeal: None,
+            ruling: None,
             policy_version: policy.version.clone(),
             created_at: now,
             updated_at: now,

@@ -7,10 +7,12 @@
 
 pub mod access;
 pub mod action;
+pub mod appeal;
 pub mod calendar;
 pub mod case;
 pub mod clock;
 pub mod deadline;
+pub mod deposit;
 pub mod error;
 pub mod event;
 pub mod evidence;

@@ -1880,6 +1880,7 @@ fn draft(kind: CaseKind, evidence_request: Option<EvidenceDraft>) -> CaseDraft {
         evidence_request,
         signed_at: None,
         reason_category: None,
+        appeal: None,
     }
 }
 

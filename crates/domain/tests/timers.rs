@@ -165,6 +165,7 @@ fn open_at(kind: CaseKind, fulfilment: Fulfilment, now: DateTime<Utc>) -> Case {
         }),
         signed_at: None,
         reason_category: None,
+        appeal: None,
     };
     Case::open(
         CaseId::parse("c-1").unwrap(),

@@ -7,6 +7,7 @@ use aftersales_domain::{PlatformCode, PlatformInput, Policy, PolicyRegistry};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub mod alibaba1688;
 mod json;
 pub mod pinduoduo;
 pub mod signing;
@@ -91,6 +92,7 @@ impl AdapterRegistry {
         let mut r = Self::empty();
         r.register(Arc::new(taobao::TaobaoAdapter));
         r.register(Arc::new(pinduoduo::PinduoduoAdapter));
+        r.register(Arc::new(alibaba1688::Alibaba1688Adapter));
         r
     }
 

@@ -492,6 +492,7 @@ fn open_case(
         evidence_request: None,
         signed_at: None,
         reason_category: None,
+        appeal: None,
     };
     let change = Case::open(
         CaseId::parse(id)?,

@@ -462,6 +462,7 @@ mod tests {
                 evidence_request: None,
                 signed_at: None,
                 reason_category: None,
+                appeal: None,
             },
             policy,
             Actor::merchant("ops"),

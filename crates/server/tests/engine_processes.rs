@@ -99,6 +99,7 @@ async fn seed(store: &Arc<dyn Store>, n: usize) -> BTreeSet<CaseId> {
             evidence_request: None,
             signed_at: None,
             reason_category: None,
+            appeal: None,
         };
         let id = CaseId::parse(uuid::Uuid::now_v7().to_string()).unwrap();
         let change = Case::open(

@@ -398,6 +398,7 @@ fn draft(platform: &str, shop: &str, kind: CaseKind, platform_case_id: Option<&s
         evidence_request: None,
         signed_at: None,
         reason_category: None,
+        appeal: None,
     }
 }
 

@@ -999,7 +999,10 @@ fn pd_01_policy_loads_with_window_and_actions() {
     for a in ActionKind::ALL {
         assert_eq!(
             p.allows(a),
-            !matches!(a, ActionKind::ReplyToTask | ActionKind::RecordTrackingChange),
+            !matches!(
+                a,
+                ActionKind::ReplyToTask | ActionKind::RecordTrackingChange
+            ),
             "{a}: PDD has no platform tasks, and tracking changes are 1688's (AL-03)"
         );
     }

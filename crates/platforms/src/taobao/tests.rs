@@ -834,6 +834,7 @@ fn tb_01_policy_loads_with_window_and_every_action() {
         ActionKind::SubmitEvidence,
         ActionKind::RecordTrackingChange,
     ];
+    // (RecordRuling: TB-05's customer-service intervention ends in a ruling.)
     for a in ActionKind::ALL {
         assert_eq!(p.allows(a), !elsewhere.contains(&a), "{a}");
     }
