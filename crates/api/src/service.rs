@@ -816,7 +816,6 @@ impl AftersalesApi {
         let platform = draft.platform.clone();
         let policy = self.policy_in_force(&platform, now)?;
         let platform_case_id = draft.platform_case_id.clone();
-        let mut draft = draft;
         // TB-20: the task records whether its parcel was really signed for elsewhere.
         draft.task = draft.task.map(aftersales_platforms::signing::checked);
         // TB-03, TB-29, PD-07 and PD-E10 look at what the order already had. Two concurrent creates
