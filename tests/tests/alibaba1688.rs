@@ -2,6 +2,7 @@
 //! (AL-01), the platform's own deadline and auto-agree (AL-02), tracking changes (AL-03),
 //! deposit release (AL-10 … AL-13), disputes, rulings and appeals (AL-20 … AL-22).
 
+use aftersales_domain::Clock;
 use aftersales_tests::{
     authed, create, detail, events_of, get, manual_case, on_both_backends, pb, reason, time_of, ts,
     Backend, Client, TestServer,
@@ -534,7 +535,96 @@ async fn al_20_al_21_al_22_appeals_and_rulings(backend: Backend) {
     server.stop().await;
 }
 
+/// AL-23: intervention rate, dispute rate, resolved on time vs after a deadline ran out, and
+/// the median first response, per platform and shop over a window.
+async fn al_23_shop_health_over_a_window(backend: Backend) {
+    let (server, key, mut client) = TestServer::start_as_agent(backend, TENANT).await;
+    let start = server.clock.now();
+    // Answered after 30 minutes, refunded.
+    let quick = create(&mut client, &key, al_case(pb::CaseKind::RefundOnly, "h-1")).await;
+    // Escalated after 60 minutes, the platform rules for the buyer: intervened and disputed.
+    let disputed = create(&mut client, &key, al_case(pb::CaseKind::RefundOnly, "h-2")).await;
+    // Left alone: AL-02 agrees it when its clock runs out.
+    let ignored = create(&mut client, &key, al_case(pb::CaseKind::RefundOnly, "h-3")).await;
+    server.clock.advance(Duration::minutes(30));
+    agree(&mut client, &key, &quick.name, None).await.unwrap();
+    server.clock.advance(Duration::minutes(30));
+    client
+        .escalate_case(authed(
+            &key,
+            pb::EscalateCaseRequest {
+                name: disputed.name.clone(),
+                reason: "buyer insists".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    client
+        .record_ruling(authed(
+            &key,
+            pb::RecordRulingRequest {
+                name: disputed.name.clone(),
+                in_favour_of: pb::RulingFor::Buyer as i32,
+                note: "refund".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    server.advance_and_sweep(Duration::days(6)).await;
+    assert_eq!(
+        get(&mut client, &key, &ignored.name).await.state,
+        pb::CaseState::Refunded as i32
+    );
+
+    let health = |from: DateTime<Utc>, to: DateTime<Utc>| pb::GetShopHealthRequest {
+        start_time: Some(ts(from)),
+        end_time: Some(ts(to)),
+        platform: "alibaba1688".into(),
+        shop: SHOP.into(),
+    };
+    let h = client
+        .get_shop_health(authed(&key, health(start, start + Duration::days(1))))
+        .await
+        .expect("health")
+        .into_inner();
+    let [shop] = h.shops.as_slice() else {
+        panic!("one shop: {h:?}")
+    };
+    assert_eq!((shop.cases, shop.intervened, shop.disputed), (3, 1, 1));
+    assert!((shop.intervention_rate - 1.0 / 3.0).abs() < 1e-9);
+    assert_eq!(
+        (
+            shop.resolved,
+            shop.resolved_on_time,
+            shop.resolved_after_deadline
+        ),
+        (3, 2, 1)
+    );
+    // First responses: 30 min (agree) and 60 min (escalate); the lower middle is 30 min.
+    assert_eq!(
+        (shop.responded, shop.median_first_response_seconds),
+        (2, Some(1800))
+    );
+    let _ = ignored;
+
+    let earlier = client
+        .get_shop_health(authed(&key, health(start - Duration::days(2), start)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(earlier.shops.is_empty(), "the window is of case creation");
+    let err = client
+        .get_shop_health(authed(&key, health(start, start)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    server.stop().await;
+}
+
 on_both_backends!(
+    al_23_shop_health_over_a_window,
     al_01_return_needs_a_complete_plan,
     al_02_gmt_time_out_then_auto_agree,
     al_03_tracking_changes_are_recorded,

@@ -209,6 +209,11 @@ impl From<ApiError> for Status {
                 }
             }
             ApiError::Store(s) => match s {
+                StoreError::TooMany(why) => {
+                    d.set_error_info("QUERY_TOO_LARGE", ERROR_DOMAIN, HashMap::new());
+                    d.add_bad_request_violation("end_time", why.clone());
+                    (Code::InvalidArgument, why)
+                }
                 StoreError::Unavailable(why) => {
                     d.set_error_info("DATABASE_UNAVAILABLE", ERROR_DOMAIN, HashMap::new());
                     d.set_retry_info(Some(std::time::Duration::from_secs(1)));

@@ -19,8 +19,8 @@ use aftersales_platforms::AdapterRegistry;
 use aftersales_proto::v1 as pb;
 use aftersales_proto::v1::aftersales_service_server::AftersalesService;
 use aftersales_store::{
-    CaseWrite, DueDeadline, DueDeadlineCursor, IdempotencyRecord, OrderRef, Store, StoreError,
-    WriteMode,
+    CaseWrite, DueDeadline, DueDeadlineCursor, HealthQuery, IdempotencyRecord, OrderRef, Store,
+    StoreError, WriteMode,
 };
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -1293,6 +1293,86 @@ impl AftersalesService for AftersalesApi {
             respond(result)
         }
         .instrument(rpc_span!("EvaluateDepositRelease"))
+        .await
+    }
+
+    async fn get_shop_health(
+        &self,
+        request: Request<pb::GetShopHealthRequest>,
+    ) -> Result<Response<pb::GetShopHealthResponse>, Status> {
+        async {
+            let (md, _, req) = request.into_parts();
+            let result = async {
+                let p = self.principal(&md).await?;
+                let mut v = Violations::default();
+                let mut time = |field: &str, t: &Option<prost_types::Timestamp>| match t
+                    .as_ref()
+                    .map(from_timestamp)
+                {
+                    Some(Some(t)) => Some(t),
+                    Some(None) => {
+                        v.add(field, "not a valid time");
+                        None
+                    }
+                    None => {
+                        v.add(field, "required");
+                        None
+                    }
+                };
+                let from = time("start_time", &req.start_time);
+                let to = time("end_time", &req.end_time);
+                if let (Some(f), Some(t)) = (from, to) {
+                    if t <= f {
+                        v.add("end_time", "must be after start_time");
+                    }
+                }
+                let platform = (!req.platform.is_empty())
+                    .then(|| v.check("platform", PlatformCode::parse(req.platform.as_str())))
+                    .flatten();
+                let shop = (!req.shop.is_empty())
+                    .then(|| v.check("shop", ShopId::parse(req.shop.as_str())))
+                    .flatten();
+                v.into_result()?;
+                let (Some(from), Some(to)) = (from, to) else {
+                    return Err(ApiError::Internal(
+                        "window validation let a missing time through".into(),
+                    ));
+                };
+                let facts = self
+                    .store
+                    .case_health_facts(
+                        &p.tenant,
+                        &HealthQuery {
+                            from,
+                            to,
+                            platform,
+                            shop,
+                        },
+                    )
+                    .await?;
+                let shops = aftersales_domain::health::shop_health(&facts)
+                    .into_iter()
+                    .map(|h| pb::ShopHealth {
+                        platform: h.platform,
+                        shop: h.shop,
+                        cases: h.cases as i64,
+                        intervened: h.intervened as i64,
+                        intervention_rate: h.intervention_rate,
+                        disputed: h.disputed as i64,
+                        dispute_rate: h.dispute_rate,
+                        resolved: h.resolved as i64,
+                        resolved_on_time: h.resolved_on_time as i64,
+                        resolved_after_deadline: h.resolved_after_deadline as i64,
+                        median_first_response_seconds: h.median_first_response_seconds,
+                        responded: h.responded as i64,
+                    })
+                    .collect();
+                Ok(pb::GetShopHealthResponse { shops })
+            }
+            .await;
+            respond(result)
+        }
+        .instrument(rpc_span!("GetShopHealth"))
         .await
     }
 

@@ -16,6 +16,7 @@ pub mod deposit;
 pub mod error;
 pub mod event;
 pub mod evidence;
+pub mod health;
 pub mod ids;
 pub mod ingest;
 pub mod money;

@@ -65,6 +65,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(String),
+    /// A query would read more rows than it may; the caller narrows it.
+    #[error("{0}")]
+    TooMany(String),
 }
 
 /// An API key as stored: the secret only as a hash.
@@ -101,6 +104,19 @@ pub struct CaseQuery {
     pub after_id: Option<CaseId>,
     pub limit: u32,
 }
+
+/// AL-23: the window (and optionally platform and shop) shop health is computed over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthQuery {
+    pub from: DateTime<Utc>,
+    /// Exclusive.
+    pub to: DateTime<Utc>,
+    pub platform: Option<PlatformCode>,
+    pub shop: Option<ShopId>,
+}
+
+/// Cases one shop-health answer may read; a wider window is refused rather than slow.
+pub const MAX_HEALTH_CASES: u32 = 200_000;
 
 /// One order on one platform and shop: where TB-03, TB-29 and PD-07 look for the cases
 /// opened before (on any of its lines).
@@ -240,6 +256,12 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         query: &CaseQuery,
     ) -> Result<Vec<Case>, StoreError>;
+    /// AL-23: the shop-health facts of every case opened in the window.
+    async fn case_health_facts(
+        &self,
+        tenant: &TenantId,
+        query: &HealthQuery,
+    ) -> Result<Vec<aftersales_domain::health::CaseHealthFacts>, StoreError>;
     /// The cases opened on one order, every line, oldest first (at most 100: an order has a
     /// handful).
     async fn cases_on_order(

@@ -50,6 +50,22 @@ pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET \
 
 /// The cases on one order, every line (TB-03, TB-29, PD-07), oldest first. Served by
 /// `cases_by_order_line` (its prefix).
+/// AL-23: one row per case opened in a window, with the facts shop health counts. Followed
+/// by optional platform/shop conditions. Served by `cases_by_created` and, per case,
+/// `case_events_by_case`.
+pub(crate) const SELECT_CASE_HEALTH: &str = "SELECT c.platform, c.shop_id, c.state, c.kind, \
+     c.created_at, \
+     (SELECT COUNT(*) FROM case_events e WHERE e.tenant_id = c.tenant_id AND e.case_id = c.id \
+       AND e.to_state = 'platform_intervening') AS intervened, \
+     (SELECT COUNT(*) FROM case_events e WHERE e.tenant_id = c.tenant_id AND e.case_id = c.id \
+       AND e.kind = 'ruling_recorded') AS ruled, \
+     (SELECT COUNT(*) FROM case_events e WHERE e.tenant_id = c.tenant_id AND e.case_id = c.id \
+       AND e.kind = 'deadline_expired') AS expired, \
+     (SELECT MIN(e.occurred_at) FROM case_events e WHERE e.tenant_id = c.tenant_id \
+       AND e.case_id = c.id AND e.actor_kind = 'merchant' \
+       AND e.kind NOT IN ('case_created', 'action_refused')) AS first_response \
+     FROM cases c";
+
 pub(crate) const SELECT_CASES_ON_ORDER: &str = "SELECT tenant_id, id, body FROM cases \
      WHERE tenant_id = $1 AND platform = $2 AND shop_id = $3 AND order_id = $4 \
      ORDER BY created_at, id LIMIT 100";
@@ -379,6 +395,27 @@ where
 }
 
 /// Columns `tenant_id, id, body`.
+pub(crate) fn decode_health<R: SqlRow>(
+    row: &R,
+) -> Result<aftersales_domain::health::CaseHealthFacts, StoreError> {
+    let inner = || -> Result<aftersales_domain::health::CaseHealthFacts, String> {
+        let state: aftersales_domain::CaseState = row.text("state")?.parse()?;
+        let kind = row.text("kind")?;
+        Ok(aftersales_domain::health::CaseHealthFacts {
+            platform: row.text("platform")?,
+            shop: row.text("shop_id")?,
+            state,
+            created_at: from_millis(row.int("created_at")?),
+            intervened: row.int("intervened")? > 0,
+            disputed: kind == aftersales_domain::CaseKind::Dispute.as_str()
+                || row.int("ruled")? > 0,
+            deadline_fired: row.int("expired")? > 0,
+            first_response_at: row.opt_int("first_response")?.map(from_millis),
+        })
+    };
+    inner().map_err(|e| StoreError::Corrupt(format!("case health row: {e}")))
+}
+
 pub(crate) fn decode_case<R: SqlRow>(row: &R) -> Result<Case, StoreError> {
     let inner = || -> Result<Case, String> {
         let case: Case =
@@ -694,6 +731,34 @@ macro_rules! impl_store {
                     .map_err(Self::error)?
                     .map(|row| $crate::sql::decode_case(&row))
                     .transpose()
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant))]
+            async fn case_health_facts(
+                &self,
+                tenant: &aftersales_domain::TenantId,
+                query: &$crate::HealthQuery,
+            ) -> Result<Vec<aftersales_domain::health::CaseHealthFacts>, $crate::StoreError> {
+                use aftersales_domain::time::to_millis;
+                let mut q = sqlx::QueryBuilder::<$db>::new($crate::sql::SELECT_CASE_HEALTH);
+                q.push(" WHERE c.tenant_id = ").push_bind(tenant.as_str());
+                q.push(" AND c.created_at >= ").push_bind(to_millis(query.from));
+                q.push(" AND c.created_at < ").push_bind(to_millis(query.to));
+                if let Some(p) = &query.platform {
+                    q.push(" AND c.platform = ").push_bind(p.as_str());
+                }
+                if let Some(s) = &query.shop {
+                    q.push(" AND c.shop_id = ").push_bind(s.as_str());
+                }
+                q.push(" LIMIT ").push_bind(i64::from($crate::MAX_HEALTH_CASES) + 1);
+                let rows = q.build().fetch_all(self.reader()).await.map_err(Self::error)?;
+                if rows.len() > $crate::MAX_HEALTH_CASES as usize {
+                    return Err($crate::StoreError::TooMany(format!(
+                        "more than {} cases in the window: narrow it",
+                        $crate::MAX_HEALTH_CASES
+                    )));
+                }
+                rows.iter().map($crate::sql::decode_health).collect()
             }
 
             #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant))]
