@@ -283,6 +283,7 @@ fn history(resolved: bool) -> pb::EvaluateDepositReleaseRequest {
     });
     pb::EvaluateDepositReleaseRequest {
         shop: SHOP.into(),
+        platform: "alibaba1688".into(),
         services: vec![
             service(
                 "buyer_protection",
@@ -373,6 +374,18 @@ async fn al_10_al_11_al_12_deposit_release_from_a_shop_history(backend: Backend)
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
+    // The numbers are the platform's policy data: a platform without them is told so.
+    let mut taobao = history(true);
+    taobao.platform = "taobao".into();
+    let err = client
+        .evaluate_deposit_release(authed(&key, taobao))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().contains("no deposit-release rules"),
+        "{}",
+        err.message()
+    );
     server.stop().await;
 }
 

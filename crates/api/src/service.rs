@@ -1283,9 +1283,23 @@ impl AftersalesService for AftersalesApi {
             let (md, _, req) = request.into_parts();
             let result = async {
                 self.principal(&md).await?;
-                let facts = crate::deposit::facts_from_pb(&req)?;
+                let platform = PlatformCode::parse(req.platform.as_str())
+                    .map_err(|e| ApiError::field("platform", e.to_string()));
+                let (platform, facts) =
+                    merge_violations(platform, crate::deposit::facts_from_pb(&req))?;
+                let now = self.clock.now();
+                let policy = self.policy_in_force(&platform, now)?;
+                let rules = policy.deposit_release.ok_or_else(|| {
+                    ApiError::field(
+                        "platform",
+                        format!(
+                            "{platform}'s policy {} has no deposit-release rules",
+                            policy.version
+                        ),
+                    )
+                })?;
                 let evaluation =
-                    aftersales_domain::deposit::evaluate_deposit_release(&facts, self.clock.now())
+                    aftersales_domain::deposit::evaluate_deposit_release(&facts, &rules, now)
                         .map_err(|e| ApiError::field("trades", e.to_string()))?;
                 Ok(crate::deposit::evaluation_to_pb(&evaluation))
             }

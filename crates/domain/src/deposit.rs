@@ -58,15 +58,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::time::PLATFORM_TZ;
 
-/// AL-11(c): the after-sales acceptance period after trade success or close, in days of 24 h
-/// (assumed; see the module documentation).
-pub const ACCEPTANCE_PERIOD_DAYS: i64 = 30;
-/// AL-12: the deposit unfreezes at the start of this many Beijing calendar days after the day
-/// the conditions hold (assumed).
-pub const UNFREEZE_AFTER_DAYS: u64 = 3;
-/// AL-13: a 安心购 trade in flight at the exit leaves the service this many days of 24 h after
-/// it completes (assumed).
-pub const ANXIN_GOU_LEAVE_DAYS: i64 = 90;
+/// The numbers of AL-11 … AL-13, from the platform's policy file (policies are data: the
+/// platform may change them, and a version keeps what it said).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepositRules {
+    /// AL-11(c): the after-sales acceptance period after trade success or close, in days of
+    /// 24 h (the counting is assumed; see the module documentation).
+    pub acceptance_period_days: u32,
+    /// AL-12: the deposit unfreezes at the start of this many Beijing calendar days after the
+    /// day the conditions hold (the counting is assumed).
+    pub unfreeze_after_days: u32,
+    /// AL-13: a 安心购 trade in flight at the exit leaves the service this many days of 24 h
+    /// after it completes (the counting is assumed).
+    pub anxin_gou_leave_days: u32,
+}
 
 // ---- Rules ---------------------------------------------------------------------------------
 
@@ -582,14 +588,15 @@ pub const ASSUMPTIONS: [Assumption; 5] = [
 /// before the placing or opening, an order or complaint given twice) are refused.
 pub fn evaluate_deposit_release(
     facts: &ShopDepositFacts,
+    rules: &DepositRules,
     now: DateTime<Utc>,
 ) -> Result<DepositReleaseEvaluation, DepositFactsError> {
     let services = services_report(&facts.services)?;
-    let conditions = conditions_report(facts, &services, now)?;
-    let release = release_report(&services, &conditions, now);
+    let conditions = conditions_report(facts, &services, rules, now)?;
+    let release = release_report(&services, &conditions, rules, now);
     let anxin_gou_exit = facts
         .anxin_gou_exit_requested_at
-        .map(|requested_at| anxin_gou_report(&facts.trades, requested_at, now));
+        .map(|requested_at| anxin_gou_report(&facts.trades, requested_at, rules, now));
     let steps = steps(&services, &conditions, &release, now);
     Ok(DepositReleaseEvaluation {
         evaluated_at: now,
@@ -752,10 +759,11 @@ impl<T> Latest<T> {
 fn conditions_report(
     facts: &ShopDepositFacts,
     services: &ServicesReport,
+    rules: &DepositRules,
     now: DateTime<Utc>,
 ) -> Result<ConditionsReport, DepositFactsError> {
     let periods = &services.periods;
-    let acceptance = Duration::days(ACCEPTANCE_PERIOD_DAYS);
+    let acceptance = Duration::days(i64::from(rules.acceptance_period_days));
 
     // Order id → counted. One pass over the trades.
     let mut known: HashMap<&str, bool> = HashMap::with_capacity(facts.trades.len());
@@ -912,9 +920,9 @@ fn acceptance_period(
             t.order_id,
             finish.label(),
             bj(&finished_at),
-            ACCEPTANCE_PERIOD_DAYS,
+            (ends_at - finished_at).num_days(),
             bj(&ends_at),
-            ACCEPTANCE_PERIOD_DAYS
+            (ends_at - finished_at).num_days()
         ),
     }
 }
@@ -922,6 +930,7 @@ fn acceptance_period(
 fn release_report(
     services: &ServicesReport,
     conditions: &ConditionsReport,
+    rules: &DepositRules,
     now: DateTime<Utc>,
 ) -> ReleaseReport {
     let mut not_computable = Vec::new();
@@ -974,7 +983,7 @@ fn release_report(
     }
     let decided_by = hold.best.map(|(_, m)| m);
     let conditions_hold_at = decided_by.as_ref().map(|m| m.at);
-    let unfreezes_on = conditions_hold_at.map(unfreeze_day);
+    let unfreezes_on = conditions_hold_at.map(|t| unfreeze_day(t, rules));
     let unfreezes_at = unfreezes_on.map(start_of_beijing_day);
     let unfrozen = unfreezes_at.is_some_and(|at| now >= at);
 
@@ -1051,9 +1060,10 @@ fn complaint_blocker(c: &UnfinishedComplaint) -> Blocker {
 fn anxin_gou_report(
     trades: &[Trade],
     requested_at: DateTime<Utc>,
+    rules: &DepositRules,
     now: DateTime<Utc>,
 ) -> AnxinGouExitReport {
-    let leave_after = Duration::days(ANXIN_GOU_LEAVE_DAYS);
+    let leave_after = Duration::days(i64::from(rules.anxin_gou_leave_days));
     let mut leaving = Vec::new();
     let mut in_flight = Vec::new();
     for t in trades {
@@ -1073,7 +1083,7 @@ fn anxin_gou_report(
                      after it completes (AL-13)",
                     t.order_id,
                     bj(&t.placed_at),
-                    ANXIN_GOU_LEAVE_DAYS
+                    i64::from(rules.anxin_gou_leave_days)
                 ),
             }),
             Some((finish, at)) => {
@@ -1091,9 +1101,9 @@ fn anxin_gou_report(
                         t.order_id,
                         finish.label(),
                         bj(&at),
-                        ANXIN_GOU_LEAVE_DAYS,
+                        i64::from(rules.anxin_gou_leave_days),
                         bj(&leaves_at),
-                        ANXIN_GOU_LEAVE_DAYS
+                        i64::from(rules.anxin_gou_leave_days)
                     ),
                 });
             }
@@ -1118,7 +1128,7 @@ fn anxin_gou_report(
              flight; each leaves {} days after it completes (AL-13)",
             bj(&requested_at),
             in_flight.len(),
-            ANXIN_GOU_LEAVE_DAYS
+            i64::from(rules.anxin_gou_leave_days)
         ),
         Some(at) if leaving.is_empty() => format!(
             "exit from 安心购 requested {}: no 安心购 trade was in flight, so nothing waits \
@@ -1294,9 +1304,9 @@ fn beijing_date(t: DateTime<Utc>) -> NaiveDate {
 }
 
 /// AL-12: the Beijing date the deposit unfreezes when the conditions hold at `t`.
-fn unfreeze_day(t: DateTime<Utc>) -> NaiveDate {
+fn unfreeze_day(t: DateTime<Utc>, rules: &DepositRules) -> NaiveDate {
     let day = beijing_date(t);
-    day.checked_add_days(Days::new(UNFREEZE_AFTER_DAYS))
+    day.checked_add_days(Days::new(u64::from(rules.unfreeze_after_days)))
         .unwrap_or(day)
 }
 
@@ -1321,6 +1331,13 @@ fn plus(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
 mod tests {
     use super::*;
     use crate::time::parse_shanghai;
+
+    /// The 1688 policy's numbers (crates/platforms/policies/alibaba1688).
+    const RULES: DepositRules = DepositRules {
+        acceptance_period_days: 30,
+        unfreeze_after_days: 3,
+        anxin_gou_leave_days: 90,
+    };
 
     fn at(beijing: &str) -> DateTime<Utc> {
         parse_shanghai(beijing).unwrap()
@@ -1379,11 +1396,11 @@ mod tests {
     fn the_unfreeze_day_is_counted_in_beijing() {
         // 23:30 and 00:30 Beijing are 15:30 and 16:30 UTC of the same UTC day.
         assert_eq!(
-            unfreeze_day(at("2026-04-13 23:30:00")),
+            unfreeze_day(at("2026-04-13 23:30:00"), &RULES),
             NaiveDate::from_ymd_opt(2026, 4, 16).unwrap()
         );
         assert_eq!(
-            unfreeze_day(at("2026-04-14 00:30:00")),
+            unfreeze_day(at("2026-04-14 00:30:00"), &RULES),
             NaiveDate::from_ymd_opt(2026, 4, 17).unwrap()
         );
         assert_eq!(

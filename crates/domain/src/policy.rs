@@ -252,6 +252,9 @@ pub struct Policy {
     /// PD-02: who pays for return shipping.
     #[serde(default)]
     pub return_shipping: Option<ReturnShipping>,
+    /// AL-11 … AL-13: the numbers of buyer-protection deposit release.
+    #[serde(default)]
+    pub deposit_release: Option<crate::deposit::DepositRules>,
     /// PD-07: at most so many requests of some kinds per order.
     #[serde(default)]
     pub request_limit: Option<RequestLimit>,

@@ -108,7 +108,7 @@ fn facts(services: Vec<ServiceSubscription>, trades: Vec<Trade>) -> ShopDepositF
 }
 
 fn eval(facts: &ShopDepositFacts, now: &str) -> DepositReleaseEvaluation {
-    evaluate_deposit_release(facts, at(now)).expect("consistent facts")
+    evaluate_deposit_release(facts, &rules(), at(now)).expect("consistent facts")
 }
 
 fn step(e: &DepositReleaseEvaluation, n: u8) -> &StepState {
@@ -1128,7 +1128,7 @@ fn al_11_a_whole_shop_history_is_evaluated_in_one_pass() {
         complaints,
         anxin_gou_exit_requested_at: None,
     };
-    let e = evaluate_deposit_release(&f, last_success).unwrap();
+    let e = evaluate_deposit_release(&f, &rules(), last_success).unwrap();
     assert_eq!(e.conditions.counted_orders, 200_000);
     assert_eq!(e.conditions.counted_complaints, 50_000);
     assert_eq!(
@@ -1150,7 +1150,7 @@ fn facts_that_contradict_themselves_are_refused() {
         Some("2025-03-01 09:04:00"),
     ));
     assert!(matches!(
-        evaluate_deposit_release(&f, now),
+        evaluate_deposit_release(&f, &rules(), now),
         Err(DepositFactsError::ServiceClosedBeforeOpened { code, .. }) if code == "official_direct"
     ));
 
@@ -1160,7 +1160,7 @@ fn facts_that_contradict_themselves_are_refused() {
         "2025-05-01 10:00:00",
         success("2025-04-30 10:00:00"),
     ));
-    let err = evaluate_deposit_release(&f, now).unwrap_err();
+    let err = evaluate_deposit_release(&f, &rules(), now).unwrap_err();
     assert!(matches!(
         err,
         DepositFactsError::TradeFinishedBeforePlaced { .. }
@@ -1179,7 +1179,7 @@ fn facts_that_contradict_themselves_are_refused() {
         Some("2025-04-01 10:00:00"),
     ));
     assert!(matches!(
-        evaluate_deposit_release(&f, now),
+        evaluate_deposit_release(&f, &rules(), now),
         Err(DepositFactsError::ComplaintFinishedBeforeOpened { .. })
     ));
 
@@ -1189,7 +1189,7 @@ fn facts_that_contradict_themselves_are_refused() {
         trade("o", "2025-05-02 10:00:00", TradeStatus::InFlight),
     ];
     assert_eq!(
-        evaluate_deposit_release(&f, now),
+        evaluate_deposit_release(&f, &rules(), now),
         Err(DepositFactsError::DuplicateOrder {
             order_id: "o".into()
         })
@@ -1201,7 +1201,7 @@ fn facts_that_contradict_themselves_are_refused() {
         complaint("c", None, "2025-05-02 10:00:00", None),
     ];
     assert_eq!(
-        evaluate_deposit_release(&f, now),
+        evaluate_deposit_release(&f, &rules(), now),
         Err(DepositFactsError::DuplicateComplaint {
             case_id: "c".into()
         })
@@ -1235,4 +1235,15 @@ fn the_answer_serializes_with_rule_ids_and_tagged_states() {
     let v = serde_json::to_value(&t).unwrap();
     assert_eq!(v["status"]["state"], "success");
     assert_eq!(serde_json::from_value::<Trade>(v).unwrap(), t);
+}
+
+/// The numbers come from the 1688 policy file, as the service reads them.
+fn rules() -> aftersales_domain::deposit::DepositRules {
+    let policy = aftersales_domain::Policy::parse_toml(include_str!(
+        "../../platforms/policies/alibaba1688/2024-01-01.toml"
+    ))
+    .expect("the 1688 policy parses");
+    policy
+        .deposit_release
+        .expect("the 1688 policy states its deposit rules")
 }
