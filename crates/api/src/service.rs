@@ -97,26 +97,14 @@ fn appeal_from_pb(a: Option<&pb::Appeal>) -> Result<aftersales_domain::appeal::A
         return Err(ApiError::field("appeal", "required"));
     };
     let mut v = Violations::default();
-    let ground = match pb::AppealGround::try_from(a.ground) {
-        Ok(pb::AppealGround::RevokedByAgreementAfterExecution) => {
-            Some(AppealGround::RevokedByAgreementAfterExecution)
-        }
-        Ok(pb::AppealGround::PriceSetTooLowByMistake) => {
-            Some(AppealGround::PriceSetTooLowByMistake)
-        }
-        Ok(pb::AppealGround::ProductDiscontinued) => Some(AppealGround::ProductDiscontinued),
-        Ok(pb::AppealGround::CustomProductWrongShippingGuarantee) => {
-            Some(AppealGround::CustomProductWrongShippingGuarantee)
-        }
-        Ok(pb::AppealGround::ShippingNotMerchantsFault) => {
-            Some(AppealGround::ShippingNotMerchantsFault)
-        }
-        Ok(pb::AppealGround::NewEvidence) => Some(AppealGround::NewEvidence),
-        Ok(pb::AppealGround::Unspecified) | Err(_) => {
-            v.add("appeal.ground", "required: an AppealGround");
-            None
-        }
-    };
+    let ground = pb::AppealGround::try_from(a.ground).ok().and_then(|p| {
+        AppealGround::ALL
+            .into_iter()
+            .find(|g| crate::evidence::appeal_ground_to_pb(*g) == p)
+    });
+    if ground.is_none() {
+        v.add("appeal.ground", "required: an AppealGround");
+    }
     if a.appealed.trim().is_empty() {
         v.add(
             "appeal.appealed",

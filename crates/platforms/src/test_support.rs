@@ -1,8 +1,9 @@
 //! What the adapters' unit tests share: the embedded policies and opening a case the way the
 //! service does.
 
-use crate::AdapterRegistry;
+use crate::{AdapterRegistry, MappingError, PlatformAdapter};
 use aftersales_domain::time::parse_shanghai;
+use aftersales_domain::PlatformInput;
 use aftersales_domain::{
     Case, CaseId, Deadline, PlatformCode, PlatformRecord, Policy, ShopId, TenantId,
 };
@@ -53,4 +54,48 @@ pub fn keys(case: &Case) -> Vec<&str> {
     let mut k: Vec<&str> = case.deadlines.iter().map(|d| d.key.as_str()).collect();
     k.sort();
     k
+}
+
+/// A JSON object from `fields` (raw JSON values) with `changes` applied: `Some(raw json)`
+/// replaces a field, `None` removes it.
+pub fn object(
+    mut fields: Vec<(&'static str, String)>,
+    changes: &[(&'static str, Option<&str>)],
+) -> String {
+    for (key, value) in changes {
+        fields.retain(|(k, _)| k != key);
+        if let Some(v) = value {
+            fields.push((key, v.to_string()));
+        }
+    }
+    let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k:?}: {v}")).collect();
+    format!("{{{}}}", body.join(", "))
+}
+
+/// What the adapter makes of a payload that must be a record.
+pub fn record(
+    adapter: &dyn PlatformAdapter,
+    native: &[u8],
+) -> Result<PlatformRecord, MappingError> {
+    match adapter.map_record(native)? {
+        PlatformInput::Record(r) => Ok(*r),
+        other => panic!("expected a record, got {other:?}"),
+    }
+}
+
+/// A payload that must map.
+pub fn mapped(adapter: &dyn PlatformAdapter, native: &[u8]) -> PlatformRecord {
+    record(adapter, native)
+        .unwrap_or_else(|e| panic!("{} should map: {e}", String::from_utf8_lossy(native)))
+}
+
+/// A payload that must be refused.
+pub fn refused(adapter: &dyn PlatformAdapter, native: &[u8]) -> MappingError {
+    match record(adapter, native) {
+        Ok(r) => panic!(
+            "{} should be refused, got {r:?}",
+            String::from_utf8_lossy(native)
+        ),
+        Err(e) => e,
+    }
 }

@@ -3,13 +3,22 @@
 
 use super::transformers::{parse_sdk_time, DisputeRequest, GoodsStatus, RefundStatus};
 use super::Alibaba1688Adapter;
+use crate::test_support::object;
 use crate::test_support::{bj, deadline, keys};
 use crate::{AdapterRegistry, MappingError, PlatformAdapter};
 use aftersales_domain::{
     ActionKind, Case, CaseKind, CaseState, Consequence, DeadlineSource, DueParty, EventKind,
-    Fulfilment, PlatformCode, PlatformInput, PlatformRecord, Policy,
+    Fulfilment, PlatformCode, PlatformRecord, Policy,
 };
 use chrono::{TimeZone, Utc};
+
+fn ok(native: impl AsRef<[u8]>) -> PlatformRecord {
+    crate::test_support::mapped(&Alibaba1688Adapter, native.as_ref())
+}
+
+fn refused(native: impl AsRef<[u8]>) -> MappingError {
+    crate::test_support::refused(&Alibaba1688Adapter, native.as_ref())
+}
 
 fn policy() -> Policy {
     crate::test_support::policy("alibaba1688")
@@ -75,20 +84,6 @@ fn base() -> Vec<(&'static str, String)> {
     .collect()
 }
 
-fn object(
-    mut fields: Vec<(&'static str, String)>,
-    changes: &[(&'static str, Option<&str>)],
-) -> String {
-    for (key, value) in changes {
-        fields.retain(|(k, _)| k != key);
-        if let Some(v) = value {
-            fields.push((key, v.to_string()));
-        }
-    }
-    let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k:?}: {v}")).collect();
-    format!("{{{}}}", body.join(", "))
-}
-
 /// The base record with fields replaced (`Some(raw json)`) or removed (`None`), in the
 /// official detail envelope.
 fn detail_with(changes: &[(&'static str, Option<&str>)]) -> String {
@@ -107,29 +102,6 @@ fn list_with(changes: &[(&'static str, Option<&str>)]) -> String {
 }
 
 const DETAIL: &str = "result.opOrderRefundModelDetail";
-
-fn map(native: impl AsRef<[u8]>) -> Result<PlatformRecord, MappingError> {
-    match Alibaba1688Adapter.map_record(native.as_ref())? {
-        PlatformInput::Record(r) => Ok(*r),
-        other => panic!("expected a record, got {other:?}"),
-    }
-}
-
-fn ok(native: impl AsRef<[u8]>) -> PlatformRecord {
-    let native = native.as_ref();
-    map(native).unwrap_or_else(|e| panic!("{} should map: {e}", String::from_utf8_lossy(native)))
-}
-
-fn refused(native: impl AsRef<[u8]>) -> MappingError {
-    let native = native.as_ref();
-    match map(native) {
-        Ok(r) => panic!(
-            "{} should be refused, got {r:?}",
-            String::from_utf8_lossy(native)
-        ),
-        Err(e) => e,
-    }
-}
 
 fn detail_ok(changes: &[(&'static str, Option<&str>)]) -> PlatformRecord {
     ok(detail_with(changes))

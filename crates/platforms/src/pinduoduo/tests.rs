@@ -6,12 +6,25 @@ use super::transformers::{
     UserShippingStatus,
 };
 use super::PinduoduoAdapter;
+use crate::test_support::object;
 use crate::test_support::{bj, deadline, keys};
 use crate::{AdapterRegistry, MappingError, PlatformAdapter};
 use aftersales_domain::{
     ActionKind, Case, CaseId, CaseKind, CaseState, Consequence, DeadlineSource, DueParty,
-    Fulfilment, PlatformCode, PlatformInput, PlatformRecord, Policy, ShopId, TenantId,
+    Fulfilment, PlatformCode, PlatformRecord, Policy, ShopId, TenantId,
 };
+
+fn map(native: impl AsRef<[u8]>) -> Result<PlatformRecord, MappingError> {
+    crate::test_support::record(&PinduoduoAdapter, native.as_ref())
+}
+
+fn ok(native: impl AsRef<[u8]>) -> PlatformRecord {
+    crate::test_support::mapped(&PinduoduoAdapter, native.as_ref())
+}
+
+fn refused(native: impl AsRef<[u8]>) -> MappingError {
+    crate::test_support::refused(&PinduoduoAdapter, native.as_ref())
+}
 
 fn policy() -> Policy {
     crate::test_support::policy("pinduoduo")
@@ -82,20 +95,6 @@ fn detail_base() -> Vec<(&'static str, String)> {
     .collect()
 }
 
-fn object(
-    mut fields: Vec<(&'static str, String)>,
-    changes: &[(&'static str, Option<&str>)],
-) -> String {
-    for (key, value) in changes {
-        fields.retain(|(k, _)| k != key);
-        if let Some(v) = value {
-            fields.push((key, v.to_string()));
-        }
-    }
-    let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k:?}: {v}")).collect();
-    format!("{{{}}}", body.join(", "))
-}
-
 /// The base list record with fields replaced (`Some(raw json)`) or removed (`None`), in its
 /// API envelope.
 fn list_with(changes: &[(&'static str, Option<&str>)]) -> String {
@@ -111,29 +110,6 @@ fn detail_with(changes: &[(&'static str, Option<&str>)]) -> String {
         r#"{{"refund_information_get_response": {}}}"#,
         object(detail_base(), changes)
     )
-}
-
-fn map(native: impl AsRef<[u8]>) -> Result<PlatformRecord, MappingError> {
-    match PinduoduoAdapter.map_record(native.as_ref())? {
-        PlatformInput::Record(r) => Ok(*r),
-        other => panic!("expected a record, got {other:?}"),
-    }
-}
-
-fn ok(native: impl AsRef<[u8]>) -> PlatformRecord {
-    let native = native.as_ref();
-    map(native).unwrap_or_else(|e| panic!("{} should map: {e}", String::from_utf8_lossy(native)))
-}
-
-fn refused(native: impl AsRef<[u8]>) -> MappingError {
-    let native = native.as_ref();
-    match map(native) {
-        Ok(r) => panic!(
-            "{} should be refused, got {r:?}",
-            String::from_utf8_lossy(native)
-        ),
-        Err(e) => e,
-    }
 }
 
 fn list_ok(changes: &[(&'static str, Option<&str>)]) -> PlatformRecord {
