@@ -312,6 +312,8 @@ fn history(resolved: bool) -> pb::EvaluateDepositReleaseRequest {
             finish_time: resolved.then(|| ts(bj("2026-03-25 10:00:00"))),
         }],
         anxin_gou_exit_request_time: None,
+        name: String::new(),
+        request_id: String::new(),
     }
 }
 
@@ -636,7 +638,82 @@ async fn al_23_shop_health_over_a_window(backend: Backend) {
     server.stop().await;
 }
 
+/// AL-10 … AL-12 as a case: it follows each evaluation — the merchant has work while the
+/// deposit is held, then it waits for the unfreeze date, a deadline that fires on the day;
+/// the merchant transfers the money out and closes it.
+async fn al_12_deposit_release_case_tracks_its_steps(backend: Backend) {
+    let (server, key, mut client) = TestServer::start_as_agent(backend, TENANT).await;
+    server.clock.set(bj("2026-04-01 09:00:00"));
+    let mut c = al_case(pb::CaseKind::DepositRelease, "");
+    c.order_id = String::new();
+    c.requested_refund_fen = 0;
+    c.order_total_fen = 0;
+    let case = create(&mut client, &key, c).await;
+    let evaluate = |resolved: bool| {
+        let mut req = history(resolved);
+        req.name = case.name.clone();
+        req
+    };
+    client
+        .evaluate_deposit_release(authed(&key, evaluate(false)))
+        .await
+        .expect("evaluate");
+    let held = get(&mut client, &key, &case.name).await;
+    assert_eq!(held.state, pb::CaseState::AwaitingMerchant as i32);
+    let tracking = held.deposit.expect("the evaluation is kept");
+    assert_eq!(tracking.step, 1, "a sub-service is still open");
+    assert!(
+        tracking.blockers.iter().any(|b| b.starts_with("AL-10")),
+        "{:?}",
+        tracking.blockers
+    );
+
+    client
+        .evaluate_deposit_release(authed(&key, evaluate(true)))
+        .await
+        .expect("evaluate");
+    let waiting = get(&mut client, &key, &case.name).await;
+    assert_eq!(
+        waiting.state,
+        pb::CaseState::AwaitingMerchantExecution as i32
+    );
+    let unfreeze = waiting
+        .deadlines
+        .iter()
+        .find(|d| d.key == "deposit_unfreeze" && d.state == pb::DeadlineState::Active as i32)
+        .expect("the unfreeze date is the case's deadline");
+    assert_eq!(time_of(&unfreeze.due_time), bj("2026-04-30 00:00:00"));
+    assert_eq!(
+        (unfreeze.rule_id.as_str(), unfreeze.source),
+        ("AL-12", pb::DeadlineSource::Facts as i32)
+    );
+
+    server.clock.set(bj("2026-04-30 00:00:00"));
+    assert_eq!(server.sweep().await.expired, 1);
+    let events = events_of(&mut client, &key, &case.name).await;
+    let fired = events
+        .iter()
+        .find(|e| e.r#type == "deadline_expired")
+        .unwrap();
+    assert_eq!(detail(fired)["consequence"], "deposit_unfrozen");
+    let closed = client
+        .close_case(authed(
+            &key,
+            pb::CloseCaseRequest {
+                name: case.name.clone(),
+                reason: "deposit transferred out (转出)".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("close")
+        .into_inner();
+    assert_eq!(closed.state, pb::CaseState::Closed as i32);
+    server.stop().await;
+}
+
 on_both_backends!(
+    al_12_deposit_release_case_tracks_its_steps,
     al_23_shop_health_over_a_window,
     al_01_return_needs_a_complete_plan,
     al_02_gmt_time_out_then_auto_agree,

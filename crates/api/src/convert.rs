@@ -145,6 +145,7 @@ pub fn deadline_to_pb(d: &Deadline) -> pb::Deadline {
         source: match d.source {
             DSource::Policy => pb::DeadlineSource::Policy,
             DSource::Platform => pb::DeadlineSource::Platform,
+            DSource::Facts => pb::DeadlineSource::Facts,
         } as i32,
         computed_due_time: d.computed_due_at.map(timestamp),
         state: match d.state {
@@ -297,6 +298,13 @@ pub fn case_to_pb(c: &Case) -> pb::Case {
             } as i32,
             note: r.note.as_str().into(),
             record_time: Some(timestamp(r.recorded_at)),
+        }),
+        deposit: c.deposit.as_ref().map(|d| pb::DepositTracking {
+            evaluate_time: Some(timestamp(d.evaluated_at)),
+            step: i32::from(d.step),
+            conditions_hold_time: d.conditions_hold_at.map(timestamp),
+            unfreeze_time: d.unfreezes_at.map(timestamp),
+            blockers: d.blockers.clone(),
         }),
     }
 }

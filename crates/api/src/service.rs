@@ -1289,6 +1289,19 @@ impl AftersalesService for AftersalesApi {
                 let evaluation =
                     aftersales_domain::deposit::evaluate_deposit_release(&facts, &rules, now)
                         .map_err(|e| ApiError::field("trades", e.to_string()))?;
+                if !req.name.is_empty() {
+                    let tracking = aftersales_domain::deposit::DepositTracking::of(&evaluation);
+                    self.act(
+                        &md,
+                        "EvaluateDepositRelease",
+                        &req.name,
+                        "",
+                        &req.request_id,
+                        fingerprint(&req),
+                        Ok(MerchantAction::UpdateDepositRelease(tracking)),
+                    )
+                    .await?;
+                }
                 Ok(crate::deposit::evaluation_to_pb(&evaluation))
             }
             .await;

@@ -32,6 +32,8 @@ pub enum ActionKind {
     RecordTrackingChange,
     /// The platform's ruling on a dispute or an appeal (AL-20).
     RecordRuling,
+    /// A new deposit-release evaluation recorded on its case (AL-10 … AL-12).
+    UpdateDepositRelease,
     /// Add proofs to an evidence request without submitting them (PD-E0).
     StageEvidence,
     /// Submit an evidence request's proofs to the platform (PD-E0 … PD-E9).
@@ -39,7 +41,7 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 14] = [
+    pub const ALL: [ActionKind; 15] = [
         ActionKind::Agree,
         ActionKind::Reject,
         ActionKind::RecordReturnShipment,
@@ -52,6 +54,7 @@ impl ActionKind {
         ActionKind::RecordBuyerConfirmation,
         ActionKind::RecordTrackingChange,
         ActionKind::RecordRuling,
+        ActionKind::UpdateDepositRelease,
         ActionKind::StageEvidence,
         ActionKind::SubmitEvidence,
     ];
@@ -70,6 +73,7 @@ impl ActionKind {
             ActionKind::RecordBuyerConfirmation => "record_buyer_confirmation",
             ActionKind::RecordTrackingChange => "record_tracking_change",
             ActionKind::RecordRuling => "record_ruling",
+            ActionKind::UpdateDepositRelease => "update_deposit_release",
             ActionKind::StageEvidence => "stage_evidence",
             ActionKind::SubmitEvidence => "submit_evidence",
         }
@@ -90,6 +94,7 @@ impl ActionKind {
             ActionKind::RecordBuyerConfirmation => "buyer_confirmed",
             ActionKind::RecordTrackingChange => "tracking_changed",
             ActionKind::RecordRuling => "ruling_recorded",
+            ActionKind::UpdateDepositRelease => "deposit_release_evaluated",
             ActionKind::StageEvidence => "evidence_staged",
             ActionKind::SubmitEvidence => "evidence_submitted",
         }
@@ -223,6 +228,8 @@ pub enum MerchantAction {
         stock_check: Option<StockCheck>,
         return_plan: Option<ReturnPlanDraft>,
     },
+    /// AL-10 … AL-12: a new evaluation of the shop's deposit release.
+    UpdateDepositRelease(crate::deposit::DepositTracking),
     /// AL-20: the platform's ruling on a dispute or an appeal.
     RecordRuling {
         in_favour_of: crate::appeal::RulingFor,
@@ -271,6 +278,7 @@ impl MerchantAction {
             MerchantAction::Agree { .. } => ActionKind::Agree,
             MerchantAction::RecordTrackingChange { .. } => ActionKind::RecordTrackingChange,
             MerchantAction::RecordRuling { .. } => ActionKind::RecordRuling,
+            MerchantAction::UpdateDepositRelease(_) => ActionKind::UpdateDepositRelease,
             MerchantAction::RecordBuyerConfirmation => ActionKind::RecordBuyerConfirmation,
             MerchantAction::Reject { .. } => ActionKind::Reject,
             MerchantAction::RecordReturnShipment { .. } => ActionKind::RecordReturnShipment,
@@ -450,7 +458,8 @@ fn target_state(case: &Case, action: &MerchantAction) -> Result<CaseState, Domai
         // table never sees their actions.
         MerchantAction::ReplyToTask(_)
         | MerchantAction::StageEvidence { .. }
-        | MerchantAction::SubmitEvidence { .. } => Err(not_for_kind()),
+        | MerchantAction::SubmitEvidence { .. }
+        | MerchantAction::UpdateDepositRelease(_) => Err(not_for_kind()),
     }
 }
 
@@ -549,6 +558,9 @@ impl Case {
             MerchantAction::StageEvidence { items } => {
                 return self.handle_evidence(items, false, policy, actor, now)
             }
+            MerchantAction::UpdateDepositRelease(tracking) => {
+                return self.track_deposit(tracking, policy, actor, now)
+            }
             MerchantAction::SubmitEvidence { items } => {
                 return self.handle_evidence(items, true, policy, actor, now)
             }
@@ -639,7 +651,8 @@ impl Case {
             }
             MerchantAction::ReplyToTask(_)
             | MerchantAction::StageEvidence { .. }
-            | MerchantAction::SubmitEvidence { .. } => {}
+            | MerchantAction::SubmitEvidence { .. }
+            | MerchantAction::UpdateDepositRelease(_) => {}
         }
         if act == ActionKind::ConfirmReturnReceived {
             // PD-E10: signing for the return accepts its condition.

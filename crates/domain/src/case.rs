@@ -365,6 +365,9 @@ pub struct Case {
     /// The platform's ruling, once recorded (AL-20).
     #[serde(default)]
     pub ruling: Option<crate::appeal::Ruling>,
+    /// A deposit-release case's latest evaluation (AL-10 … AL-12).
+    #[serde(default)]
+    pub deposit: Option<crate::deposit::DepositTracking>,
     /// The policy version in force when the case opened; deadlines are always computed from it.
     pub policy_version: String,
     pub created_at: DateTime<Utc>,

@@ -32,6 +32,8 @@ pub enum Consequence {
     LogisticsExceptionRefund,
     /// Not a penalty: from this time on the buyer may ask the platform to intervene (TB-05).
     BuyerMayEscalate,
+    /// AL-12: the deposit unfreezes; the merchant transfers it out (转出).
+    DepositUnfrozen,
 }
 
 impl Consequence {
@@ -45,6 +47,7 @@ impl Consequence {
             Consequence::RefundWithReturnAtMerchantCost => "refund_with_return_at_merchant_cost",
             Consequence::LogisticsExceptionRefund => "logistics_exception_refund",
             Consequence::BuyerMayEscalate => "buyer_may_escalate",
+            Consequence::DepositUnfrozen => "deposit_unfrozen",
         }
     }
 }
@@ -56,6 +59,9 @@ impl Consequence {
 pub enum DeadlineSource {
     Policy,
     Platform,
+    /// Computed from the case's own facts by the platform's rules (AL-12: the deposit
+    /// unfreeze date from the shop's trades and services).
+    Facts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1327,6 +1327,136 @@ fn plus(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     t.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
+// ---- The deposit-release case ---------------------------------------------------------------
+
+/// What a deposit-release case keeps of its latest evaluation (the three steps of AL-10 …
+/// AL-12).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepositTracking {
+    pub evaluated_at: DateTime<Utc>,
+    /// The first step not done yet (1 close the services, 2 conditions, 3 transfer out); 4
+    /// when the deposit is unfrozen and only the transfer remains.
+    pub step: u8,
+    pub conditions_hold_at: Option<DateTime<Utc>>,
+    pub unfreezes_at: Option<DateTime<Utc>>,
+    /// What still holds the deposit, each "RULE: explanation".
+    pub blockers: Vec<String>,
+}
+
+impl DepositTracking {
+    pub fn of(e: &DepositReleaseEvaluation) -> DepositTracking {
+        let step = e
+            .steps
+            .iter()
+            .find(|s| !matches!(s.state, StepState::Done { .. }))
+            .map_or(4, |s| s.step);
+        let mut blockers: Vec<String> = e
+            .release
+            .not_computable
+            .iter()
+            .map(|b| format!("{}: {}", b.rule.as_str(), b.explanation))
+            .collect();
+        blockers.extend(
+            e.conditions
+                .last_acceptance_period
+                .iter()
+                .map(|p| format!("{}: {}", p.rule.as_str(), p.explanation)),
+        );
+        DepositTracking {
+            evaluated_at: e.evaluated_at,
+            step,
+            conditions_hold_at: e.release.conditions_hold_at,
+            unfreezes_at: e.release.unfreezes_at,
+            blockers,
+        }
+    }
+}
+
+impl crate::case::Case {
+    /// Record a new evaluation on a deposit-release case: the merchant has work while a
+    /// service or an order holds the deposit; once everything holds it only waits for the
+    /// unfreeze date, which becomes the case's deadline (AL-12), replacing the previous one.
+    pub(crate) fn track_deposit(
+        &self,
+        tracking: &DepositTracking,
+        policy: &crate::policy::Policy,
+        actor: crate::event::Actor,
+        now: DateTime<Utc>,
+    ) -> Result<crate::action::Change, crate::error::DomainError> {
+        use crate::deadline::{Consequence, Deadline, DeadlineSource, DeadlineState, DueParty};
+        use crate::state::CaseState;
+        if self.kind != crate::case::CaseKind::DepositRelease {
+            return Err(crate::error::DomainError::ActionNotApplicableToKind {
+                action: crate::ActionKind::UpdateDepositRelease,
+                kind: self.kind,
+            });
+        }
+        if self.state.is_resolved() {
+            return Err(crate::error::DomainError::ActionNotAllowedInState {
+                action: crate::ActionKind::UpdateDepositRelease,
+                state: self.state,
+            });
+        }
+        let to = match tracking.unfreezes_at {
+            // Nothing left for the merchant but to wait, then transfer the money out.
+            Some(_) => CaseState::AwaitingMerchantExecution,
+            None => CaseState::AwaitingMerchant,
+        };
+        if !self.state.can_move_to(to) {
+            return Err(crate::error::DomainError::IllegalTransition {
+                from: self.state,
+                to,
+            });
+        }
+        let mut next = self.clone();
+        next.enter_state(to, policy, now, None, DeadlineState::Cancelled);
+        for d in next
+            .deadlines
+            .iter_mut()
+            .filter(|d| d.key == UNFREEZE_DEADLINE)
+        {
+            d.close(DeadlineState::Cancelled, now);
+        }
+        // A date already past needs no clock: the tracking says it is unfrozen.
+        if let Some(due) = tracking.unfreezes_at.filter(|due| *due > now) {
+            next.deadlines.push(Deadline {
+                key: UNFREEZE_DEADLINE.into(),
+                rule_id: "AL-12".into(),
+                due_party: DueParty::Platform,
+                due_at: due,
+                remind_at: None,
+                consequence: Consequence::DepositUnfrozen,
+                source: DeadlineSource::Facts,
+                computed_due_at: None,
+                state: DeadlineState::Active,
+                started_at: now,
+                reminded_at: None,
+                closed_at: None,
+                assumed: true,
+            });
+        }
+        next.deposit = Some(tracking.clone());
+        next.updated_at = now;
+        next.version += 1;
+        Ok(crate::action::Change {
+            events: vec![crate::event::NewEvent {
+                kind: crate::event::EventKind::MerchantAction(
+                    crate::ActionKind::UpdateDepositRelease,
+                ),
+                actor,
+                from_state: Some(self.state),
+                to_state: Some(to),
+                detail: serde_json::json!({ "tracking": tracking, "rule": "AL-12" }),
+                occurred_at: now,
+            }],
+            case: next,
+        })
+    }
+}
+
+/// The deposit-release case's deadline: the unfreeze date.
+pub const UNFREEZE_DEADLINE: &str = "deposit_unfreeze";
+
 #[cfg(test)]
 mod tests {
     use super::*;

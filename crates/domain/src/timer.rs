@@ -45,8 +45,9 @@ fn consequence_target(case: &Case, consequence: Consequence) -> Option<CaseState
         }
         // PD-E8: refund with return; the buyer now sends the goods back, at the merchant's cost.
         Consequence::RefundWithReturnAtMerchantCost => Some(CaseState::AwaitingBuyer),
-        // TB-05: the buyer gains a right; the case itself does not move.
-        Consequence::BuyerMayEscalate => None,
+        // TB-05: the buyer gains a right; AL-12: the money becomes available. Neither moves
+        // the case: the merchant acts next.
+        Consequence::BuyerMayEscalate | Consequence::DepositUnfrozen => None,
     }
 }
 

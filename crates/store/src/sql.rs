@@ -282,6 +282,7 @@ fn deadline_source_str(s: DeadlineSource) -> &'static str {
     match s {
         DeadlineSource::Policy => "policy",
         DeadlineSource::Platform => "platform",
+        DeadlineSource::Facts => "facts",
     }
 }
 

@@ -1204,6 +1204,7 @@ fn al_policy_loads_with_actions_and_no_window() {
                 | ActionKind::Close
                 | ActionKind::RecordTrackingChange
                 | ActionKind::RecordRuling
+                | ActionKind::UpdateDepositRelease
         );
         assert_eq!(p.allows(a), expected, "{a}");
     }

@@ -977,7 +977,9 @@ fn pd_01_policy_loads_with_window_and_actions() {
             p.allows(a),
             !matches!(
                 a,
-                ActionKind::ReplyToTask | ActionKind::RecordTrackingChange
+                ActionKind::ReplyToTask
+                    | ActionKind::RecordTrackingChange
+                    | ActionKind::UpdateDepositRelease
             ),
             "{a}: PDD has no platform tasks, and tracking changes are 1688's (AL-03)"
         );

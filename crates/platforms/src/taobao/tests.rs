@@ -833,6 +833,7 @@ fn tb_01_policy_loads_with_window_and_every_action() {
         ActionKind::StageEvidence,
         ActionKind::SubmitEvidence,
         ActionKind::RecordTrackingChange,
+        ActionKind::UpdateDepositRelease,
     ];
     // (RecordRuling: TB-05's customer-service intervention ends in a ruling.)
     for a in ActionKind::ALL {
