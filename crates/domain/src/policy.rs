@@ -160,6 +160,11 @@ pub struct DeadlineRule {
     /// For evidence requests: the scenarios it applies to (PD-E1 … PD-E8); empty means any.
     #[serde(default)]
     pub scenarios: Vec<String>,
+    /// The platform status codes it applies to, where one common state covers platform steps
+    /// with different clocks (JD-04: the buyer ships the return at steps 31/32, not at 40).
+    /// Empty means any; a case without a platform status (entered by hand) always matches.
+    #[serde(default)]
+    pub platform_statuses: Vec<String>,
     pub due_party: DueParty,
     pub due_after: DueAfter,
     /// How long before the due time the "about to time out" reminder goes out (X-02, TB-23).
@@ -183,6 +188,11 @@ impl DeadlineRule {
                     .as_ref()
                     .and_then(|t| t.plan)
                     .is_some_and(|p| self.plans.contains(&p)))
+            && (self.platform_statuses.is_empty()
+                || case
+                    .platform_status
+                    .as_ref()
+                    .is_none_or(|s| self.platform_statuses.contains(&s.code)))
             && (self.scenarios.is_empty()
                 || case
                     .evidence_request

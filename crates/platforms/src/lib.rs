@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub mod alibaba1688;
+pub mod jd;
 mod json;
 pub mod pinduoduo;
 pub mod signing;
@@ -93,6 +94,7 @@ impl AdapterRegistry {
         r.register(Arc::new(taobao::TaobaoAdapter));
         r.register(Arc::new(pinduoduo::PinduoduoAdapter));
         r.register(Arc::new(alibaba1688::Alibaba1688Adapter));
+        r.register(Arc::new(jd::JdAdapter));
         r
     }
 
