@@ -274,7 +274,72 @@ async fn jd_06_manual_flow_and_assumed_policy(backend: Backend) {
     server.stop().await;
 }
 
+/// Every documented step and process result through the API, each its own service order.
+async fn jd_every_step_and_process_result_maps_through_the_api(backend: Backend) {
+    let (server, key, mut client) = TestServer::start_as_agent(backend, TENANT).await;
+    use pb::CaseState as S;
+    let steps = [
+        ("10", S::AwaitingMerchant),
+        ("20", S::Closed),
+        ("21", S::PlatformIntervening),
+        ("22", S::AwaitingMerchant),
+        ("31", S::ReturnInTransit),
+        ("32", S::ReturnInTransit),
+        ("33", S::PlatformIntervening),
+        ("34", S::AwaitingMerchantExecution),
+        ("40", S::AwaitingBuyer),
+        ("60", S::Closed),
+        ("100", S::Closed),
+    ];
+    for (i, (step, state)) in steps.iter().enumerate() {
+        let case = ingest(&mut client, &key, vop(&format!("9100{i}"), step, &[]))
+            .await
+            .unwrap();
+        assert_eq!(case.state, *state as i32, "afsServiceStep {step}");
+        assert_eq!(case.platform_status.unwrap().code, *step);
+    }
+    let results = [
+        ("40", "10", S::Refunded),
+        ("23", "20", S::Exchanged),
+        ("50", "20", S::Exchanged),
+        ("90", "20", S::Exchanged),
+        ("73", "30", S::Repaired),
+        ("60", "10", S::Closed),
+        ("71", "30", S::Closed),
+        ("72", "30", S::Closed),
+        ("80", "10", S::Closed),
+    ];
+    for (i, (result, expect, state)) in results.iter().enumerate() {
+        let case = ingest(
+            &mut client,
+            &key,
+            vop(
+                &format!("9200{i}"),
+                "50",
+                &[("processResult", result), ("customerExpect", expect)],
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(case.state, *state as i32, "processResult {result}");
+    }
+    let err = ingest(
+        &mut client,
+        &key,
+        vop("93000", "50", &[("processResult", "41")]),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.message().contains("processResult") && err.message().contains("41"),
+        "{}",
+        err.message()
+    );
+    server.stop().await;
+}
+
 on_both_backends!(
+    jd_every_step_and_process_result_maps_through_the_api,
     jd_01_to_jd_05_service_order_lifecycle,
     jd_codes_unknown_are_refused_and_pop_10005_is_in_transit,
     jd_06_manual_flow_and_assumed_policy,
