@@ -1103,6 +1103,33 @@ macro_rules! rpc_span {
     };
 }
 
+/// The body of a custom method that applies one merchant action to a case (AIP-136): read
+/// the request, build the action from it, apply it through `act`, answer — inside the
+/// method's span.
+macro_rules! act_rpc {
+    ($api:expr, $request:ident, $method:literal, |$req:ident| $action:expr) => {
+        async {
+            let (md, _, $req) = $request.into_parts();
+            let fp = fingerprint(&$req);
+            let action = $action;
+            respond(
+                $api.act(
+                    &md,
+                    $method,
+                    &$req.name,
+                    &$req.etag,
+                    &$req.request_id,
+                    fp,
+                    action,
+                )
+                .await,
+            )
+        }
+        .instrument(rpc_span!($method))
+        .await
+    };
+}
+
 #[tonic::async_trait]
 impl AftersalesService for AftersalesApi {
     async fn ingest_platform_case(
@@ -1175,32 +1202,14 @@ impl AftersalesService for AftersalesApi {
         &self,
         request: Request<pb::AgreeCaseRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let fp = fingerprint(&req);
-            let action = merge_violations(
-                stock_check_from_pb(req.stock_check.as_ref()),
-                return_plan_from_pb(req.return_plan.as_ref()),
-            )
-            .map(|(stock_check, return_plan)| MerchantAction::Agree {
-                stock_check,
-                return_plan,
-            });
-            respond(
-                self.act(
-                    &md,
-                    "AgreeCase",
-                    &req.name,
-                    &req.etag,
-                    &req.request_id,
-                    fp,
-                    action,
-                )
-                .await,
-            )
-        }
-        .instrument(rpc_span!("AgreeCase"))
-        .await
+        act_rpc!(self, request, "AgreeCase", |req| merge_violations(
+            stock_check_from_pb(req.stock_check.as_ref()),
+            return_plan_from_pb(req.return_plan.as_ref()),
+        )
+        .map(|(stock_check, return_plan)| MerchantAction::Agree {
+            stock_check,
+            return_plan,
+        }))
     }
 
     async fn file_appeal(
@@ -1242,25 +1251,7 @@ impl AftersalesService for AftersalesApi {
         &self,
         request: Request<pb::RecordRulingRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let fp = fingerprint(&req);
-            let action = ruling_from_pb(&req);
-            respond(
-                self.act(
-                    &md,
-                    "RecordRuling",
-                    &req.name,
-                    &req.etag,
-                    &req.request_id,
-                    fp,
-                    action,
-                )
-                .await,
-            )
-        }
-        .instrument(rpc_span!("RecordRuling"))
-        .await
+        act_rpc!(self, request, "RecordRuling", |req| ruling_from_pb(&req))
     }
 
     async fn evaluate_deposit_release(
@@ -1395,238 +1386,97 @@ impl AftersalesService for AftersalesApi {
         &self,
         request: Request<pb::RecordTrackingChangeRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let fp = fingerprint(&req);
-            let action = tracking_change_from_pb(&req);
-            respond(
-                self.act(
-                    &md,
-                    "RecordTrackingChange",
-                    &req.name,
-                    &req.etag,
-                    &req.request_id,
-                    fp,
-                    action,
-                )
-                .await,
-            )
-        }
-        .instrument(rpc_span!("RecordTrackingChange"))
-        .await
+        act_rpc!(self, request, "RecordTrackingChange", |req| {
+            tracking_change_from_pb(&req)
+        })
     }
 
     async fn record_buyer_confirmation(
         &self,
         request: Request<pb::RecordBuyerConfirmationRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let fp = fingerprint(&req);
-            respond(
-                self.act(
-                    &md,
-                    "RecordBuyerConfirmation",
-                    &req.name,
-                    &req.etag,
-                    &req.request_id,
-                    fp,
-                    Ok(MerchantAction::RecordBuyerConfirmation),
-                )
-                .await,
-            )
-        }
-        .instrument(rpc_span!("RecordBuyerConfirmation"))
-        .await
+        act_rpc!(self, request, "RecordBuyerConfirmation", |req| Ok(
+            MerchantAction::RecordBuyerConfirmation
+        ))
     }
 
     async fn reject_case(
         &self,
         request: Request<pb::RejectCaseRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let fp = fingerprint(&req);
-            let action = reason_action(&req.reason, true, |reason| MerchantAction::Reject {
-                reason,
-            });
-            respond(
-                self.act(
-                    &md,
-                    "RejectCase",
-                    &req.name,
-                    &req.etag,
-                    &req.request_id,
-                    fp,
-                    action,
-                )
-                .await,
-            )
-        }
-        .instrument(rpc_span!("RejectCase"))
-        .await
+        act_rpc!(self, request, "RejectCase", |req| reason_action(
+            &req.reason,
+            true,
+            |reason| MerchantAction::Reject { reason }
+        ))
     }
 
     async fn record_return_shipment(
         &self,
         request: Request<pb::RecordReturnShipmentRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let fp = fingerprint(&req);
-            let action = shipment_action(req.shipment.as_ref(), |shipment| {
+        act_rpc!(
+            self,
+            request,
+            "RecordReturnShipment",
+            |req| shipment_action(req.shipment.as_ref(), |shipment| {
                 MerchantAction::RecordReturnShipment { shipment }
-            });
-            respond(
-                self.act(
-                    &md,
-                    "RecordReturnShipment",
-                    &req.name,
-                    &req.etag,
-                    &req.request_id,
-                    fp,
-                    action,
-                )
-                .await,
-            )
-        }
-        .instrument(rpc_span!("RecordReturnShipment"))
-        .await
+            })
+        )
     }
 
     async fn confirm_return_received(
         &self,
         request: Request<pb::ConfirmReturnReceivedRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let fp = fingerprint(&req);
-            respond(
-                self.act(
-                    &md,
-                    "ConfirmReturnReceived",
-                    &req.name,
-                    &req.etag,
-                    &req.request_id,
-                    fp,
-                    Ok(MerchantAction::ConfirmReturnReceived),
-                )
-                .await,
-            )
-        }
-        .instrument(rpc_span!("ConfirmReturnReceived"))
-        .await
+        act_rpc!(self, request, "ConfirmReturnReceived", |req| Ok(
+            MerchantAction::ConfirmReturnReceived
+        ))
     }
 
     async fn record_reship(
         &self,
         request: Request<pb::RecordReshipRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let fp = fingerprint(&req);
-            let action = shipment_action(req.shipment.as_ref(), |shipment| {
-                MerchantAction::RecordReship { shipment }
-            });
-            respond(
-                self.act(
-                    &md,
-                    "RecordReship",
-                    &req.name,
-                    &req.etag,
-                    &req.request_id,
-                    fp,
-                    action,
-                )
-                .await,
-            )
-        }
-        .instrument(rpc_span!("RecordReship"))
-        .await
+        act_rpc!(self, request, "RecordReship", |req| shipment_action(
+            req.shipment.as_ref(),
+            |shipment| { MerchantAction::RecordReship { shipment } }
+        ))
     }
 
     async fn refund_case(
         &self,
         request: Request<pb::RefundCaseRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let fp = fingerprint(&req);
-            let action = match req.amount_fen {
-                None => Ok(MerchantAction::Refund { amount: None }),
-                Some(n) if n > 0 => Fen::new(n)
-                    .map(|a| MerchantAction::Refund { amount: Some(a) })
-                    .map_err(|e| ApiError::field("amount_fen", e.to_string())),
-                Some(_) => Err(ApiError::field("amount_fen", "must be positive when set")),
-            };
-            respond(
-                self.act(
-                    &md,
-                    "RefundCase",
-                    &req.name,
-                    &req.etag,
-                    &req.request_id,
-                    fp,
-                    action,
-                )
-                .await,
-            )
-        }
-        .instrument(rpc_span!("RefundCase"))
-        .await
+        act_rpc!(self, request, "RefundCase", |req| match req.amount_fen {
+            None => Ok(MerchantAction::Refund { amount: None }),
+            Some(n) if n > 0 => Fen::new(n)
+                .map(|a| MerchantAction::Refund { amount: Some(a) })
+                .map_err(|e| ApiError::field("amount_fen", e.to_string())),
+            Some(_) => Err(ApiError::field("amount_fen", "must be positive when set")),
+        })
     }
 
     async fn escalate_case(
         &self,
         request: Request<pb::EscalateCaseRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let fp = fingerprint(&req);
-            let action = reason_action(&req.reason, false, |reason| MerchantAction::Escalate {
-                reason,
-            });
-            respond(
-                self.act(
-                    &md,
-                    "EscalateCase",
-                    &req.name,
-                    &req.etag,
-                    &req.request_id,
-                    fp,
-                    action,
-                )
-                .await,
-            )
-        }
-        .instrument(rpc_span!("EscalateCase"))
-        .await
+        act_rpc!(self, request, "EscalateCase", |req| reason_action(
+            &req.reason,
+            false,
+            |reason| MerchantAction::Escalate { reason }
+        ))
     }
 
     async fn close_case(
         &self,
         request: Request<pb::CloseCaseRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let fp = fingerprint(&req);
-            let action =
-                reason_action(&req.reason, true, |reason| MerchantAction::Close { reason });
-            respond(
-                self.act(
-                    &md,
-                    "CloseCase",
-                    &req.name,
-                    &req.etag,
-                    &req.request_id,
-                    fp,
-                    action,
-                )
-                .await,
-            )
-        }
-        .instrument(rpc_span!("CloseCase"))
-        .await
+        act_rpc!(self, request, "CloseCase", |req| reason_action(
+            &req.reason,
+            true,
+            |reason| MerchantAction::Close { reason }
+        ))
     }
 
     type WatchCaseEventsStream = ReceiverStream<Result<pb::WatchCaseEventsResponse, Status>>;
@@ -1799,55 +1649,23 @@ impl AftersalesService for AftersalesApi {
         &self,
         request: Request<pb::SubmitEvidenceRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let fp = fingerprint(&req);
-            let action = crate::evidence::items_from_pb(&req.items).map(|items| {
+        act_rpc!(self, request, "SubmitEvidence", |req| {
+            crate::evidence::items_from_pb(&req.items).map(|items| {
                 if req.stage_only {
                     MerchantAction::StageEvidence { items }
                 } else {
                     MerchantAction::SubmitEvidence { items }
                 }
-            });
-            respond(
-                self.act(
-                    &md,
-                    "SubmitEvidence",
-                    &req.name,
-                    &req.etag,
-                    &req.request_id,
-                    fp,
-                    action,
-                )
-                .await,
-            )
-        }
-        .instrument(rpc_span!("SubmitEvidence"))
-        .await
+            })
+        })
     }
 
     async fn reply_signed_elsewhere_task(
         &self,
         request: Request<pb::ReplySignedElsewhereTaskRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let fp = fingerprint(&req);
-            let action = task_reply_from_pb(req.reply.as_ref()).map(MerchantAction::ReplyToTask);
-            respond(
-                self.act(
-                    &md,
-                    "ReplySignedElsewhereTask",
-                    &req.name,
-                    &req.etag,
-                    &req.request_id,
-                    fp,
-                    action,
-                )
-                .await,
-            )
-        }
-        .instrument(rpc_span!("ReplySignedElsewhereTask"))
-        .await
+        act_rpc!(self, request, "ReplySignedElsewhereTask", |req| {
+            task_reply_from_pb(req.reply.as_ref()).map(MerchantAction::ReplyToTask)
+        })
     }
 }

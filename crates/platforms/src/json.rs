@@ -44,3 +44,60 @@ pub(crate) fn expect_object(platform: &str, field: &str, text: &str) -> Result<(
         ))
     }
 }
+
+/// The payload as text; a payload that is not UTF-8 is refused at `$`.
+pub(crate) fn utf8<'a>(platform: &str, native: &'a [u8]) -> Result<&'a str, MappingError> {
+    std::str::from_utf8(native).map_err(|e| {
+        MappingError::new(
+            platform,
+            "$",
+            String::from_utf8_lossy(native),
+            format!("not UTF-8: {e}"),
+        )
+    })
+}
+
+/// Read the object found at `path` as `T`; `shape` names what it should have matched.
+pub(crate) fn parse_object<T: serde::de::DeserializeOwned>(
+    platform: &str,
+    path: &str,
+    raw: &str,
+    shape: &str,
+) -> Result<T, MappingError> {
+    expect_object(platform, path, raw)?;
+    serde_json::from_str::<T>(raw).map_err(|e| json_error(platform, path, raw, &e, shape))
+}
+
+/// The one record of a list found at `path`. A list holding more or fewer is refused: each
+/// record is ingested on its own, so one bad record cannot hide the others and each gets its
+/// own answer. `items` names the records, `wrapped_as` shows how to send one.
+pub(crate) fn only_item(
+    platform: &str,
+    path: &str,
+    raw: &str,
+    items: &str,
+    wrapped_as: &str,
+) -> Result<Box<serde_json::value::RawValue>, MappingError> {
+    let mut list: Vec<Box<serde_json::value::RawValue>> =
+        serde_json::from_str(raw).map_err(|e| {
+            json_error(
+                platform,
+                path,
+                raw,
+                &e,
+                &format!("expected an array of {items}"),
+            )
+        })?;
+    if list.len() != 1 {
+        return Err(MappingError::new(
+            platform,
+            path,
+            format!("{} items", list.len()),
+            format!(
+                "exactly one record per payload: ingest the list's {items} one at a time, each \
+                 wrapped as {wrapped_as}"
+            ),
+        ));
+    }
+    Ok(list.remove(0))
+}

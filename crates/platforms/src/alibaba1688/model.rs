@@ -320,44 +320,28 @@ pub(crate) fn expect_object(field: &str, text: &str) -> Result<(), MappingError>
 }
 
 pub(crate) fn utf8(native: &[u8]) -> Result<&str, MappingError> {
-    std::str::from_utf8(native).map_err(|e| {
-        MappingError::new(
-            PLATFORM,
-            "$",
-            String::from_utf8_lossy(native),
-            format!("not UTF-8: {e}"),
-        )
-    })
+    crate::json::utf8(PLATFORM, native)
 }
 
 /// Read one `OpOrderRefundModel` found at `path` (e.g. `result.opOrderRefundModelDetail`).
 pub fn parse_model(path: &str, raw: &str) -> Result<OpOrderRefundModel, MappingError> {
-    expect_object(path, raw)?;
-    serde_json::from_str::<OpOrderRefundModel>(raw).map_err(|e| {
-        json_error(
-            path,
-            raw,
-            &e,
-            "does not match the alibaba.trade.refund.OpOrderRefundModel shape",
-        )
-    })
+    crate::json::parse_object(
+        PLATFORM,
+        path,
+        raw,
+        "does not match the alibaba.trade.refund.OpOrderRefundModel shape",
+    )
 }
 
-/// Read the list `opOrderRefundModels` found at `path` into its one record. A list holding more
-/// or fewer than one record is refused: each record is ingested on its own, so one bad record
-/// cannot hide the others and each gets its own answer.
+/// Read the list `opOrderRefundModels` found at `path` into its one record.
 pub fn parse_list(path: &str, raw: &str) -> Result<(String, OpOrderRefundModel), MappingError> {
-    let items: Vec<Box<serde_json::value::RawValue>> = serde_json::from_str(raw)
-        .map_err(|e| json_error(path, raw, &e, "expected an array of refund records"))?;
-    let [item] = items.as_slice() else {
-        return Err(MappingError::new(
-            PLATFORM,
-            path,
-            format!("{} items", items.len()),
-            "exactly one record per payload: ingest the list's records one at a time, each \
-             wrapped as {\"result\":{\"opOrderRefundModels\":[record]}}",
-        ));
-    };
+    let item = crate::json::only_item(
+        PLATFORM,
+        path,
+        raw,
+        "records",
+        "{\"result\":{\"opOrderRefundModels\":[record]}}",
+    )?;
     let at = format!("{path}[0]");
     let model = parse_model(&at, item.get())?;
     Ok((at, model))

@@ -251,42 +251,28 @@ pub(crate) fn expect_object(field: &str, text: &str) -> Result<(), MappingError>
 }
 
 pub(crate) fn utf8(native: &[u8]) -> Result<&str, MappingError> {
-    std::str::from_utf8(native).map_err(|e| {
-        MappingError::new(
-            PLATFORM,
-            "$",
-            String::from_utf8_lossy(native),
-            format!("not UTF-8: {e}"),
-        )
-    })
+    crate::json::utf8(PLATFORM, native)
 }
 
 /// Read one service order found at `path`.
 pub fn parse_order(path: &str, raw: &str) -> Result<ServiceOrder, MappingError> {
-    expect_object(path, raw)?;
-    serde_json::from_str::<ServiceOrder>(raw).map_err(|e| {
-        json_error(
-            path,
-            raw,
-            &e,
-            "does not match the JD service order shape (POP ASC or VOP afs)",
-        )
-    })
+    crate::json::parse_object(
+        PLATFORM,
+        path,
+        raw,
+        "does not match the JD service order shape (POP ASC or VOP afs)",
+    )
 }
 
 /// Read a list's `data` found at `path` into its one record.
 pub fn parse_list(path: &str, raw: &str) -> Result<(String, ServiceOrder), MappingError> {
-    let items: Vec<Box<serde_json::value::RawValue>> = serde_json::from_str(raw)
-        .map_err(|e| json_error(path, raw, &e, "expected an array of service orders"))?;
-    let [item] = items.as_slice() else {
-        return Err(MappingError::new(
-            PLATFORM,
-            path,
-            format!("{} items", items.len()),
-            "exactly one record per payload: ingest the list's service orders one at a time, \
-             each wrapped as {\"jingdong_asc_query_list_responce\":{\"pageResult\":{\"data\":[record]}}}",
-        ));
-    };
+    let item = crate::json::only_item(
+        PLATFORM,
+        path,
+        raw,
+        "service orders",
+        "{\"jingdong_asc_query_list_responce\":{\"pageResult\":{\"data\":[record]}}}",
+    )?;
     let at = format!("{path}[0]");
     let order = parse_order(&at, item.get())?;
     Ok((at, order))

@@ -264,14 +264,7 @@ pub(crate) fn expect_object(field: &str, text: &str) -> Result<(), MappingError>
 }
 
 pub(crate) fn utf8(native: &[u8]) -> Result<&str, MappingError> {
-    std::str::from_utf8(native).map_err(|e| {
-        MappingError::new(
-            PLATFORM,
-            "$",
-            String::from_utf8_lossy(native),
-            format!("not UTF-8: {e}"),
-        )
-    })
+    crate::json::utf8(PLATFORM, native)
 }
 
 /// Where a list record's fields are reported.
@@ -295,32 +288,19 @@ pub fn parse_list(response: &RawValue) -> Result<RefundListItem, MappingError> {
             "missing: the response holds no refund_list",
         )
     })?;
-    let items: Vec<Box<RawValue>> = serde_json::from_str(list.get()).map_err(|e| {
-        json_error(
-            "refund_increment_get_response.refund_list",
-            list.get(),
-            &e,
-            "expected an array of after-sales records",
-        )
-    })?;
-    let [item] = items.as_slice() else {
-        return Err(MappingError::new(
-            PLATFORM,
-            "refund_increment_get_response.refund_list",
-            format!("{} items", items.len()),
-            "exactly one record per payload: ingest the list's records one at a time, each \
-             wrapped as {\"refund_increment_get_response\":{\"refund_list\":[record]}}",
-        ));
-    };
-    expect_object(LIST_ITEM, item.get())?;
-    serde_json::from_str::<RefundListItem>(item.get()).map_err(|e| {
-        json_error(
-            LIST_ITEM,
-            item.get(),
-            &e,
-            "does not match the pdd.refund.list.increment.get record shape",
-        )
-    })
+    let item = crate::json::only_item(
+        PLATFORM,
+        "refund_increment_get_response.refund_list",
+        list.get(),
+        "records",
+        "{\"refund_increment_get_response\":{\"refund_list\":[record]}}",
+    )?;
+    crate::json::parse_object(
+        PLATFORM,
+        LIST_ITEM,
+        item.get(),
+        "does not match the pdd.refund.list.increment.get record shape",
+    )
 }
 
 /// Read the member `refund_information_get_response` (its raw JSON) into the detail.

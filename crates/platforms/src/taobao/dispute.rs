@@ -37,7 +37,7 @@
 
 use super::model::{expect_object, json_error, Scalar, TopBool};
 use super::transformers::{
-    err, fulfilment, id_text, missing, money, opt_order_id, opt_time, present, text, time,
+    err, fulfilment, id_text, missing, money, opt_order_id, opt_time, present, text, version_stamp,
     Attributes, GoodStatus, OrderStatus, RefundPhase,
 };
 use super::{rebase, PLATFORM};
@@ -656,28 +656,14 @@ fn check_return_flag(request: DisputeRequest, flag: Option<bool>) -> Result<(), 
 // The record
 // ---------------------------------------------------------------------------------------------
 
-/// The version stamp, read like the refund's: `refund_version` (epoch millis) when sent, else
-/// `modified` as epoch millis.
+/// The version stamp, read like the refund's.
 fn version(d: &Dispute) -> Result<i64, MappingError> {
-    if let Some(v) = &d.refund_version {
-        let t = v.text();
-        return match t.parse::<i64>() {
-            Ok(n) if n > 0 && v.is_plain_integer() => Ok(n),
-            _ => Err(err(
-                "dispute.refund_version",
-                t,
-                "not a positive epoch-millis integer",
-            )),
-        };
-    }
-    match present(&d.modified) {
-        Some(m) => Ok(time("dispute.modified", m)?.timestamp_millis()),
-        None => Err(err(
-            "dispute.modified",
-            "",
-            "neither refund_version nor modified is present: the record cannot be ordered",
-        )),
-    }
+    version_stamp(
+        "dispute",
+        &d.refund_version,
+        &d.modified,
+        "dispute.modified",
+    )
 }
 
 /// The trade id: `biz_order_id` (the struct's name) or `tid` (the request's); both must agree.

@@ -84,14 +84,7 @@ struct Envelope {
 }
 
 fn utf8(native: &[u8]) -> Result<&str, MappingError> {
-    std::str::from_utf8(native).map_err(|e| {
-        MappingError::new(
-            PLATFORM,
-            "$",
-            String::from_utf8_lossy(native),
-            format!("not UTF-8: {e}"),
-        )
-    })
+    crate::json::utf8(PLATFORM, native)
 }
 
 /// Read a TMC message (bare or in `tmc_message`).

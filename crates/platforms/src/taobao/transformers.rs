@@ -564,26 +564,42 @@ pub(crate) fn text(field: &str, raw: &str) -> Result<BoundedText, MappingError> 
 
 /// The version stamp: `refund_version` (epoch millis) when sent, else `modified` as epoch
 /// millis. Both are millisecond timestamps, so records carrying either compare correctly.
-fn version(r: &Refund) -> Result<i64, MappingError> {
-    if let Some(v) = &r.refund_version {
+/// Field names are reported under `payload`; a record with neither is reported at
+/// `missing_at`.
+pub(crate) fn version_stamp(
+    payload: &str,
+    refund_version: &Option<Scalar>,
+    modified: &Option<String>,
+    missing_at: &str,
+) -> Result<i64, MappingError> {
+    if let Some(v) = refund_version {
         let t = v.text();
         return match t.parse::<i64>() {
             Ok(n) if n > 0 && v.is_plain_integer() => Ok(n),
             _ => Err(err(
-                "refund.refund_version",
+                &format!("{payload}.refund_version"),
                 t,
                 "not a positive epoch-millis integer",
             )),
         };
     }
-    match present(&r.modified) {
-        Some(m) => Ok(time("refund.modified", m)?.timestamp_millis()),
+    match present(modified) {
+        Some(m) => Ok(time(&format!("{payload}.modified"), m)?.timestamp_millis()),
         None => Err(err(
-            "refund.refund_version",
+            missing_at,
             "",
             "neither refund_version nor modified is present: the record cannot be ordered",
         )),
     }
+}
+
+fn version(r: &Refund) -> Result<i64, MappingError> {
+    version_stamp(
+        "refund",
+        &r.refund_version,
+        &r.modified,
+        "refund.refund_version",
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
