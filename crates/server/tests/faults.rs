@@ -1210,9 +1210,7 @@ async fn postgres_outage_under_load() {
         due > stopped_wall,
         "{test}: the seeded deadlines fell due before the outage began"
     );
-    let acks_before = load.acks();
     tokio::time::sleep(OUTAGE).await;
-    let acks_during = load.acks() - acks_before;
     let restart_began = Instant::now();
     pg.start_server();
     let started_at = Instant::now();
@@ -1231,6 +1229,13 @@ async fn postgres_outage_under_load() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let recovery = recovered_at - started_at;
+    // Nothing can commit while PostgreSQL is down; an answer to a write that committed just
+    // before may arrive just after the stop.
+    let acks_during = load
+        .ack_times()
+        .iter()
+        .filter(|t| **t >= stopped_at + Duration::from_secs(1) && **t < restart_began)
+        .count();
     // Load a little longer on the recovered server, then stop it.
     let acks_at_recovery = load.acks();
     let more = Instant::now();
@@ -1290,7 +1295,7 @@ async fn postgres_outage_under_load() {
         &fig,
         &format!(
             " outage={OUTAGE:?} failed_during_outage={:?} slowest_failed_answer={slowest:?} \
-             acked_during_outage={acks_during} pg_restart_took={:?} recovery_after_pg_up={recovery:?} \
+             acked_during_outage(after 1 s)={acks_during} pg_restart_took={:?} recovery_after_pg_up={recovery:?} \
              deadlines_due_in_outage={} expiry_events={} fired_late_ms(min..max)={:?}..{:?}",
             outage_failures,
             started_at - restart_began,
@@ -1315,6 +1320,10 @@ async fn postgres_outage_under_load() {
         slowest <= MAX_OUTAGE_ANSWER,
         "{test}: a call took {slowest:?} to fail while PostgreSQL was down"
     );
+    assert_eq!(
+        acks_during, 0,
+        "{test}: writes acknowledged while PostgreSQL was down"
+    );
     let twice: Vec<_> = per_case.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "{test}: fired more than once: {twice:?}");
     let missing: Vec<_> = seeded
@@ -1330,4 +1339,129 @@ async fn postgres_outage_under_load() {
     // The database lives in the private instance, which goes with it.
     drop(db);
     drop(pg);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. SQLite: another process holds the write lock.
+
+/// How long the other process holds the lock: past the store's 5 s busy timeout.
+const LOCK_HELD: Duration = Duration::from_secs(7);
+
+/// The embedded database's nearest thing to an outage: another process (a backup, a
+/// `sqlite3` shell left in a transaction) holds the write lock for 7 s under load. Writes
+/// answer UNAVAILABLE once the busy timeout runs out (not INTERNAL, not a hang), reads go on,
+/// and the server writes again by itself once the lock is released; nothing acknowledged is
+/// lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_write_lock_held_elsewhere_under_load() {
+    use sqlx::Connection;
+    let _serial = common::exclusive().await;
+    let test = "sqlite-locked";
+    let (db, url) = Db::fresh(false).await;
+    let key = create_key(&url, TENANT, "loader");
+    let server = ServerProcess::start(&url, &[]);
+    let load = Load::start(&server.addr, &key, WORKERS, 20_000);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let mut other = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("a second connection");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("take the write lock");
+    let locked_at = Instant::now();
+    tokio::time::sleep(LOCK_HELD).await;
+    // A read while the lock is held: WAL lets readers on.
+    let mut reader = client_for(&server.addr);
+    let read = reader
+        .list_cases(authed(
+            &key,
+            pb::ListCasesRequest {
+                page_size: 1,
+                ..Default::default()
+            },
+        ))
+        .await;
+    sqlx::query("ROLLBACK")
+        .execute(&mut other)
+        .await
+        .expect("release the write lock");
+    let released_at = Instant::now();
+    drop(other);
+    // Answers to writes that committed before the lock was taken may still arrive just after;
+    // none may have committed while it was held.
+    let acks_during = load
+        .ack_times()
+        .iter()
+        .filter(|t| **t >= locked_at + Duration::from_secs(1) && **t < released_at)
+        .count();
+
+    let recovered_at = loop {
+        if let Some(t) = load.ack_times().into_iter().find(|t| *t >= released_at) {
+            break t;
+        }
+        assert!(
+            released_at.elapsed() < Duration::from_secs(30),
+            "{test}: no write succeeded within 30 s of the lock's release; log:\n{}",
+            server.log_tail(4000)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let acks_at_recovery = load.acks();
+    let more = Instant::now();
+    while load.acks() < acks_at_recovery + 300 && more.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut record = load.join().await;
+    let locked: Vec<&Failure> = record
+        .failures
+        .iter()
+        .filter(|f| f.ended >= locked_at && f.started < released_at)
+        .collect();
+    let slowest = locked
+        .iter()
+        .map(|f| f.ended - f.started)
+        .max()
+        .unwrap_or_default();
+    let locked_failed = locked.len();
+    let locked = by_code(locked);
+    let bad = unclean(record.failures.iter());
+    let log = server.log_tail(6000);
+
+    let fig = verify(&server.addr, &key, &url, &mut record, &BTreeSet::new()).await;
+    print_figures(
+        test,
+        &fig,
+        &format!(
+            " lock_held={LOCK_HELD:?} failed_while_locked={locked:?} slowest_failed_answer={slowest:?} \
+             acked_while_locked(after 1 s)={acks_during} read_while_locked={} recovery_after_release={:?}",
+            if read.is_ok() { "OK".to_string() } else { format!("{:?}", read.as_ref().err().map(|s| s.code())) },
+            recovered_at - released_at,
+        ),
+    );
+    drop(server);
+    assert!(
+        bad.is_empty(),
+        "{test}: answers other than OK or UNAVAILABLE:\n{}server log:\n{log}",
+        show(&bad)
+    );
+    assert!(
+        read.is_ok(),
+        "{test}: a read failed while only the write lock was held: {read:?}"
+    );
+    assert_eq!(
+        acks_during, 0,
+        "{test}: writes acknowledged while another process held the lock"
+    );
+    assert!(
+        locked_failed > 0,
+        "{test}: no write failed while the lock was held: the lock did not hold"
+    );
+    assert!(
+        slowest <= Duration::from_secs(12),
+        "{test}: a call took {slowest:?} to fail while the database was locked"
+    );
+    assert_sound(test, &fig);
+    db.drop_now().await;
 }
