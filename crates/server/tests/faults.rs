@@ -1,6 +1,18 @@
-//! Fault tests: the real `aftersales` binary under a write load, then a fault — SIGKILL,
-//! SIGTERM, or its PostgreSQL database going away — and afterwards a check that no
-//! acknowledged write was lost, none was applied twice and no case was left half-updated.
+//! Fault tests: the real `aftersales` binary under a write load, then a fault, and afterwards
+//! a check that no acknowledged write was lost, none was applied twice and no case was left
+//! half-updated. The faults:
+//!
+//! 1. SIGKILL mid-load, restart on the same database (SQLite, PostgreSQL);
+//! 2. SIGTERM mid-load: drain, exit 0, restart (SQLite, PostgreSQL);
+//! 3. PostgreSQL stopped (immediate) for 10 s under load, on a private instance the test
+//!    starts (initdb, a free port), and started again; the server is not restarted;
+//! 4. SQLite's write lock held by another process for 7 s under load.
+//!
+//! The checks after each: every acknowledged write is there (through the API: the case, its
+//! version, one event per write) and resending it with its request_id returns the first
+//! answer and writes nothing; and across the tenant (from the database) every case's state is
+//! the `to_state` of its last state-changing event, its `deadlines` rows mirror its body, and
+//! the event feed is gap-free and matches its counter.
 //!
 //! The load client acknowledges a write only on an OK answer. Any other answer (UNAVAILABLE,
 //! RESOURCE_EXHAUSTED from a rate limit, a transport error) is "not acknowledged" and the
@@ -903,7 +915,7 @@ fn assert_sound(test: &str, fig: &Figures) {
 
 fn print_figures(test: &str, fig: &Figures, extra: &str) {
     eprintln!(
-        "[faults] {test}: acknowledged={} in_flight_at_fault={} (committed_before_fault={}) \
+        "[faults] {test}: acknowledged={} unanswered_at_stop={} (committed_before_fault={}) \
          lost={} duplicates={} replay_mismatches={} inconsistencies={} cases={} events={}{extra}",
         fig.acknowledged,
         fig.in_flight,
@@ -1463,5 +1475,85 @@ async fn sqlite_write_lock_held_elsewhere_under_load() {
         "{test}: a call took {slowest:?} to fail while the database was locked"
     );
     assert_sound(test, &fig);
+    db.drop_now().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checks themselves: they must see a lost, a doubled and a half-written write.
+
+/// A short load with no fault, then the database is tampered with as a faulty store would:
+/// one acknowledged write's event deleted, one event recorded twice, one deadline row out of
+/// step with its case. [`verify`] must report each, or the fault tests above prove nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_catch_lost_doubled_and_half_written_writes() {
+    use sqlx::Connection;
+    let _serial = common::exclusive().await;
+    let test = "checks";
+    let (db, url) = Db::fresh(false).await;
+    let key = create_key(&url, TENANT, "loader");
+    let server = ServerProcess::start(&url, &[]);
+    let load = Load::start(&server.addr, &key, WORKERS, 150);
+    let started = Instant::now();
+    while load.acks() < 150 && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut record = load.join().await;
+    let clean = verify(&server.addr, &key, &url, &mut record, &BTreeSet::new()).await;
+    assert_sound(test, &clean);
+
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let exec = |sql: &'static str| sqlx::query(sql);
+    // Doubled: the first event again, at the end of the feed.
+    exec(
+        "INSERT INTO case_events (tenant_id, seq, case_id, kind, actor_kind, actor_id, \
+         from_state, to_state, detail, occurred_at) \
+         SELECT tenant_id, (SELECT MAX(seq) FROM case_events) + 1, case_id, kind, actor_kind, \
+         actor_id, from_state, to_state, detail, occurred_at FROM case_events WHERE seq = 1",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    exec("UPDATE tenant_event_counters SET last_seq = (SELECT MAX(seq) FROM case_events)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    // Lost: the newest merchant action's event, now inside the feed (the case row keeps its
+    // version: the record of the action is what is gone).
+    exec(
+        "DELETE FROM case_events WHERE seq = (SELECT MAX(seq) FROM case_events \
+         WHERE actor_kind = 'merchant' AND kind NOT IN ('case_created', 'platform_updated'))",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    // Half-written: one deadline row no longer mirrors its case.
+    exec(
+        "UPDATE deadlines SET due_at = due_at + 1 WHERE rowid = (SELECT MIN(rowid) FROM deadlines)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let tampered = verify(&server.addr, &key, &url, &mut record, &BTreeSet::new()).await;
+    print_figures(test, &tampered, "");
+    drop(server);
+    assert!(
+        tampered.lost >= 1,
+        "the deleted event was not seen as lost: {tampered:?}"
+    );
+    assert!(
+        tampered.duplicates >= 1,
+        "the doubled event was not seen: {tampered:?}"
+    );
+    let seen = |what: &str| tampered.inconsistencies.iter().any(|i| i.contains(what));
+    assert!(
+        seen("event feed gap"),
+        "the gap in the feed was not seen: {tampered:?}"
+    );
+    assert!(
+        seen("do not mirror"),
+        "the deadline row out of step was not seen: {tampered:?}"
+    );
     db.drop_now().await;
 }
