@@ -4,7 +4,7 @@
 //! Every write is one transaction: the case row, its deadlines, its events and the
 //! idempotency record commit together or not at all.
 
-use aftersales_domain::access::Role;
+use aftersales_domain::access::{Role, ShopScope};
 use aftersales_domain::event::Actor;
 use aftersales_domain::{
     Case, CaseId, CaseKind, CaseState, Deadline, DueParty, NewEvent, OrderId, PlatformCaseId,
@@ -57,6 +57,9 @@ pub enum StoreError {
     /// A key id that already exists.
     #[error("{what} already exists")]
     AlreadyExists { what: String },
+    /// The row is not in a state the change needs (a revoked key rotated).
+    #[error("{0}")]
+    Precondition(String),
     /// The database cannot be reached or refused the connection; retrying may help.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -78,10 +81,32 @@ pub struct ApiKeyRecord {
     pub account: String,
     pub role: Role,
     pub platform_task: bool,
-    /// Hex SHA-256 of the secret part of the key.
+    pub shops: ShopScope,
+    /// An Argon2id PHC string of the secret part of the key (keys made before Argon2 hold a
+    /// hex SHA-256).
     pub secret_hash: String,
     pub created_at: DateTime<Utc>,
+    /// The account that made it (empty for keys made with the command line).
+    pub created_by: String,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Set on the old key of a rotation: it keeps working until then.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The key that replaced this one in a rotation.
+    pub replaced_by: Option<String>,
+}
+
+impl ApiKeyRecord {
+    /// Whether the key authenticates at `now`.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none_or(|t| t > now) && self.expires_at.is_none_or(|t| t > now)
+    }
+}
+
+/// The authenticated caller behind a write, recorded on every event it appends (audit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub account: String,
+    pub key_id: String,
 }
 
 /// Filters for ListCases; all present filters must hold (AND). Results are in case-id order
@@ -101,6 +126,8 @@ pub struct CaseQuery {
     pub updated_after: Option<DateTime<Utc>>,
     /// Only cases a platform message marked for a fresh fetch.
     pub needs_refresh: bool,
+    /// A shop-scoped caller's shops: only cases of these (empty: no limit).
+    pub shops: Vec<ShopId>,
     pub after_id: Option<CaseId>,
     pub limit: u32,
 }
@@ -113,6 +140,8 @@ pub struct HealthQuery {
     pub to: DateTime<Utc>,
     pub platform: Option<PlatformCode>,
     pub shop: Option<ShopId>,
+    /// A shop-scoped caller's shops (empty: no limit).
+    pub shops: Vec<ShopId>,
 }
 
 /// Cases one shop-health answer may read; a wider window is refused rather than slow.
@@ -141,6 +170,8 @@ pub struct StoredEvent {
     pub to_state: Option<CaseState>,
     pub detail: serde_json::Value,
     pub occurred_at: DateTime<Utc>,
+    /// The authenticated caller whose request made the change; None for the deadline engine.
+    pub recorded_by: Option<Caller>,
 }
 
 /// The stored answer to a request carrying a request_id (AIP-155).
@@ -173,6 +204,8 @@ pub struct CaseWrite {
     pub mode: WriteMode,
     pub events: Vec<NewEvent>,
     pub idempotency: Option<IdempotencyRecord>,
+    /// Recorded on every event of the write.
+    pub caller: Option<Caller>,
 }
 
 /// Which signal of a deadline is due: the "about to time out" reminder or the expiry.
@@ -214,6 +247,8 @@ pub struct DueDeadlineQuery {
     pub platform: Option<PlatformCode>,
     pub due_party: Option<DueParty>,
     pub due_before: Option<DateTime<Utc>>,
+    /// A shop-scoped caller's shops (empty: no limit).
+    pub shops: Vec<ShopId>,
     pub after: Option<DueDeadlineCursor>,
     pub limit: u32,
 }
@@ -242,7 +277,35 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
 
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    /// A key by id, active or not (authentication reads it on every call, so a revocation
+    /// holds on every replica at once).
     async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// The tenant's keys in key-id order after `after_key_id`, revoked and expired ones
+    /// included.
+    async fn list_api_keys(
+        &self,
+        tenant: &TenantId,
+        after_key_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Revoke a key of the tenant at `at` (a key revoked before keeps its first time).
+    /// None if the tenant has no such key.
+    async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        key_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// Rotation, atomically: store `new` and let the old key work only until
+    /// `old_expires_at`. None if the tenant has no such key; `StoreError::Precondition` if
+    /// the old key was revoked or already rotated.
+    async fn rotate_api_key(
+        &self,
+        tenant: &TenantId,
+        old_key_id: &str,
+        new: &ApiKeyRecord,
+        old_expires_at: DateTime<Utc>,
+    ) -> Result<Option<ApiKeyRecord>, StoreError>;
 
     async fn case(&self, tenant: &TenantId, id: &CaseId) -> Result<Option<Case>, StoreError>;
     async fn case_by_platform_id(
@@ -278,10 +341,12 @@ pub trait Store: Send + Sync + 'static {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;
-    /// The tenant's whole feed after `after_seq`, oldest first (WatchCaseEvents).
+    /// The tenant's whole feed after `after_seq`, oldest first (WatchCaseEvents); only the
+    /// events of `shops` unless it is empty.
     async fn tenant_events(
         &self,
         tenant: &TenantId,
+        shops: &[ShopId],
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;

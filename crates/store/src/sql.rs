@@ -8,12 +8,15 @@
 //! `writer()` and `error()`.
 
 use crate::{
-    ApiKeyRecord, ClaimedTimer, DueDeadline, IdempotencyRecord, StoreError, StoredEvent, TimerKind,
+    ApiKeyRecord, Caller, ClaimedTimer, DueDeadline, IdempotencyRecord, StoreError, StoredEvent,
+    TimerKind,
 };
+use aftersales_domain::access::ShopScope;
 use aftersales_domain::event::Actor;
 use aftersales_domain::time::{from_millis, to_millis};
 use aftersales_domain::{
-    ActorKind, Case, CaseId, CaseState, Deadline, DeadlineSource, DueParty, NewEvent, TenantId,
+    ActorKind, Case, CaseId, CaseState, Deadline, DeadlineSource, DueParty, NewEvent, ShopId,
+    TenantId,
 };
 use std::fmt::Display;
 
@@ -21,11 +24,44 @@ use std::fmt::Display;
 // Statements
 
 pub(crate) const INSERT_API_KEY: &str = "INSERT INTO api_keys \
-     (key_id, tenant_id, account, role, platform_task, secret_hash, created_at, revoked_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     (key_id, tenant_id, account, role, platform_task, secret_hash, created_at, revoked_at, \
+      shops, expires_at, created_by, replaced_by) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
-pub(crate) const SELECT_API_KEY: &str = "SELECT key_id, tenant_id, account, role, platform_task, \
-     secret_hash, created_at, revoked_at FROM api_keys WHERE key_id = $1";
+const API_KEY_COLUMNS: &str = "key_id, tenant_id, account, role, platform_task, secret_hash, \
+     created_at, revoked_at, shops, expires_at, created_by, replaced_by";
+
+pub(crate) fn select_api_key() -> String {
+    format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_id = $1")
+}
+
+/// Keyset over the primary key; `tenant_id` is checked per row (a tenant has few keys, and
+/// `api_keys_by_tenant` serves the equality).
+pub(crate) fn list_api_keys() -> String {
+    format!(
+        "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 AND key_id > $2 \
+         ORDER BY key_id LIMIT $3"
+    )
+}
+
+/// The first revocation time stands.
+pub(crate) fn revoke_api_key() -> String {
+    format!(
+        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) \
+         WHERE tenant_id = $1 AND key_id = $2 RETURNING {API_KEY_COLUMNS}"
+    )
+}
+
+/// The old key of a rotation: only a live, never-rotated key may be rotated, so two
+/// concurrent rotations of one key cannot both mint a successor.
+pub(crate) fn retire_rotated_api_key() -> String {
+    format!(
+        "UPDATE api_keys SET expires_at = $3, replaced_by = $4 \
+         WHERE tenant_id = $1 AND key_id = $2 AND revoked_at IS NULL AND replaced_by IS NULL \
+           AND (expires_at IS NULL OR expires_at > $5) \
+         RETURNING {API_KEY_COLUMNS}"
+    )
+}
 
 pub(crate) const INSERT_IDEMPOTENCY: &str = "INSERT INTO idempotency_keys \
      (tenant_id, request_id, method, fingerprint, response, created_at) \
@@ -99,15 +135,18 @@ pub(crate) const BUMP_EVENT_COUNTER: &str = "INSERT INTO tenant_event_counters (
 /// Followed by `VALUES (…), (…)`, one tuple per [`EventColumns`].
 pub(crate) const INSERT_EVENTS: &str = "INSERT INTO case_events \
      (tenant_id, seq, case_id, kind, actor_kind, actor_id, from_state, to_state, detail, \
-      occurred_at) ";
+      occurred_at, shop_id, recorded_by, api_key_id) ";
 
 pub(crate) const SELECT_CASE_EVENTS: &str = "SELECT tenant_id, seq, case_id, kind, actor_kind, \
-     actor_id, from_state, to_state, detail, occurred_at FROM case_events \
+     actor_id, from_state, to_state, detail, occurred_at, recorded_by, api_key_id \
+     FROM case_events \
      WHERE tenant_id = $1 AND case_id = $2 AND seq > $3 ORDER BY seq LIMIT $4";
 
+/// The start of the tenant feed query; the caller appends the tenant, an optional shop list
+/// (served by `case_events_by_shop`), the cursor and the order.
 pub(crate) const SELECT_TENANT_EVENTS: &str = "SELECT tenant_id, seq, case_id, kind, actor_kind, \
-     actor_id, from_state, to_state, detail, occurred_at FROM case_events \
-     WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+     actor_id, from_state, to_state, detail, occurred_at, recorded_by, api_key_id \
+     FROM case_events";
 
 /// The start of the ListCases query; the caller appends ` WHERE tenant_id = ` and the filters.
 pub(crate) const LIST_CASES: &str = "SELECT tenant_id, id, body FROM cases";
@@ -186,6 +225,37 @@ pub(crate) const LIST_DUE_DEADLINES: &str = "SELECT d.position, c.tenant_id, c.i
 
 // ---------------------------------------------------------------------------------------------
 // Domain values as columns
+
+/// ` AND column IN (…)` for a shop-scoped caller; nothing when `shops` is empty (no limit).
+pub(crate) fn push_shops<'args, DB>(
+    q: &mut sqlx::QueryBuilder<'args, DB>,
+    column: &str,
+    shops: &[ShopId],
+) where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'args, DB> + sqlx::Type<DB>,
+{
+    if shops.is_empty() {
+        return;
+    }
+    q.push(" AND ").push(column).push(" IN (");
+    let mut list = q.separated(", ");
+    for shop in shops {
+        list.push_bind(shop.as_str().to_string());
+    }
+    list.push_unseparated(")");
+}
+
+/// `api_keys.shops`: NULL for every shop, else a JSON array.
+pub(crate) fn shops_column(scope: &ShopScope) -> Option<String> {
+    match scope {
+        ShopScope::AllShops => None,
+        ShopScope::Only(shops) => Some(
+            serde_json::Value::from(shops.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+                .to_string(),
+        ),
+    }
+}
 
 /// The indexed columns of a case row, ready to bind.
 pub(crate) struct CaseColumns<'a> {
@@ -315,7 +385,12 @@ impl<'a> EventColumns<'a> {
 }
 
 /// The events of a write as the store returns them.
-pub(crate) fn stored_events(case: &Case, first_seq: i64, events: &[NewEvent]) -> Vec<StoredEvent> {
+pub(crate) fn stored_events(
+    case: &Case,
+    first_seq: i64,
+    events: &[NewEvent],
+    caller: Option<&Caller>,
+) -> Vec<StoredEvent> {
     events
         .iter()
         .zip(first_seq..)
@@ -329,6 +404,7 @@ pub(crate) fn stored_events(case: &Case, first_seq: i64, events: &[NewEvent]) ->
             to_state: e.to_state,
             detail: e.detail.clone(),
             occurred_at: e.occurred_at,
+            recorded_by: caller.cloned(),
         })
         .collect()
 }
@@ -518,6 +594,11 @@ pub(crate) fn decode_event<R: SqlRow>(row: &R) -> Result<StoredEvent, StoreError
             detail: serde_json::from_str(&row.text("detail")?)
                 .map_err(|e| format!("detail: {e}"))?,
             occurred_at: from_millis(row.int("occurred_at")?),
+            recorded_by: match (row.opt_text("recorded_by")?, row.opt_text("api_key_id")?) {
+                (Some(account), Some(key_id)) => Some(Caller { account, key_id }),
+                (None, None) => None,
+                _ => return Err("recorded_by and api_key_id must be set together".into()),
+            },
         })
     };
     inner().map_err(|e| corrupt("case_events", &row_key(row, &["tenant_id"], &["seq"]), e))
@@ -549,15 +630,30 @@ pub(crate) fn decode_api_key<R: SqlRow>(row: &R) -> Result<ApiKeyRecord, StoreEr
             1 => true,
             other => return Err(format!("platform_task is {other}, not 0 or 1")),
         };
+        let shops = match row.opt_text("shops")? {
+            None => ShopScope::AllShops,
+            Some(json) => {
+                let shops: Vec<ShopId> =
+                    serde_json::from_str(&json).map_err(|e| format!("shops: {e}"))?;
+                if shops.is_empty() {
+                    return Err("shops is an empty list".into());
+                }
+                ShopScope::Only(shops)
+            }
+        };
         Ok(ApiKeyRecord {
             key_id: row.text("key_id")?,
             tenant: TenantId::parse(row.text("tenant_id")?).map_err(|e| e.to_string())?,
             account: row.text("account")?,
             role: parse("role", row.text("role")?)?,
             platform_task,
+            shops,
             secret_hash: row.text("secret_hash")?,
             created_at: from_millis(row.int("created_at")?),
+            created_by: row.text("created_by")?,
             revoked_at: row.opt_int("revoked_at")?.map(from_millis),
+            expires_at: row.opt_int("expires_at")?.map(from_millis),
+            replaced_by: row.opt_text("replaced_by")?,
         })
     };
     inner().map_err(|e| corrupt("api_keys", &row_key(row, &["key_id"], &[]), e))
@@ -680,6 +776,10 @@ macro_rules! impl_store {
                     .bind(key.secret_hash.as_str())
                     .bind(to_millis(key.created_at))
                     .bind(key.revoked_at.map(to_millis))
+                    .bind($crate::sql::shops_column(&key.shops))
+                    .bind(key.expires_at.map(to_millis))
+                    .bind(key.created_by.as_str())
+                    .bind(key.replaced_by.as_deref())
                     .execute(self.writer())
                     .await
                     .map_err(|e| match $crate::sql::unique_violation(&e) {
@@ -691,13 +791,100 @@ macro_rules! impl_store {
 
             #[tracing::instrument(skip_all, fields(db.system = $system, key_id = %key_id))]
             async fn api_key(&self, key_id: &str) -> Result<Option<$crate::ApiKeyRecord>, $crate::StoreError> {
-                sqlx::query::<$db>($crate::sql::SELECT_API_KEY)
+                sqlx::query::<$db>(&$crate::sql::select_api_key())
                     .bind(key_id)
                     .fetch_optional(self.reader())
                     .await
                     .map_err(Self::error)?
                     .map(|row| $crate::sql::decode_api_key(&row))
                     .transpose()
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant))]
+            async fn list_api_keys(
+                &self,
+                tenant: &aftersales_domain::TenantId,
+                after_key_id: Option<&str>,
+                limit: u32,
+            ) -> Result<Vec<$crate::ApiKeyRecord>, $crate::StoreError> {
+                sqlx::query::<$db>(&$crate::sql::list_api_keys())
+                    .bind(tenant.as_str())
+                    .bind(after_key_id.unwrap_or(""))
+                    .bind(i64::from(limit))
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(Self::error)?
+                    .iter()
+                    .map($crate::sql::decode_api_key)
+                    .collect()
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant, key_id = %key_id))]
+            async fn revoke_api_key(
+                &self,
+                tenant: &aftersales_domain::TenantId,
+                key_id: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Option<$crate::ApiKeyRecord>, $crate::StoreError> {
+                use aftersales_domain::time::to_millis;
+                sqlx::query::<$db>(&$crate::sql::revoke_api_key())
+                    .bind(tenant.as_str())
+                    .bind(key_id)
+                    .bind(to_millis(at))
+                    .fetch_optional(self.writer())
+                    .await
+                    .map_err(Self::error)?
+                    .map(|row| $crate::sql::decode_api_key(&row))
+                    .transpose()
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant, key_id = %old_key_id))]
+            async fn rotate_api_key(
+                &self,
+                tenant: &aftersales_domain::TenantId,
+                old_key_id: &str,
+                new: &$crate::ApiKeyRecord,
+                old_expires_at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Option<$crate::ApiKeyRecord>, $crate::StoreError> {
+                use aftersales_domain::time::to_millis;
+                let mut tx = self.writer().begin().await.map_err(Self::error)?;
+                let retired = sqlx::query::<$db>(&$crate::sql::retire_rotated_api_key())
+                    .bind(tenant.as_str())
+                    .bind(old_key_id)
+                    .bind(to_millis(old_expires_at))
+                    .bind(new.key_id.as_str())
+                    .bind(to_millis(new.created_at))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(Self::error)?;
+                let Some(row) = retired else {
+                    drop(tx);
+                    return match <Self as $crate::Store>::api_key(self, old_key_id).await? {
+                        Some(k) if &k.tenant == tenant => Err($crate::StoreError::Precondition(format!(
+                            "api key {old_key_id} is revoked, expired or already rotated"
+                        ))),
+                        _ => Ok(None),
+                    };
+                };
+                let old = $crate::sql::decode_api_key(&row)?;
+                sqlx::query::<$db>($crate::sql::INSERT_API_KEY)
+                    .bind(new.key_id.as_str())
+                    .bind(new.tenant.as_str())
+                    .bind(new.account.as_str())
+                    .bind(new.role.as_str())
+                    .bind(i64::from(new.platform_task))
+                    .bind(new.secret_hash.as_str())
+                    .bind(to_millis(new.created_at))
+                    .bind(new.revoked_at.map(to_millis))
+                    .bind($crate::sql::shops_column(&new.shops))
+                    .bind(new.expires_at.map(to_millis))
+                    .bind(new.created_by.as_str())
+                    .bind(new.replaced_by.as_deref())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Self::error)?;
+                tx.commit().await.map_err(Self::error)?;
+                Ok(Some(old))
             }
 
             #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant, case_id = %id))]
@@ -751,6 +938,7 @@ macro_rules! impl_store {
                 if let Some(s) = &query.shop {
                     q.push(" AND c.shop_id = ").push_bind(s.as_str());
                 }
+                $crate::sql::push_shops(&mut q, "c.shop_id", &query.shops);
                 q.push(" LIMIT ").push_bind(i64::from($crate::MAX_HEALTH_CASES) + 1);
                 let rows = q.build().fetch_all(self.reader()).await.map_err(Self::error)?;
                 if rows.len() > $crate::MAX_HEALTH_CASES as usize {
@@ -796,6 +984,7 @@ macro_rules! impl_store {
                 if let Some(s) = &query.shop {
                     q.push(" AND shop_id = ").push_bind(s.as_str());
                 }
+                $crate::sql::push_shops(&mut q, "shop_id", &query.shops);
                 if let Some(k) = query.kind {
                     q.push(" AND kind = ").push_bind(k.as_str());
                 }
@@ -852,13 +1041,16 @@ macro_rules! impl_store {
             async fn tenant_events(
                 &self,
                 tenant: &aftersales_domain::TenantId,
+                shops: &[aftersales_domain::ShopId],
                 after_seq: i64,
                 limit: u32,
             ) -> Result<Vec<$crate::StoredEvent>, $crate::StoreError> {
-                sqlx::query::<$db>($crate::sql::SELECT_TENANT_EVENTS)
-                    .bind(tenant.as_str())
-                    .bind(after_seq)
-                    .bind(i64::from(limit))
+                let mut q = sqlx::QueryBuilder::<$db>::new($crate::sql::SELECT_TENANT_EVENTS);
+                q.push(" WHERE tenant_id = ").push_bind(tenant.as_str());
+                $crate::sql::push_shops(&mut q, "shop_id", shops);
+                q.push(" AND seq > ").push_bind(after_seq);
+                q.push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit));
+                q.build()
                     .fetch_all(self.reader())
                     .await
                     .map_err(Self::error)?
@@ -1016,13 +1208,16 @@ macro_rules! impl_store {
                             .push_bind(e.from_state)
                             .push_bind(e.to_state)
                             .push_bind(e.detail)
-                            .push_bind(e.occurred_at);
+                            .push_bind(e.occurred_at)
+                            .push_bind(case.shop.as_str())
+                            .push_bind(write.caller.as_ref().map(|c| c.account.as_str()))
+                            .push_bind(write.caller.as_ref().map(|c| c.key_id.as_str()));
                     });
                     q.build()
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| sql::missing_case(e, case, Self::error))?;
-                    stored = sql::stored_events(case, first, &write.events);
+                    stored = sql::stored_events(case, first, &write.events, write.caller.as_ref());
                 }
 
                 tx.commit().await.map_err(Self::error)?;
@@ -1161,6 +1356,7 @@ macro_rules! impl_store {
                 if let Some(s) = &query.shop {
                     q.push(" AND d.shop_id = ").push_bind(s.as_str());
                 }
+                $crate::sql::push_shops(&mut q, "d.shop_id", &query.shops);
                 if let Some(p) = &query.platform {
                     q.push(" AND d.platform = ").push_bind(p.as_str());
                 }

@@ -2,7 +2,7 @@
 //! test). PostgreSQL is required: when it cannot be reached the postgres tests fail with
 //! instructions rather than skip, so a green run always means both backends were exercised.
 
-use aftersales_domain::access::Role;
+use aftersales_domain::access::{Role, ShopScope};
 use aftersales_domain::event::Actor;
 use aftersales_domain::{
     Address, BoundedText, Case, CaseDraft, CaseId, CaseKind, CaseState, Change, DeadlineSource,
@@ -11,7 +11,7 @@ use aftersales_domain::{
     TenantId,
 };
 use aftersales_store::{
-    ApiKeyRecord, CaseQuery, CaseWrite, ClaimedTimer, DueDeadline, DueDeadlineCursor,
+    ApiKeyRecord, Caller, CaseQuery, CaseWrite, ClaimedTimer, DueDeadline, DueDeadlineCursor,
     DueDeadlineQuery, IdempotencyRecord, OrderRef, PostgresStore, SqliteStore, Store, StoreError,
     TimerClaim, TimerKind, WriteMode,
 };
@@ -318,6 +318,8 @@ on_both!(
     events_only_leaves_the_case_alone,
     concurrent_writers_get_contiguous_seqs,
     api_keys_round_trip,
+    api_keys_list_revoke_and_rotate_within_their_tenant,
+    events_record_their_caller_and_feed_by_shop,
     corrupt_rows_are_errors,
     timer_claims_take_due_timers_earliest_first,
     claimed_timers_are_leased_until_the_lease_ends,
@@ -431,6 +433,7 @@ fn insert(change: Change) -> CaseWrite {
         mode: WriteMode::Insert,
         events: change.events,
         idempotency: None,
+        caller: None,
     }
 }
 
@@ -460,6 +463,7 @@ fn update(case: Case, expected_version: i64, events: Vec<NewEvent>) -> CaseWrite
         mode: WriteMode::Update { expected_version },
         events,
         idempotency: None,
+        caller: None,
     }
 }
 
@@ -734,7 +738,7 @@ async fn update_checks_the_expected_version(ctx: Ctx) {
     );
     assert_eq!(s.case(&v1.tenant, &v1.id).await.unwrap(), Some(v2.clone()));
     assert_eq!(
-        seqs(&s.tenant_events(&v1.tenant, 0, 100).await.unwrap()),
+        seqs(&s.tenant_events(&v1.tenant, &[], 0, 100).await.unwrap()),
         vec![1, 2]
     );
 
@@ -803,7 +807,7 @@ async fn duplicate_cases_are_refused(ctx: Ctx) {
 
     // Nothing of the refused writes reached the feed.
     assert_eq!(
-        seqs(&s.tenant_events(&tenant("acme"), 0, 100).await.unwrap()),
+        seqs(&s.tenant_events(&tenant("acme"), &[], 0, 100).await.unwrap()),
         vec![1, 2, 3, 4]
     );
 }
@@ -852,7 +856,7 @@ async fn idempotency_records_commit_with_the_write(ctx: Ctx) {
         s.idempotent_response(&acme, "req-1").await.unwrap(),
         Some(record(&[0, 1, 2, 255]))
     );
-    let feed = s.tenant_events(&acme, 0, 100).await.unwrap();
+    let feed = s.tenant_events(&acme, &[], 0, 100).await.unwrap();
     assert_eq!(seqs(&feed), vec![1]);
     assert_eq!(feed[0].case_id.as_str(), "case-1");
 
@@ -888,6 +892,7 @@ async fn event_seqs_are_gap_free_per_tenant(ctx: Ctx) {
         mode: WriteMode::EventsOnly,
         events: vec![note(&c1.case, 2), note(&c1.case, 3)],
         idempotency: None,
+        caller: None,
     };
     assert_eq!(seqs(&s.write(events_only).await.unwrap()), vec![4, 5]);
     // A write without events takes no seq.
@@ -899,23 +904,23 @@ async fn event_seqs_are_gap_free_per_tenant(ctx: Ctx) {
     );
 
     assert_eq!(
-        seqs(&s.tenant_events(&acme, 0, 100).await.unwrap()),
+        seqs(&s.tenant_events(&acme, &[], 0, 100).await.unwrap()),
         vec![1, 2, 3, 4, 5, 6]
     );
     assert_eq!(
-        seqs(&s.tenant_events(&acme, 2, 100).await.unwrap()),
+        seqs(&s.tenant_events(&acme, &[], 2, 100).await.unwrap()),
         vec![3, 4, 5, 6]
     );
     assert_eq!(
-        seqs(&s.tenant_events(&acme, 2, 2).await.unwrap()),
+        seqs(&s.tenant_events(&acme, &[], 2, 2).await.unwrap()),
         vec![3, 4]
     );
     assert_eq!(
-        seqs(&s.tenant_events(&acme, 6, 100).await.unwrap()),
+        seqs(&s.tenant_events(&acme, &[], 6, 100).await.unwrap()),
         Vec::<i64>::new()
     );
     assert_eq!(
-        seqs(&s.tenant_events(&beta, 0, 100).await.unwrap()),
+        seqs(&s.tenant_events(&beta, &[], 0, 100).await.unwrap()),
         vec![1]
     );
 
@@ -1199,6 +1204,7 @@ async fn events_only_leaves_the_case_alone(ctx: Ctx) {
             mode: WriteMode::EventsOnly,
             events: vec![note(&original, 7)],
             idempotency: None,
+            caller: None,
         })
         .await
         .unwrap();
@@ -1224,6 +1230,7 @@ async fn events_only_leaves_the_case_alone(ctx: Ctx) {
             case: ghost,
             mode: WriteMode::EventsOnly,
             idempotency: None,
+            caller: None,
         })
         .await
         .unwrap_err();
@@ -1280,7 +1287,7 @@ async fn concurrent_writers_get_contiguous_seqs(ctx: Ctx) {
     assert_eq!(beta_seqs, (1..=(2 * WRITES * 2) as i64).collect::<Vec<_>>());
     let feed = ctx
         .store
-        .tenant_events(&tenant("acme"), 0, 1000)
+        .tenant_events(&tenant("acme"), &[], 0, 1000)
         .await
         .unwrap();
     assert_eq!(
@@ -1328,9 +1335,13 @@ async fn api_keys_round_trip(ctx: Ctx) {
         account: "alice@acme".into(),
         role: Role::Agent,
         platform_task: true,
+        shops: ShopScope::Only(vec![ShopId::parse("jd-outlet").unwrap()]),
         secret_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
         created_at: base(),
+        created_by: "owner@acme".into(),
         revoked_at: None,
+        expires_at: None,
+        replaced_by: None,
     };
     s.insert_api_key(&key).await.unwrap();
     assert_eq!(s.api_key("ak_live_1").await.unwrap(), Some(key.clone()));
@@ -1351,6 +1362,151 @@ async fn api_keys_round_trip(ctx: Ctx) {
     };
     s.insert_api_key(&revoked).await.unwrap();
     assert_eq!(s.api_key("ak_live_2").await.unwrap(), Some(revoked));
+}
+
+fn key_record(key_id: &str, tenant_id: &str) -> ApiKeyRecord {
+    ApiKeyRecord {
+        key_id: key_id.into(),
+        tenant: tenant(tenant_id),
+        account: "ops".into(),
+        role: Role::Agent,
+        platform_task: false,
+        shops: ShopScope::AllShops,
+        secret_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        created_at: base(),
+        created_by: String::new(),
+        revoked_at: None,
+        expires_at: None,
+        replaced_by: None,
+    }
+}
+
+async fn api_keys_list_revoke_and_rotate_within_their_tenant(ctx: Ctx) {
+    let s = &*ctx.store;
+    for id in ["k1", "k2", "k3"] {
+        s.insert_api_key(&key_record(id, "acme")).await.unwrap();
+    }
+    s.insert_api_key(&key_record("x1", "beta")).await.unwrap();
+    let ids = |keys: Vec<ApiKeyRecord>| keys.into_iter().map(|k| k.key_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.list_api_keys(&tenant("acme"), None, 10).await.unwrap()),
+        ["k1", "k2", "k3"]
+    );
+    assert_eq!(
+        ids(s
+            .list_api_keys(&tenant("acme"), Some("k1"), 1)
+            .await
+            .unwrap()),
+        ["k2"]
+    );
+
+    // Another tenant's key is not found, and stays unrevoked.
+    let at = base() + Duration::hours(1);
+    assert_eq!(
+        s.revoke_api_key(&tenant("acme"), "x1", at).await.unwrap(),
+        None
+    );
+    assert!(s.api_key("x1").await.unwrap().unwrap().revoked_at.is_none());
+    let revoked = s
+        .revoke_api_key(&tenant("acme"), "k1", at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.revoked_at, Some(at));
+    assert!(!revoked.is_active(at));
+    // A second revocation keeps the first time.
+    let again = s
+        .revoke_api_key(&tenant("acme"), "k1", at + Duration::hours(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.revoked_at, Some(at));
+
+    // Rotation: the new key is stored and the old one works until its grace ends.
+    let grace_end = at + Duration::minutes(10);
+    let new = key_record("k4", "acme");
+    let old = s
+        .rotate_api_key(&tenant("acme"), "k2", &new, grace_end)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.expires_at, Some(grace_end));
+    assert_eq!(old.replaced_by.as_deref(), Some("k4"));
+    assert!(old.is_active(at) && !old.is_active(grace_end));
+    assert_eq!(s.api_key("k4").await.unwrap(), Some(new));
+    // No second successor for a rotated key, none for a revoked one, none across tenants.
+    for (old_id, tenant_id) in [("k2", "acme"), ("k1", "acme")] {
+        let err = s
+            .rotate_api_key(
+                &tenant(tenant_id),
+                old_id,
+                &key_record("k5", "acme"),
+                grace_end,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Precondition(_)),
+            "{old_id}: {err:?}"
+        );
+    }
+    assert_eq!(
+        s.rotate_api_key(&tenant("acme"), "x1", &key_record("k6", "acme"), grace_end)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.api_key("k5").await.unwrap(), None);
+    assert_eq!(s.api_key("k6").await.unwrap(), None);
+}
+
+async fn events_record_their_caller_and_feed_by_shop(ctx: Ctx) {
+    let s = &*ctx.store;
+    let in_shop = |id: &str, shop: &str| {
+        open(
+            "acme",
+            id,
+            draft("demo", shop, CaseKind::RefundOnly, None),
+            base(),
+        )
+    };
+    let caller = Caller {
+        account: "alice".into(),
+        key_id: "00112233aabbccdd".into(),
+    };
+    let mut first = insert(in_shop("case-a", "shop-a"));
+    first.caller = Some(caller.clone());
+    let stored = s.write(first).await.unwrap();
+    assert!(stored
+        .iter()
+        .all(|e| e.recorded_by.as_ref() == Some(&caller)));
+    s.write(insert(in_shop("case-b", "shop-b"))).await.unwrap();
+
+    let all = s.tenant_events(&tenant("acme"), &[], 0, 100).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].recorded_by.as_ref(), Some(&caller));
+    // The engine's (caller-less) writes read back without one.
+    assert_eq!(all[1].recorded_by, None);
+    let shop_b = [ShopId::parse("shop-b").unwrap()];
+    let only_b = s
+        .tenant_events(&tenant("acme"), &shop_b, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(only_b.len(), 1);
+    assert_eq!(only_b[0].case_id.as_str(), "case-b");
+    let listed = s
+        .list_cases(
+            &tenant("acme"),
+            &CaseQuery {
+                shops: shop_b.to_vec(),
+                limit: 10,
+                ..CaseQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id.as_str(), "case-b");
 }
 
 async fn corrupt_rows_are_errors(ctx: Ctx) {
@@ -1393,13 +1549,16 @@ async fn corrupt_rows_are_errors(ctx: Ctx) {
         .unwrap()
         .is_some());
 
-    let err = s.tenant_events(&tenant("acme"), 0, 10).await.unwrap_err();
+    let err = s
+        .tenant_events(&tenant("acme"), &[], 0, 10)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, StoreError::Corrupt(msg) if msg.contains("case_events") && msg.contains("seq=1") && msg.contains("robot")),
         "{err:?}"
     );
     assert_eq!(
-        seqs(&s.tenant_events(&tenant("acme"), 1, 10).await.unwrap()),
+        seqs(&s.tenant_events(&tenant("acme"), &[], 1, 10).await.unwrap()),
         vec![2]
     );
 }
@@ -2178,7 +2337,12 @@ async fn sqlite_in_memory_works() {
         .unwrap()
         .is_some());
     assert_eq!(
-        seqs(&store.tenant_events(&tenant("acme"), 0, 10).await.unwrap()),
+        seqs(
+            &store
+                .tenant_events(&tenant("acme"), &[], 0, 10)
+                .await
+                .unwrap()
+        ),
         vec![1]
     );
 }
