@@ -5,8 +5,9 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`). If it cannot be reached the test fails,
 //! loudly: a suite that silently skips a backend proves nothing about it.
 
-use aftersales_api::auth::generate_key;
-use aftersales_domain::access::Role;
+use aftersales_api::auth::{generate_key, KeyGrant};
+use aftersales_api::gate::GateLimits;
+use aftersales_domain::access::{Role, ShopScope};
 use aftersales_domain::{ManualClock, TenantId};
 use aftersales_proto::v1::aftersales_service_client::AftersalesServiceClient;
 use aftersales_server::{
@@ -146,6 +147,16 @@ impl TestServer {
 
     /// `background_engine`: also run the engine's own sweep loop, as the binary does.
     pub async fn start_with(backend: Backend, background_engine: bool) -> TestServer {
+        Self::start_limited(backend, background_engine, GateLimits::default()).await
+    }
+
+    /// With chosen load-shedding and rate limits (the default has no tenant rate limit, so
+    /// scenarios that make many calls at one clock instant are not throttled).
+    pub async fn start_limited(
+        backend: Backend,
+        background_engine: bool,
+        limits: GateLimits,
+    ) -> TestServer {
         let (database, url) = Database::create(backend).await;
         let store = open_store(&url, 8).await.expect("open store");
         let clock = ManualClock::new(test_epoch());
@@ -173,6 +184,8 @@ impl TestServer {
                 idle_poll: Duration::from_millis(50),
                 ..EngineOptions::default()
             },
+            limits,
+            ..ServeOptions::default()
         };
         let task = tokio::spawn(async move {
             serve(services, listener, options, async {
@@ -218,11 +231,38 @@ impl TestServer {
         role: Role,
         platform_task: bool,
     ) -> String {
+        self.scoped_key(tenant, account, role, platform_task, &[])
+            .await
+    }
+
+    /// A key limited to `shops` (every shop when empty).
+    pub async fn scoped_key(
+        &self,
+        tenant: &str,
+        account: &str,
+        role: Role,
+        platform_task: bool,
+        shops: &[&str],
+    ) -> String {
+        let shops = if shops.is_empty() {
+            ShopScope::AllShops
+        } else {
+            ShopScope::Only(
+                shops
+                    .iter()
+                    .map(|s| aftersales_domain::ShopId::parse(*s).unwrap())
+                    .collect(),
+            )
+        };
         let (plain, record) = generate_key(
-            TenantId::parse(tenant).unwrap(),
-            account.to_string(),
-            role,
-            platform_task,
+            KeyGrant {
+                tenant: TenantId::parse(tenant).unwrap(),
+                account: account.to_string(),
+                role,
+                platform_task,
+                shops,
+                created_by: String::new(),
+            },
             test_epoch(),
         );
         self.store
@@ -238,6 +278,40 @@ impl TestServer {
         let key = server.key(tenant, "ops", Role::Agent, false).await;
         let client = server.client().await;
         (server, key, client)
+    }
+
+    /// A second server on the same database and clock, as another replica would be (its own
+    /// gate, its own key-verification memory).
+    pub async fn replica(&self) -> Replica {
+        let services =
+            Services::new(self.store.clone(), Arc::new(self.clock.clone())).expect("services");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let options = ServeOptions {
+            page_token_secret: b"test-secret".to_vec(),
+            watch_poll: Duration::from_millis(100),
+            drain_timeout: Duration::from_secs(5),
+            engine: EngineOptions {
+                enabled: false,
+                ..EngineOptions::default()
+            },
+            ..ServeOptions::default()
+        };
+        let task = tokio::spawn(async move {
+            serve(services, listener, options, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("replica failed");
+        });
+        Replica {
+            addr,
+            shutdown: tx,
+            task,
+        }
     }
 
     /// Run the deadline engine until nothing is due at the clock's current time.
@@ -263,6 +337,29 @@ impl TestServer {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
         self.database.drop_now().await;
+    }
+}
+
+/// A second server of a [`TestServer`] (see [`TestServer::replica`]).
+pub struct Replica {
+    addr: SocketAddr,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Replica {
+    pub async fn client(&self) -> Client {
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to replica");
+        AftersalesServiceClient::new(channel)
+    }
+
+    pub async fn stop_replica(self) {
+        let _ = self.shutdown.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
     }
 }
 

@@ -4,19 +4,12 @@
 //! a different request is refused with INVALID_ARGUMENT.
 //!
 //! Each scenario fires [`COPIES`] identical requests over as many connections, released
-//! together by a barrier, on SQLite and on PostgreSQL, in one of two strictnesses:
-//!
-//! - [`Expect::OneEffect`] (run by default): the write happened exactly once, every OK answer
-//!   is the same, and nothing was written for the copies that lost the race except (for an
-//!   action without etag) a refused-action event.
-//! - [`Expect::Contract`] (`#[ignore]`d, in `mod aip155_contract`): additionally every copy
-//!   answers OK with the first answer. This does not hold yet: a copy that checks for a stored
-//!   answer before the first copy commits, and reads the case after, answers from the case it
-//!   reads — ABORTED (etag mismatch), FAILED_PRECONDITION (already agreed; TB-03 order line
-//!   used) or an UNCHANGED ingest — instead of the stored answer. The fix is in
-//!   crates/api/src/service.rs (check for the stored answer again before refusing); see
-//!   docs/reliability.md. Run them with
-//!   `cargo test -p aftersales-tests --test idempotency -- --ignored`.
+//! together by a barrier, on SQLite and on PostgreSQL: the write happens exactly once and
+//! every copy answers OK with the first answer. The hard case is a copy that checks for a
+//! stored answer before the first copy commits and reads the case after: it must not answer
+//! from the case it reads (ABORTED on the etag, FAILED_PRECONDITION "already agreed" or
+//! "order line used" (TB-03), an UNCHANGED ingest), and must not record a refused attempt;
+//! the service checks for the stored answer again before it refuses.
 
 use aftersales_domain::access::Role;
 use aftersales_tests::{
@@ -29,14 +22,6 @@ use tonic::{Code, Status};
 
 const TENANT: &str = "acme";
 const COPIES: usize = 16;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
-    /// The write happened once; copies that lost the race may answer with an error.
-    OneEffect,
-    /// AIP-155: also every copy answers OK with the first answer.
-    Contract,
-}
 
 /// Run `call` COPIES times at once, each on its own connection; the answers in task order.
 async fn all_at_once<T, F, Fut>(server: &TestServer, call: F) -> Vec<Result<T, Status>>
@@ -63,13 +48,9 @@ where
 }
 
 /// The one answer the copies got: every OK answer is the same, field for field (wire bytes
-/// cannot be compared: a case's platform_attributes map is encoded in hash order). Under
-/// [`Expect::Contract`] every copy must have answered OK; otherwise at least one.
-fn one_answer<T: PartialEq + std::fmt::Debug>(
-    what: &str,
-    expect: Expect,
-    answers: Vec<Result<T, Status>>,
-) -> T {
+/// cannot be compared: a case's platform_attributes map is encoded in hash order), and every
+/// copy answered OK.
+fn one_answer<T: PartialEq + std::fmt::Debug>(what: &str, answers: Vec<Result<T, Status>>) -> T {
     let mut oks = Vec::new();
     let mut errs = Vec::new();
     for a in answers {
@@ -78,19 +59,11 @@ fn one_answer<T: PartialEq + std::fmt::Debug>(
             Err(s) => errs.push(format!("{:?} {} ({})", s.code(), s.message(), reason(&s))),
         }
     }
-    if !errs.is_empty() {
-        eprintln!(
-            "[idempotency] {what}: {} of {COPIES} identical requests did not get the stored answer: {errs:?}",
-            errs.len()
-        );
-    }
-    if expect == Expect::Contract {
-        assert!(
-            errs.is_empty(),
-            "{what}: {} of {COPIES} identical requests failed: {errs:#?}",
-            errs.len()
-        );
-    }
+    assert!(
+        errs.is_empty(),
+        "{what}: {} of {COPIES} identical requests did not get the stored answer: {errs:#?}",
+        errs.len()
+    );
     assert!(!oks.is_empty(), "{what}: no copy succeeded: {errs:#?}");
     let first = oks.remove(0);
     for (i, other) in oks.iter().enumerate() {
@@ -138,7 +111,7 @@ async fn types(client: &mut Client, key: &str, name: &str) -> Vec<String> {
 /// Sixteen identical CreateCase calls at once: one case, one creation event, and the copies
 /// that answer OK all name it. Then the same request_id with another body, and on another
 /// method: INVALID_ARGUMENT, nothing written.
-async fn create_case_copies(backend: Backend, expect: Expect) {
+async fn create_case_copies(backend: Backend) {
     let server = TestServer::start(backend).await;
     let key = server.key(TENANT, "alice", Role::Agent, false).await;
     let mut client = server.client().await;
@@ -155,7 +128,7 @@ async fn create_case_copies(backend: Backend, expect: Expect) {
         }
     })
     .await;
-    let case = one_answer("CreateCase", expect, answers);
+    let case = one_answer("CreateCase", answers);
     assert_eq!(
         case_count(&mut client, &key).await,
         1,
@@ -197,7 +170,7 @@ async fn create_case_copies(backend: Backend, expect: Expect) {
 /// Sixteen identical IngestPlatformCase calls at once for a record never seen: one case with
 /// one event, every OK answer CREATED with that case. The same request_id with a newer record:
 /// INVALID_ARGUMENT, nothing applied.
-async fn ingest_copies(backend: Backend, expect: Expect) {
+async fn ingest_copies(backend: Backend) {
     let server = TestServer::start(backend).await;
     let key = server.key(TENANT, "alice", Role::Agent, false).await;
     let mut client = server.client().await;
@@ -222,7 +195,7 @@ async fn ingest_copies(backend: Backend, expect: Expect) {
             // A copy that lost the race reads the stored case at the same version and answers
             // UNCHANGED: not the first answer, so under the contract it is an error.
             a.and_then(|r| {
-                if expect == Expect::OneEffect && r.outcome == pb::IngestOutcome::Unchanged as i32 {
+                if r.outcome == pb::IngestOutcome::Unchanged as i32 {
                     Err(Status::aborted("UNCHANGED instead of the stored answer"))
                 } else {
                     Ok(r)
@@ -230,7 +203,7 @@ async fn ingest_copies(backend: Backend, expect: Expect) {
             })
         })
         .collect();
-    let answer = one_answer("IngestPlatformCase", expect, answers);
+    let answer = one_answer("IngestPlatformCase", answers);
     assert_eq!(answer.outcome, pb::IngestOutcome::Created as i32);
     let case = answer.case.unwrap();
     assert_eq!(case_count(&mut client, &key).await, 1);
@@ -252,7 +225,7 @@ async fn ingest_copies(backend: Backend, expect: Expect) {
 /// Sixteen identical AgreeCase calls at once, with the etag read before and without one: the
 /// case is agreed once (one merchant_agreed event, version 2) and every OK answer is the agreed
 /// case. The same request_id on another case: INVALID_ARGUMENT, nothing written.
-async fn agree_case_copies(backend: Backend, expect: Expect) {
+async fn agree_case_copies(backend: Backend) {
     let server = TestServer::start(backend).await;
     let key = server.key(TENANT, "alice", Role::Agent, false).await;
     let mut client = server.client().await;
@@ -287,22 +260,16 @@ async fn agree_case_copies(backend: Backend, expect: Expect) {
             }
         })
         .await;
-        let agreed = one_answer(what, expect, answers);
+        let agreed = one_answer(what, answers);
         assert_eq!(agreed.state, pb::CaseState::AwaitingBuyer as i32, "{what}");
         assert_eq!(agreed.etag, "\"2\"", "{what}: one write");
         let events = types(&mut client, &key, &case.name).await;
         let agreed_events = events.iter().filter(|t| *t == "merchant_agreed").count();
         assert_eq!(agreed_events, 1, "{what}: agreed once: {events:?}");
         let refused = events.iter().filter(|t| *t == "action_refused").count();
-        if expect == Expect::Contract || with_etag {
-            // Nothing else: a copy of a request that succeeded was not a refused attempt.
-            assert_eq!(events, ["case_created", "merchant_agreed"], "{what}");
-        } else {
-            assert_eq!(events.len(), 2 + refused, "{what}: {events:?}");
-            if refused > 0 {
-                eprintln!("[idempotency] {what}: {refused} copies recorded as refused attempts");
-            }
-        }
+        // Nothing else: a copy of a request that succeeded was not a refused attempt.
+        assert_eq!(refused, 0, "{what}: {events:?}");
+        assert_eq!(events, ["case_created", "merchant_agreed"], "{what}");
 
         let other_case = create(
             &mut client,
@@ -322,15 +289,15 @@ async fn agree_case_copies(backend: Backend, expect: Expect) {
 }
 
 async fn concurrent_duplicate_create_case(backend: Backend) {
-    create_case_copies(backend, Expect::OneEffect).await
+    create_case_copies(backend).await
 }
 
 async fn concurrent_duplicate_ingest(backend: Backend) {
-    ingest_copies(backend, Expect::OneEffect).await
+    ingest_copies(backend).await
 }
 
 async fn concurrent_duplicate_agree_case(backend: Backend) {
-    agree_case_copies(backend, Expect::OneEffect).await
+    agree_case_copies(backend).await
 }
 
 on_both_backends!(
@@ -338,35 +305,3 @@ on_both_backends!(
     concurrent_duplicate_ingest,
     concurrent_duplicate_agree_case,
 );
-
-/// Every copy gets the first answer (AIP-155). Ignored until the replay re-check lands in
-/// crates/api/src/service.rs (see the module docs).
-mod aip155_contract {
-    use super::*;
-
-    macro_rules! contract {
-        ($($name:ident => $scenario:ident),* $(,)?) => {
-            $(
-                mod $name {
-                    use super::*;
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                    #[ignore = "needs the replay re-check in crates/api (docs/reliability.md)"]
-                    async fn sqlite() {
-                        $scenario(Backend::Sqlite, Expect::Contract).await
-                    }
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                    #[ignore = "needs the replay re-check in crates/api (docs/reliability.md)"]
-                    async fn postgres() {
-                        $scenario(Backend::Postgres, Expect::Contract).await
-                    }
-                }
-            )*
-        };
-    }
-
-    contract!(
-        create_case => create_case_copies,
-        ingest => ingest_copies,
-        agree_case => agree_case_copies,
-    );
-}

@@ -1,31 +1,79 @@
 //! API keys. A key is `ask_<key id>_<secret>`; the store keeps the key id in clear (to find the
-//! row) and only a SHA-256 of the secret. Secrets are 256 random bits, so a fast hash is safe
-//! here: there is nothing to brute-force the way there is with a human password.
+//! row) and an Argon2id hash of the secret (RustCrypto's `argon2`, OWASP parameters).
+//!
+//! Argon2 is slow by design, and every call authenticates, so a verified key is remembered
+//! per process as a SHA-256 of the whole presented key: a later call with the same key costs
+//! one hash and one constant-time compare. What is never cached is the key's row: it is read
+//! on every call, so a revocation holds on every replica from the next call on.
 
 use crate::error::ApiError;
-use aftersales_domain::access::{Principal, Role};
+use aftersales_domain::access::{Principal, Role, ShopScope};
 use aftersales_domain::TenantId;
 use aftersales_store::{ApiKeyRecord, Store};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 use tonic::metadata::MetadataMap;
 
 const PREFIX: &str = "ask_";
+/// Verified keys remembered per process; past it the memory starts over (a cold miss costs
+/// one Argon2 verification, nothing more).
+const VERIFIED_CACHE_LIMIT: usize = 10_000;
+/// Argon2 verifications running at once: each takes ~19 MiB and tens of milliseconds, and a
+/// stream of wrong secrets for a known key id must not take every core.
+const CONCURRENT_VERIFICATIONS: usize = 2;
 
+/// Argon2id with OWASP's minimum (19 MiB, 2 passes, 1 lane). Parameters travel in the
+/// stored PHC string, so raising them later leaves old hashes verifiable.
+fn hasher() -> Argon2<'static> {
+    Argon2::default()
+}
+
+/// The stored form of a key secret: an Argon2id PHC string.
 pub fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).expect("16 bytes is a valid salt length");
+    hasher()
+        .hash_password(secret.as_bytes(), &salt)
+        .expect("Argon2 with default parameters hashes any input")
+        .to_string()
+}
+
+/// Does `secret` match the stored hash? Hashes from before Argon2 (hex SHA-256 of a 256-bit
+/// random secret, for which a fast hash was sound) still verify, so no issued key breaks.
+fn secret_matches(secret: &str, stored: &str) -> bool {
+    if stored.starts_with("$argon2") {
+        match PasswordHash::new(stored) {
+            Ok(parsed) => hasher().verify_password(secret.as_bytes(), &parsed).is_ok(),
+            Err(_) => false,
+        }
+    } else {
+        let presented = hex::encode(Sha256::digest(secret.as_bytes()));
+        presented.as_bytes().ct_eq(stored.as_bytes()).into()
+    }
+}
+
+/// What a new key may do; the key id, secret and times are made by [`generate_key`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyGrant {
+    pub tenant: TenantId,
+    pub account: String,
+    pub role: Role,
+    pub platform_task: bool,
+    pub shops: ShopScope,
+    /// Who made it (empty for the command line).
+    pub created_by: String,
 }
 
 /// A new key: the plaintext to hand to the caller once, and the record to store.
-pub fn generate_key(
-    tenant: TenantId,
-    account: String,
-    role: Role,
-    platform_task: bool,
-    now: DateTime<Utc>,
-) -> (String, ApiKeyRecord) {
+pub fn generate_key(grant: KeyGrant, now: DateTime<Utc>) -> (String, ApiKeyRecord) {
     let mut id = [0u8; 8];
     let mut secret = [0u8; 32];
     rand::rng().fill_bytes(&mut id);
@@ -35,13 +83,17 @@ pub fn generate_key(
     let plaintext = format!("{PREFIX}{key_id}_{secret}");
     let record = ApiKeyRecord {
         key_id,
-        tenant,
-        account,
-        role,
-        platform_task,
+        tenant: grant.tenant,
+        account: grant.account,
+        role: grant.role,
+        platform_task: grant.platform_task,
+        shops: grant.shops,
         secret_hash: hash_secret(&secret),
         created_at: now,
+        created_by: grant.created_by,
         revoked_at: None,
+        expires_at: None,
+        replaced_by: None,
     };
     (plaintext, record)
 }
@@ -49,78 +101,96 @@ pub fn generate_key(
 fn split_key(key: &str) -> Option<(&str, &str)> {
     let rest = key.strip_prefix(PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
-    (id.len() == 16 && !secret.is_empty()).then_some((id, secret))
+    (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty())
+        .then_some((id, secret))
 }
 
-/// Who is calling, from the `authorization: Bearer …` metadata.
-pub async fn authenticate(
-    store: &dyn Store,
-    metadata: &MetadataMap,
-) -> Result<Principal, ApiError> {
-    let header = metadata
-        .get("authorization")
-        .ok_or(ApiError::Unauthenticated(
-            "missing authorization metadata: send `authorization: Bearer <api key>`",
-        ))?
-        .to_str()
-        .map_err(|_| ApiError::Unauthenticated("authorization metadata is not text"))?;
-    let key = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .ok_or(ApiError::Unauthenticated(
-            "authorization must be `Bearer <api key>`",
-        ))?
-        .trim();
-    let (key_id, secret) = split_key(key).ok_or(ApiError::Unauthenticated("malformed api key"))?;
-    let record = store
-        .api_key(key_id)
-        .await?
-        .ok_or(ApiError::Unauthenticated("unknown or revoked api key"))?;
-    let presented = hash_secret(secret);
-    let matches: bool = presented
-        .as_bytes()
-        .ct_eq(record.secret_hash.as_bytes())
-        .into();
-    if !matches || record.revoked_at.is_some() {
-        return Err(ApiError::Unauthenticated("unknown or revoked api key"));
+/// Checks presented keys against the store.
+#[derive(Clone)]
+pub struct Authenticator {
+    store: Arc<dyn Store>,
+    /// key id → SHA-256 of the whole key that last verified.
+    verified: Arc<Mutex<HashMap<String, [u8; 32]>>>,
+    verifications: Arc<Semaphore>,
+}
+
+impl Authenticator {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Authenticator {
+            store,
+            verified: Arc::default(),
+            verifications: Arc::new(Semaphore::new(CONCURRENT_VERIFICATIONS)),
+        }
     }
-    Ok(Principal {
-        tenant: record.tenant,
-        account: record.account,
-        role: record.role,
-        platform_task: record.platform_task,
-        key_id: record.key_id,
-    })
-}
 
-/// Refuse viewers on mutating calls.
-pub fn require_actor(p: &Principal) -> Result<(), ApiError> {
-    if p.role.can_act() {
-        Ok(())
-    } else {
-        Err(ApiError::PermissionDenied {
-            reason: "ROLE_CANNOT_ACT",
-            message: format!(
-                "account {} has role {} and may only read",
-                p.account,
-                p.role.as_str()
-            ),
-        })
-    }
-}
-
-/// TB-22: only accounts with the platform-task permission may answer platform tasks; others
-/// may still read them.
-pub fn require_platform_task_permission(p: &Principal) -> Result<(), ApiError> {
-    if p.platform_task {
-        Ok(())
-    } else {
-        Err(ApiError::PermissionDenied {
-            reason: "PLATFORM_TASK_PERMISSION_REQUIRED",
-            message: format!(
-                "account {} lacks the platform-task permission (服务待办--平台任务) needed to answer platform tasks (TB-22)",
-                p.account
-            ),
+    /// Who is calling, from the `authorization: Bearer …` metadata.
+    pub async fn authenticate(
+        &self,
+        metadata: &MetadataMap,
+        now: DateTime<Utc>,
+    ) -> Result<Principal, ApiError> {
+        let header = metadata
+            .get("authorization")
+            .ok_or(ApiError::Unauthenticated(
+                "missing authorization metadata: send `authorization: Bearer <api key>`",
+            ))?
+            .to_str()
+            .map_err(|_| ApiError::Unauthenticated("authorization metadata is not text"))?;
+        let key = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or(ApiError::Unauthenticated(
+                "authorization must be `Bearer <api key>`",
+            ))?
+            .trim();
+        let (key_id, secret) =
+            split_key(key).ok_or(ApiError::Unauthenticated("malformed api key"))?;
+        let record = self
+            .store
+            .api_key(key_id)
+            .await?
+            .ok_or(ApiError::Unauthenticated("unknown or revoked api key"))?;
+        if !record.is_active(now) {
+            return Err(ApiError::Unauthenticated("unknown or revoked api key"));
+        }
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let known = self
+            .verified
+            .lock()
+            .map(|m| m.get(key_id).copied())
+            .unwrap_or(None);
+        let verified = match known {
+            Some(d) => bool::from(d.ct_eq(&digest)),
+            None => false,
+        };
+        if !verified {
+            let _permit = self
+                .verifications
+                .acquire()
+                .await
+                .map_err(|_| ApiError::Internal("key verification closed".into()))?;
+            let secret = secret.to_string();
+            let stored = record.secret_hash.clone();
+            let ok = tokio::task::spawn_blocking(move || secret_matches(&secret, &stored))
+                .await
+                .map_err(|e| ApiError::Internal(format!("key verification failed: {e}")))?;
+            if !ok {
+                return Err(ApiError::Unauthenticated("unknown or revoked api key"));
+            }
+            if let Ok(mut m) = self.verified.lock() {
+                if m.len() >= VERIFIED_CACHE_LIMIT {
+                    m.clear();
+                }
+                m.insert(key_id.to_string(), digest);
+            }
+        }
+        Ok(Principal {
+            tenant: record.tenant,
+            account: record.account,
+            role: record.role,
+            platform_task: record.platform_task,
+            shops: record.shops,
+            key_id: record.key_id,
         })
     }
 }
@@ -130,19 +200,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_split_and_hash() {
+    fn keys_split_and_hash_with_argon2() {
         let (plain, rec) = generate_key(
-            TenantId::parse("t1").unwrap(),
-            "alice".into(),
-            Role::Agent,
-            false,
+            KeyGrant {
+                tenant: TenantId::parse("t1").unwrap(),
+                account: "alice".into(),
+                role: Role::Agent,
+                platform_task: false,
+                shops: ShopScope::AllShops,
+                created_by: String::new(),
+            },
             Utc::now(),
         );
         let (id, secret) = split_key(&plain).unwrap();
         assert_eq!(id, rec.key_id);
-        assert_eq!(hash_secret(secret), rec.secret_hash);
+        assert!(rec.secret_hash.starts_with("$argon2id$"));
         assert!(!rec.secret_hash.contains(secret));
+        assert!(secret_matches(secret, &rec.secret_hash));
+        assert!(!secret_matches("not-the-secret", &rec.secret_hash));
         assert!(split_key("ask_short_x").is_none());
+        assert!(split_key("ask_zzzzzzzzzzzzzzzz_x").is_none());
         assert!(split_key("bearer").is_none());
+    }
+
+    #[test]
+    fn hashes_from_before_argon2_still_verify() {
+        let legacy = hex::encode(Sha256::digest(b"s3cret"));
+        assert!(secret_matches("s3cret", &legacy));
+        assert!(!secret_matches("s3creT", &legacy));
+        assert!(!secret_matches("s3cret", "$argon2id$garbage"));
     }
 }

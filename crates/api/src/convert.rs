@@ -26,6 +26,19 @@ pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
+/// A protobuf Duration as chrono's, None if it is not a valid duration (mixed signs, nanos
+/// out of range).
+pub fn from_duration(d: &prost_types::Duration) -> Option<chrono::Duration> {
+    if !(-999_999_999..=999_999_999).contains(&d.nanos)
+        || (d.seconds > 0 && d.nanos < 0)
+        || (d.seconds < 0 && d.nanos > 0)
+    {
+        return None;
+    }
+    chrono::Duration::try_seconds(d.seconds)?
+        .checked_add(&chrono::Duration::nanoseconds(i64::from(d.nanos)))
+}
+
 pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
 }
@@ -518,6 +531,16 @@ pub fn event_to_pb(e: &StoredEvent) -> pb::CaseEvent {
         to_state: state(e.to_state),
         detail_json: e.detail.to_string(),
         occur_time: Some(timestamp(e.occurred_at)),
+        recorded_by: e
+            .recorded_by
+            .as_ref()
+            .map(|c| c.account.clone())
+            .unwrap_or_default(),
+        recorded_by_key: e
+            .recorded_by
+            .as_ref()
+            .map(|c| format!("apiKeys/{}", c.key_id))
+            .unwrap_or_default(),
     }
 }
 

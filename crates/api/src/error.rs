@@ -2,6 +2,7 @@
 //! `google.rpc.ErrorInfo` (AIP-193) and, where it helps, field violations, a precondition
 //! failure or the resource that was missing. This is the only place that builds them.
 
+use aftersales_domain::access::Denial;
 use aftersales_domain::DomainError;
 use aftersales_platforms::MappingError;
 use aftersales_store::StoreError;
@@ -48,12 +49,41 @@ pub enum ApiError {
         subject: String,
     },
     Store(StoreError),
+    /// The tenant is over its request rate.
+    RateLimited {
+        tenant: String,
+        retry_after: std::time::Duration,
+    },
+    /// The server is at its concurrency limit and sheds the call rather than queue it.
+    Overloaded {
+        retry_after: std::time::Duration,
+    },
     Internal(String),
 }
 
 impl ApiError {
     pub fn field(field: impl Into<String>, problem: impl Into<String>) -> Self {
         ApiError::InvalidArgument(vec![(field.into(), problem.into())])
+    }
+
+    /// A refusal about something the caller named itself (a shop, a method).
+    pub fn from_denial(denial: Denial) -> Self {
+        ApiError::PermissionDenied {
+            reason: denial.reason(),
+            message: denial.to_string(),
+        }
+    }
+
+    /// A refusal about a resource named by id: out of the caller's shops it is NOT_FOUND,
+    /// exactly as if it did not exist, so ids of other shops cannot be probed.
+    pub fn denial_on(denial: Denial, resource_type: &'static str, name: String) -> Self {
+        match denial {
+            Denial::Shop { .. } => ApiError::NotFound {
+                resource_type,
+                name,
+            },
+            other => ApiError::from_denial(other),
+        }
     }
 }
 
@@ -214,6 +244,10 @@ impl From<ApiError> for Status {
                     d.add_bad_request_violation("end_time", why.clone());
                     (Code::InvalidArgument, why)
                 }
+                StoreError::Precondition(why) => {
+                    d.set_error_info("FAILED_PRECONDITION", ERROR_DOMAIN, HashMap::new());
+                    (Code::FailedPrecondition, why)
+                }
                 StoreError::Unavailable(why) => {
                     d.set_error_info("DATABASE_UNAVAILABLE", ERROR_DOMAIN, HashMap::new());
                     d.set_retry_info(Some(std::time::Duration::from_secs(1)));
@@ -229,6 +263,36 @@ impl From<ApiError> for Status {
                     (Code::Internal, "internal error".to_string())
                 }
             },
+            ApiError::RateLimited {
+                tenant,
+                retry_after,
+            } => {
+                d.set_error_info(
+                    "RATE_LIMITED",
+                    ERROR_DOMAIN,
+                    meta([("tenant", tenant.clone())]),
+                );
+                d.set_retry_info(Some(retry_after));
+                d.add_quota_failure_violation(
+                    format!("tenants/{tenant}"),
+                    "requests per second for the tenant",
+                );
+                (
+                    Code::ResourceExhausted,
+                    format!(
+                        "tenant {tenant} is over its request rate; retry in {} ms",
+                        retry_after.as_millis()
+                    ),
+                )
+            }
+            ApiError::Overloaded { retry_after } => {
+                d.set_error_info("OVERLOADED", ERROR_DOMAIN, HashMap::new());
+                d.set_retry_info(Some(retry_after));
+                (
+                    Code::Unavailable,
+                    "the server is at capacity; retry shortly".to_string(),
+                )
+            }
             ApiError::Internal(why) => {
                 tracing::error!(error = %why, "internal error");
                 d.set_error_info("INTERNAL", ERROR_DOMAIN, HashMap::new());

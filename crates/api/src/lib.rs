@@ -6,6 +6,8 @@ pub mod convert;
 pub mod deposit;
 pub mod error;
 pub mod evidence;
+pub mod gate;
+pub mod keys;
 pub mod query;
 pub mod service;
 

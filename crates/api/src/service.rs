@@ -1,15 +1,15 @@
 //! The `aftersales.v1.AftersalesService` implementation: authenticate, parse, decide in the
 //! domain, persist in one store write, answer.
 
-use crate::auth::{authenticate, require_actor, require_platform_task_permission};
 use crate::convert::{
     address_text, case_name, case_to_pb, draft_from_pb, due_deadline_to_pb, event_to_pb,
     from_timestamp, parse_case_name, policy_to_pb, shipment_from_pb, signing_check_to_pb,
     task_reply_from_pb, timeline_step_to_pb, Violations,
 };
 use crate::error::ApiError;
+use crate::gate::principal_of;
 use crate::query::{page_size, parse_due_filter, parse_filter, PageTokens};
-use aftersales_domain::access::Principal;
+use aftersales_domain::access::{Permission, Principal, Target};
 use aftersales_domain::event::{Actor, EventKind, NewEvent};
 use aftersales_domain::{
     BoundedText, Case, CaseId, Clock, Fen, MerchantAction, OrderId, PlatformCode, PlatformInput,
@@ -19,8 +19,8 @@ use aftersales_platforms::AdapterRegistry;
 use aftersales_proto::v1 as pb;
 use aftersales_proto::v1::aftersales_service_server::AftersalesService;
 use aftersales_store::{
-    CaseWrite, DueDeadline, DueDeadlineCursor, HealthQuery, IdempotencyRecord, OrderRef, Store,
-    StoreError, WriteMode,
+    Caller, CaseWrite, DueDeadline, DueDeadlineCursor, HealthQuery, IdempotencyRecord, OrderRef,
+    Store, StoreError, WriteMode,
 };
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -29,7 +29,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
-use tracing::{field::Empty, Instrument, Span};
+use tracing::{Instrument, Span};
 
 /// PD-06: the ERP's stock answer, if sent.
 fn stock_check_from_pb(
@@ -254,10 +254,16 @@ impl AftersalesApi {
         }
     }
 
-    async fn principal(&self, md: &tonic::metadata::MetadataMap) -> Result<Principal, ApiError> {
-        let p = authenticate(self.store.as_ref(), md).await?;
-        Span::current().record("tenant", p.tenant.as_str());
-        Ok(p)
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub(crate) fn page_tokens(&self) -> &PageTokens {
+        &self.page_tokens
     }
 
     /// A handle that wakes this server's WatchCaseEvents streams, for writers outside the API
@@ -320,6 +326,23 @@ impl AftersalesApi {
             .ok_or_else(|| ApiError::Internal("duplicate request without a stored answer".into()))
     }
 
+    /// A refusal, unless a concurrent copy of this very request is what changed the case
+    /// since the replay check: then that copy's stored answer is this one's too (AIP-155: a
+    /// retry must never be told its successful first attempt failed).
+    async fn refuse_unless_replayed<M: Message + Default>(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        method: &str,
+        fingerprint: &str,
+        refusal: ApiError,
+    ) -> Result<M, ApiError> {
+        match self.replay(tenant, request_id, method, fingerprint).await? {
+            Some(done) => Ok(done),
+            None => Err(refusal),
+        }
+    }
+
     fn policy_in_force(
         &self,
         platform: &PlatformCode,
@@ -380,15 +403,26 @@ impl AftersalesApi {
         Ok(self.store.cases_on_order(tenant, &order).await?)
     }
 
-    async fn load_case(&self, tenant: &TenantId, id: &CaseId) -> Result<Case, ApiError> {
+    /// The case `id` of the caller's tenant, if the caller may do `need` on it: a case of
+    /// another tenant or outside the caller's shops is NOT_FOUND, like one that never
+    /// existed; TB-22 and roles answer PERMISSION_DENIED.
+    async fn load_case(
+        &self,
+        p: &Principal,
+        id: &CaseId,
+        need: Permission,
+    ) -> Result<Case, ApiError> {
+        let not_found = || ApiError::NotFound {
+            resource_type: "aftersales.v1.Case",
+            name: case_name(id),
+        };
         let case = self
             .store
-            .case(tenant, id)
+            .case(&p.tenant, id)
             .await?
-            .ok_or_else(|| ApiError::NotFound {
-                resource_type: "aftersales.v1.Case",
-                name: case_name(id),
-            })?;
+            .ok_or_else(not_found)?;
+        p.authorize(need, Some(case_target(&case)))
+            .map_err(|d| ApiError::denial_on(d, "aftersales.v1.Case", case_name(id)))?;
         let span = Span::current();
         span.record("case_id", case.id.as_str());
         span.record("platform", case.platform.as_str());
@@ -401,7 +435,7 @@ impl AftersalesApi {
     #[allow(clippy::too_many_arguments)]
     async fn act(
         &self,
-        md: &tonic::metadata::MetadataMap,
+        p: &Principal,
         method: &'static str,
         name: &str,
         etag: &str,
@@ -409,10 +443,11 @@ impl AftersalesApi {
         fingerprint: String,
         action: Result<MerchantAction, ApiError>,
     ) -> Result<pb::Case, ApiError> {
-        let p = self.principal(md).await?;
-        require_actor(&p)?;
         let (id, action) = merge_violations(parse_case_name("name", name), action)?;
         check_request_id(request_id)?;
+        // Access first: a stored answer is only replayed to a caller who may act on the case
+        // now (a revoked scope must not read it back through a retry).
+        self.load_case(p, &id, Permission::Act).await?;
         if let Some(done) = self
             .replay::<pb::Case>(&p.tenant, request_id, method, &fingerprint)
             .await?
@@ -420,15 +455,15 @@ impl AftersalesApi {
             return Ok(done);
         }
         for _ in 0..WRITE_ATTEMPTS {
-            let case = self.load_case(&p.tenant, &id).await?;
-            if case.kind.is_platform_task() {
-                require_platform_task_permission(&p)?;
-            }
+            let case = self.load_case(p, &id, Permission::Act).await?;
             if !etag.is_empty() && etag != case.etag() {
-                return Err(ApiError::EtagMismatch {
+                let mismatch = ApiError::EtagMismatch {
                     name: case_name(&id),
                     current: case.etag(),
-                });
+                };
+                return self
+                    .refuse_unless_replayed(&p.tenant, request_id, method, &fingerprint, mismatch)
+                    .await;
             }
             let policy = self.policy_of(&case)?;
             let now = self.clock.now();
@@ -440,6 +475,12 @@ impl AftersalesApi {
             ) {
                 Ok(change) => change,
                 Err(error) => {
+                    if let Some(done) = self
+                        .replay::<pb::Case>(&p.tenant, request_id, method, &fingerprint)
+                        .await?
+                    {
+                        return Ok(done);
+                    }
                     // Refused attempts are part of the record, but change nothing.
                     let refusal = NewEvent {
                         kind: EventKind::ActionRefused(action.kind()),
@@ -455,6 +496,7 @@ impl AftersalesApi {
                             mode: WriteMode::EventsOnly,
                             events: vec![refusal],
                             idempotency: None,
+                            caller: Some(caller_of(p)),
                         })
                         .await?;
                     self.notify();
@@ -472,6 +514,7 @@ impl AftersalesApi {
                 },
                 case: change.case,
                 events: change.events,
+                caller: Some(caller_of(p)),
             };
             match self.store.write(write).await {
                 Ok(_) => {
@@ -479,7 +522,7 @@ impl AftersalesApi {
                     return Ok(response);
                 }
                 Err(StoreError::VersionConflict { .. }) if !etag.is_empty() => {
-                    let current = self.load_case(&p.tenant, &id).await?;
+                    let current = self.load_case(p, &id, Permission::Read).await?;
                     return Err(ApiError::EtagMismatch {
                         name: case_name(&id),
                         current: current.etag(),
@@ -501,12 +544,10 @@ impl AftersalesApi {
 
     async fn ingest(
         &self,
-        md: &tonic::metadata::MetadataMap,
+        p: &Principal,
         req: pb::IngestPlatformCaseRequest,
     ) -> Result<pb::IngestPlatformCaseResponse, ApiError> {
         const METHOD: &str = "IngestPlatformCase";
-        let p = self.principal(md).await?;
-        require_actor(&p)?;
         let fingerprint = fingerprint(&req);
         let mut v = Violations::default();
         let shop = v.check("shop", ShopId::parse(req.shop.as_str()));
@@ -536,6 +577,15 @@ impl AftersalesApi {
             ));
         };
         Span::current().record("platform", platform.as_str());
+        // The shop is the caller's own naming: outside its scope is PERMISSION_DENIED.
+        p.authorize(
+            Permission::Act,
+            Some(Target {
+                shop: &shop,
+                platform_task: false,
+            }),
+        )
+        .map_err(ApiError::from_denial)?;
         if let Some(done) = self
             .replay(&p.tenant, &req.request_id, METHOD, &fingerprint)
             .await?
@@ -549,10 +599,20 @@ impl AftersalesApi {
             PlatformInput::Record(record) => *record,
             PlatformInput::Notice(notice) => {
                 return self
-                    .ingest_notice(&p, &shop, &platform, notice, &req.request_id, &fingerprint)
+                    .ingest_notice(p, &shop, &platform, notice, &req.request_id, &fingerprint)
                     .await
             }
         };
+        // TB-22: a platform task is answered only by accounts with the permission, and
+        // ingesting one is part of working it.
+        p.authorize(
+            Permission::Act,
+            Some(Target {
+                shop: &shop,
+                platform_task: record.kind.is_platform_task(),
+            }),
+        )
+        .map_err(ApiError::from_denial)?;
         let platform_case_id = record.platform_case_id.to_string();
         for _ in 0..WRITE_ATTEMPTS {
             let now = self.clock.now();
@@ -594,6 +654,7 @@ impl AftersalesApi {
                             mode: WriteMode::Insert,
                             events: change.events,
                             idempotency: None,
+                            caller: Some(caller_of(p)),
                         },
                         pb::IngestOutcome::Created,
                     )
@@ -619,15 +680,20 @@ impl AftersalesApi {
                                 case: change.case,
                                 events: change.events,
                                 idempotency: None,
+                                caller: Some(caller_of(p)),
                             },
                             pb::IngestOutcome::Updated,
                         ),
                         PlatformOutcome::Unchanged => {
-                            return Ok(pb::IngestPlatformCaseResponse {
+                            // A concurrent copy of this request may be what stored it.
+                            let replayed = self
+                                .replay(&p.tenant, &req.request_id, METHOD, &fingerprint)
+                                .await?;
+                            return Ok(replayed.unwrap_or(pb::IngestPlatformCaseResponse {
                                 case: Some(case_to_pb(&case)),
                                 outcome: pb::IngestOutcome::Unchanged as i32,
                                 platform_case_id,
-                            });
+                            }));
                         }
                         PlatformOutcome::Stale(event) => (
                             CaseWrite {
@@ -635,10 +701,17 @@ impl AftersalesApi {
                                 mode: WriteMode::EventsOnly,
                                 events: vec![event],
                                 idempotency: None,
+                                caller: Some(caller_of(p)),
                             },
                             pb::IngestOutcome::Stale,
                         ),
                         PlatformOutcome::Refused(event, error) => {
+                            if let Some(done) = self
+                                .replay(&p.tenant, &req.request_id, METHOD, &fingerprint)
+                                .await?
+                            {
+                                return Ok(done);
+                            }
                             let subject = case_name(&case.id);
                             self.store
                                 .write(CaseWrite {
@@ -646,6 +719,7 @@ impl AftersalesApi {
                                     mode: WriteMode::EventsOnly,
                                     events: vec![event],
                                     idempotency: None,
+                                    caller: Some(caller_of(p)),
                                 })
                                 .await?;
                             self.notify();
@@ -736,6 +810,7 @@ impl AftersalesApi {
                 },
                 case: change.case,
                 events: change.events,
+                caller: Some(caller_of(p)),
             };
             match self.store.write(write).await {
                 Ok(_) => {
@@ -758,29 +833,27 @@ impl AftersalesApi {
 
     async fn create(
         &self,
-        md: &tonic::metadata::MetadataMap,
+        p: &Principal,
         req: pb::CreateCaseRequest,
     ) -> Result<pb::Case, ApiError> {
         let fingerprint = fingerprint(&req);
         let Some(case) = req.case else {
             return Err(ApiError::field("case", "required"));
         };
-        self.create_with(md, "CreateCase", case, &req.request_id, fingerprint, None)
+        self.create_with(p, "CreateCase", case, &req.request_id, fingerprint, None)
             .await
     }
 
     /// Open a case (CreateCase, or FileAppeal with its appeal) under the policy in force.
     async fn create_with(
         &self,
-        md: &tonic::metadata::MetadataMap,
+        p: &Principal,
         method: &'static str,
         case: pb::Case,
         request_id: &str,
         fingerprint: String,
         appeal: Option<aftersales_domain::appeal::Appeal>,
     ) -> Result<pb::Case, ApiError> {
-        let p = self.principal(md).await?;
-        require_actor(&p)?;
         let draft = draft_from_pb(Some(&case));
         let (mut draft, ()) = merge_violations(draft, check_request_id(request_id))?;
         draft.appeal = appeal;
@@ -791,9 +864,14 @@ impl AftersalesApi {
                 self.unknown_platform(&draft.platform),
             ));
         }
-        if draft.kind.is_platform_task() {
-            require_platform_task_permission(&p)?;
-        }
+        p.authorize(
+            Permission::Act,
+            Some(Target {
+                shop: &draft.shop,
+                platform_task: draft.kind.is_platform_task(),
+            }),
+        )
+        .map_err(ApiError::from_denial)?;
         if let Some(done) = self
             .replay::<pb::Case>(&p.tenant, request_id, method, &fingerprint)
             .await?
@@ -821,7 +899,7 @@ impl AftersalesApi {
                 &draft.order_id,
             )
             .await?;
-        let change = Case::open(
+        let change = match Case::open(
             new_case_id(),
             p.tenant.clone(),
             draft,
@@ -829,11 +907,20 @@ impl AftersalesApi {
             Actor::merchant(&p.account),
             now,
             &earlier,
-        )
-        .map_err(|error| ApiError::Domain {
-            error,
-            subject: "cases".into(),
-        })?;
+        ) {
+            Ok(change) => change,
+            // TB-03 and the like may be seeing the case a concurrent copy of this request
+            // opened since the replay check.
+            Err(error) => {
+                let refusal = ApiError::Domain {
+                    error,
+                    subject: "cases".into(),
+                };
+                return self
+                    .refuse_unless_replayed(&p.tenant, request_id, method, &fingerprint, refusal)
+                    .await;
+            }
+        };
         Span::current().record("case_id", change.case.id.as_str());
         let response = case_to_pb(&change.case);
         let write = CaseWrite {
@@ -841,6 +928,7 @@ impl AftersalesApi {
             case: change.case,
             mode: WriteMode::Insert,
             events: change.events,
+            caller: Some(caller_of(p)),
         };
         match self.store.write(write).await {
             Ok(_) => {
@@ -864,12 +952,12 @@ impl AftersalesApi {
 
     async fn list_cases_impl(
         &self,
-        md: &tonic::metadata::MetadataMap,
+        p: &Principal,
         req: pb::ListCasesRequest,
     ) -> Result<pb::ListCasesResponse, ApiError> {
-        let p = self.principal(md).await?;
         let size = page_size(req.page_size, 50, 500)?;
         let mut query = parse_filter(&req.filter, self.clock.now())?;
+        query.shops = scoped_shops(p, query.shop.as_ref())?;
         let scope = format!("ListCases|{}", req.filter);
         if !req.page_token.is_empty() {
             query.after_id = Some(self.page_tokens.open_case_id(&scope, &req.page_token)?);
@@ -887,10 +975,9 @@ impl AftersalesApi {
 
     async fn list_events_impl(
         &self,
-        md: &tonic::metadata::MetadataMap,
+        p: &Principal,
         req: pb::ListCaseEventsRequest,
     ) -> Result<pb::ListCaseEventsResponse, ApiError> {
-        let p = self.principal(md).await?;
         let id = parse_case_name("parent", &req.parent)?;
         let size = page_size(req.page_size, 100, 1000)?;
         let scope = format!("ListCaseEvents|{}", req.parent);
@@ -902,7 +989,7 @@ impl AftersalesApi {
                 .parse::<i64>()
                 .map_err(|_| ApiError::field("page_token", "corrupt position"))?
         };
-        self.load_case(&p.tenant, &id).await?;
+        self.load_case(p, &id, Permission::Read).await?;
         let mut events = self
             .store
             .case_events(&p.tenant, &id, after, size + 1)
@@ -918,12 +1005,12 @@ impl AftersalesApi {
 
     async fn list_due_deadlines_impl(
         &self,
-        md: &tonic::metadata::MetadataMap,
+        p: &Principal,
         req: pb::ListDueDeadlinesRequest,
     ) -> Result<pb::ListDueDeadlinesResponse, ApiError> {
-        let p = self.principal(md).await?;
         let size = page_size(req.page_size, 100, 1000)?;
         let mut query = parse_due_filter(&req.filter, self.clock.now())?;
+        query.shops = scoped_shops(p, query.shop.as_ref())?;
         let scope = format!("ListDueDeadlines|{}", req.filter);
         if !req.page_token.is_empty() {
             let pos = self.page_tokens.open(&scope, &req.page_token)?;
@@ -945,17 +1032,16 @@ impl AftersalesApi {
 
     async fn project_timeline_impl(
         &self,
-        md: &tonic::metadata::MetadataMap,
+        p: &Principal,
         req: pb::ProjectCaseTimelineRequest,
     ) -> Result<pb::ProjectCaseTimelineResponse, ApiError> {
-        let p = self.principal(md).await?;
         let id = parse_case_name("name", &req.name)?;
         let max_steps = match req.max_steps {
             n if n < 0 => return Err(ApiError::field("max_steps", "must not be negative")),
             0 => 20,
             n => (n as usize).min(100),
         };
-        let case = self.load_case(&p.tenant, &id).await?;
+        let case = self.load_case(p, &id, Permission::Read).await?;
         let policy = self.policy_of(&case)?;
         let steps = case.project_timeline(policy, self.clock.now(), max_steps);
         Ok(pb::ProjectCaseTimelineResponse {
@@ -1011,6 +1097,37 @@ fn decode_due_cursor(raw: &str) -> Option<DueDeadlineCursor> {
         case_id,
         position,
     })
+}
+
+/// A shop-scoped caller's listing is limited to its shops; a shop it names itself must be
+/// one of them (PERMISSION_DENIED, not an empty page that looks like "no cases").
+fn scoped_shops(p: &Principal, named: Option<&ShopId>) -> Result<Vec<ShopId>, ApiError> {
+    if let Some(shop) = named {
+        p.authorize(
+            Permission::Read,
+            Some(Target {
+                shop,
+                platform_task: false,
+            }),
+        )
+        .map_err(ApiError::from_denial)?;
+    }
+    Ok(p.shops.shops().to_vec())
+}
+
+fn case_target(case: &Case) -> Target<'_> {
+    Target {
+        shop: &case.shop,
+        platform_task: case.kind.is_platform_task(),
+    }
+}
+
+/// The audit trail's "who": recorded on every event a call appends.
+fn caller_of(p: &Principal) -> Caller {
+    Caller {
+        account: p.account.clone(),
+        key_id: p.key_id.clone(),
+    }
 }
 
 fn new_case_id() -> CaseId {
@@ -1087,34 +1204,32 @@ fn respond<T>(result: Result<T, ApiError>) -> Result<Response<T>, Status> {
     }
 }
 
-macro_rules! rpc_span {
-    ($method:literal) => {
-        tracing::info_span!(
-            concat!("aftersales.v1.AftersalesService/", $method),
-            otel.kind = "server",
-            rpc.system = "grpc",
-            rpc.service = "aftersales.v1.AftersalesService",
-            rpc.method = $method,
-            rpc.grpc.status_code = Empty,
-            tenant = Empty,
-            platform = Empty,
-            case_id = Empty,
-        )
-    };
+/// A handler body run as the caller the gate admitted: `|p, req| …` yields
+/// `Result<_, ApiError>` (with `?` and `.await`), answered through `respond`.
+macro_rules! as_caller {
+    ($request:ident, |$p:tt, $req:ident| $body:expr) => {{
+        let (_, extensions, $req) = $request.into_parts();
+        let result = async {
+            let $p = principal_of(&extensions)?;
+            $body
+        }
+        .await;
+        respond(result)
+    }};
 }
 
 /// The body of a custom method that applies one merchant action to a case (AIP-136): read
-/// the request, build the action from it, apply it through `act`, answer — inside the
-/// method's span.
+/// the request, build the action from it, apply it through `act` as the caller the gate
+/// admitted, answer.
 macro_rules! act_rpc {
-    ($api:expr, $request:ident, $method:literal, |$req:ident| $action:expr) => {
-        async {
-            let (md, _, $req) = $request.into_parts();
-            let fp = fingerprint(&$req);
-            let action = $action;
-            respond(
+    ($api:expr, $request:ident, $method:literal, |$req:ident| $action:expr) => {{
+        let (_, extensions, $req) = $request.into_parts();
+        let fp = fingerprint(&$req);
+        let action = $action;
+        let result = match principal_of(&extensions) {
+            Ok(p) => {
                 $api.act(
-                    &md,
+                    &p,
                     $method,
                     &$req.name,
                     &$req.etag,
@@ -1122,12 +1237,12 @@ macro_rules! act_rpc {
                     fp,
                     action,
                 )
-                .await,
-            )
-        }
-        .instrument(rpc_span!($method))
-        .await
-    };
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        respond(result)
+    }};
 }
 
 #[tonic::async_trait]
@@ -1136,66 +1251,40 @@ impl AftersalesService for AftersalesApi {
         &self,
         request: Request<pb::IngestPlatformCaseRequest>,
     ) -> Result<Response<pb::IngestPlatformCaseResponse>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            respond(self.ingest(&md, req).await)
-        }
-        .instrument(rpc_span!("IngestPlatformCase"))
-        .await
+        as_caller!(request, |p, req| self.ingest(&p, req).await)
     }
 
     async fn create_case(
         &self,
         request: Request<pb::CreateCaseRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            respond(self.create(&md, req).await)
-        }
-        .instrument(rpc_span!("CreateCase"))
-        .await
+        as_caller!(request, |p, req| self.create(&p, req).await)
     }
 
     async fn get_case(
         &self,
         request: Request<pb::GetCaseRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let result = async {
-                let p = self.principal(&md).await?;
-                let id = parse_case_name("name", &req.name)?;
-                Ok(case_to_pb(&self.load_case(&p.tenant, &id).await?))
-            }
-            .await;
-            respond(result)
-        }
-        .instrument(rpc_span!("GetCase"))
-        .await
+        as_caller!(request, |p, req| {
+            let id = parse_case_name("name", &req.name)?;
+            Ok(case_to_pb(
+                &self.load_case(&p, &id, Permission::Read).await?,
+            ))
+        })
     }
 
     async fn list_cases(
         &self,
         request: Request<pb::ListCasesRequest>,
     ) -> Result<Response<pb::ListCasesResponse>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            respond(self.list_cases_impl(&md, req).await)
-        }
-        .instrument(rpc_span!("ListCases"))
-        .await
+        as_caller!(request, |p, req| self.list_cases_impl(&p, req).await)
     }
 
     async fn list_case_events(
         &self,
         request: Request<pb::ListCaseEventsRequest>,
     ) -> Result<Response<pb::ListCaseEventsResponse>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            respond(self.list_events_impl(&md, req).await)
-        }
-        .instrument(rpc_span!("ListCaseEvents"))
-        .await
+        as_caller!(request, |p, req| self.list_events_impl(&p, req).await)
     }
 
     async fn agree_case(
@@ -1216,35 +1305,28 @@ impl AftersalesService for AftersalesApi {
         &self,
         request: Request<pb::FileAppealRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let result = async {
-                let appeal = appeal_from_pb(req.appeal.as_ref())?;
-                // An appeal is a case of kind APPEAL the platform reviews; CreateCase does the
-                // rest (idempotency, the write, the event).
-                let case = pb::Case {
-                    shop: req.shop.clone(),
-                    platform: req.platform.clone(),
-                    order_id: req.order_id.clone(),
-                    kind: pb::CaseKind::Appeal as i32,
-                    reason: appeal.statement.as_str().into(),
-                    ..Default::default()
-                };
-                self.create_with(
-                    &md,
-                    "FileAppeal",
-                    case,
-                    &req.request_id,
-                    fingerprint(&req),
-                    Some(appeal),
-                )
-                .await
-            }
-            .await;
-            respond(result)
-        }
-        .instrument(rpc_span!("FileAppeal"))
-        .await
+        as_caller!(request, |p, req| {
+            let appeal = appeal_from_pb(req.appeal.as_ref())?;
+            // An appeal is a case of kind APPEAL the platform reviews; CreateCase does the
+            // rest (idempotency, the write, the event).
+            let case = pb::Case {
+                shop: req.shop.clone(),
+                platform: req.platform.clone(),
+                order_id: req.order_id.clone(),
+                kind: pb::CaseKind::Appeal as i32,
+                reason: appeal.statement.as_str().into(),
+                ..Default::default()
+            };
+            self.create_with(
+                &p,
+                "FileAppeal",
+                case,
+                &req.request_id,
+                fingerprint(&req),
+                Some(appeal),
+            )
+            .await
+        })
     }
 
     async fn record_ruling(
@@ -1258,128 +1340,114 @@ impl AftersalesService for AftersalesApi {
         &self,
         request: Request<pb::EvaluateDepositReleaseRequest>,
     ) -> Result<Response<pb::DepositReleaseEvaluation>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let result = async {
-                self.principal(&md).await?;
-                let platform = PlatformCode::parse(req.platform.as_str())
-                    .map_err(|e| ApiError::field("platform", e.to_string()));
-                let (platform, facts) =
-                    merge_violations(platform, crate::deposit::facts_from_pb(&req))?;
-                let now = self.clock.now();
-                let policy = self.policy_in_force(&platform, now)?;
-                let rules = policy.deposit_release.ok_or_else(|| {
-                    ApiError::field(
-                        "platform",
-                        format!(
-                            "{platform}'s policy {} has no deposit-release rules",
-                            policy.version
-                        ),
-                    )
-                })?;
-                let evaluation =
-                    aftersales_domain::deposit::evaluate_deposit_release(&facts, &rules, now)
-                        .map_err(|e| ApiError::field("trades", e.to_string()))?;
-                if !req.name.is_empty() {
-                    let tracking = aftersales_domain::deposit::DepositTracking::of(&evaluation);
-                    self.act(
-                        &md,
-                        "EvaluateDepositRelease",
-                        &req.name,
-                        "",
-                        &req.request_id,
-                        fingerprint(&req),
-                        Ok(MerchantAction::UpdateDepositRelease(tracking)),
-                    )
-                    .await?;
-                }
-                Ok(crate::deposit::evaluation_to_pb(&evaluation))
+        as_caller!(request, |p, req| {
+            let platform = PlatformCode::parse(req.platform.as_str())
+                .map_err(|e| ApiError::field("platform", e.to_string()));
+            let (platform, facts) =
+                merge_violations(platform, crate::deposit::facts_from_pb(&req))?;
+            let now = self.clock.now();
+            let policy = self.policy_in_force(&platform, now)?;
+            let rules = policy.deposit_release.ok_or_else(|| {
+                ApiError::field(
+                    "platform",
+                    format!(
+                        "{platform}'s policy {} has no deposit-release rules",
+                        policy.version
+                    ),
+                )
+            })?;
+            let evaluation =
+                aftersales_domain::deposit::evaluate_deposit_release(&facts, &rules, now)
+                    .map_err(|e| ApiError::field("trades", e.to_string()))?;
+            if !req.name.is_empty() {
+                let tracking = aftersales_domain::deposit::DepositTracking::of(&evaluation);
+                self.act(
+                    &p,
+                    "EvaluateDepositRelease",
+                    &req.name,
+                    "",
+                    &req.request_id,
+                    fingerprint(&req),
+                    Ok(MerchantAction::UpdateDepositRelease(tracking)),
+                )
+                .await?;
             }
-            .await;
-            respond(result)
-        }
-        .instrument(rpc_span!("EvaluateDepositRelease"))
-        .await
+            Ok(crate::deposit::evaluation_to_pb(&evaluation))
+        })
     }
 
     async fn get_shop_health(
         &self,
         request: Request<pb::GetShopHealthRequest>,
     ) -> Result<Response<pb::GetShopHealthResponse>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let result = async {
-                let p = self.principal(&md).await?;
-                let mut v = Violations::default();
-                let mut time = |field: &str, t: &Option<prost_types::Timestamp>| match t
-                    .as_ref()
-                    .map(from_timestamp)
-                {
-                    Some(Some(t)) => Some(t),
-                    Some(None) => {
-                        v.add(field, "not a valid time");
-                        None
-                    }
-                    None => {
-                        v.add(field, "required");
-                        None
-                    }
-                };
-                let from = time("start_time", &req.start_time);
-                let to = time("end_time", &req.end_time);
-                if let (Some(f), Some(t)) = (from, to) {
-                    if t <= f {
-                        v.add("end_time", "must be after start_time");
-                    }
+        as_caller!(request, |p, req| {
+            let mut v = Violations::default();
+            let mut time = |field: &str, t: &Option<prost_types::Timestamp>| match t
+                .as_ref()
+                .map(from_timestamp)
+            {
+                Some(Some(t)) => Some(t),
+                Some(None) => {
+                    v.add(field, "not a valid time");
+                    None
                 }
-                let platform = (!req.platform.is_empty())
-                    .then(|| v.check("platform", PlatformCode::parse(req.platform.as_str())))
-                    .flatten();
-                let shop = (!req.shop.is_empty())
-                    .then(|| v.check("shop", ShopId::parse(req.shop.as_str())))
-                    .flatten();
-                v.into_result()?;
-                let (Some(from), Some(to)) = (from, to) else {
-                    return Err(ApiError::Internal(
-                        "window validation let a missing time through".into(),
-                    ));
-                };
-                let facts = self
-                    .store
-                    .case_health_facts(
-                        &p.tenant,
-                        &HealthQuery {
-                            from,
-                            to,
-                            platform,
-                            shop,
-                        },
-                    )
-                    .await?;
-                let shops = aftersales_domain::health::shop_health(&facts)
-                    .into_iter()
-                    .map(|h| pb::ShopHealth {
-                        platform: h.platform,
-                        shop: h.shop,
-                        cases: h.cases as i64,
-                        intervened: h.intervened as i64,
-                        intervention_rate: h.intervention_rate,
-                        disputed: h.disputed as i64,
-                        dispute_rate: h.dispute_rate,
-                        resolved: h.resolved as i64,
-                        resolved_on_time: h.resolved_on_time as i64,
-                        resolved_after_deadline: h.resolved_after_deadline as i64,
-                        median_first_response_seconds: h.median_first_response_seconds,
-                        responded: h.responded as i64,
-                    })
-                    .collect();
-                Ok(pb::GetShopHealthResponse { shops })
+                None => {
+                    v.add(field, "required");
+                    None
+                }
+            };
+            let from = time("start_time", &req.start_time);
+            let to = time("end_time", &req.end_time);
+            if let (Some(f), Some(t)) = (from, to) {
+                if t <= f {
+                    v.add("end_time", "must be after start_time");
+                }
             }
-            .await;
-            respond(result)
-        }
-        .instrument(rpc_span!("GetShopHealth"))
-        .await
+            let platform = (!req.platform.is_empty())
+                .then(|| v.check("platform", PlatformCode::parse(req.platform.as_str())))
+                .flatten();
+            let shop = (!req.shop.is_empty())
+                .then(|| v.check("shop", ShopId::parse(req.shop.as_str())))
+                .flatten();
+            v.into_result()?;
+            let (Some(from), Some(to)) = (from, to) else {
+                return Err(ApiError::Internal(
+                    "window validation let a missing time through".into(),
+                ));
+            };
+            let shops = scoped_shops(&p, shop.as_ref())?;
+            let facts = self
+                .store
+                .case_health_facts(
+                    &p.tenant,
+                    &HealthQuery {
+                        from,
+                        to,
+                        platform,
+                        shop,
+                        shops,
+                    },
+                )
+                .await?;
+            let shops = aftersales_domain::health::shop_health(&facts)
+                .into_iter()
+                .map(|h| pb::ShopHealth {
+                    platform: h.platform,
+                    shop: h.shop,
+                    cases: h.cases as i64,
+                    intervened: h.intervened as i64,
+                    intervention_rate: h.intervention_rate,
+                    disputed: h.disputed as i64,
+                    dispute_rate: h.dispute_rate,
+                    resolved: h.resolved as i64,
+                    resolved_on_time: h.resolved_on_time as i64,
+                    resolved_after_deadline: h.resolved_after_deadline as i64,
+                    median_first_response_seconds: h.median_first_response_seconds,
+                    responded: h.responded as i64,
+                })
+                .collect();
+            Ok(pb::GetShopHealthResponse { shops })
+        })
     }
 
     async fn record_tracking_change(
@@ -1485,24 +1553,20 @@ impl AftersalesService for AftersalesApi {
         &self,
         request: Request<pb::WatchCaseEventsRequest>,
     ) -> Result<Response<Self::WatchCaseEventsStream>, Status> {
-        let span = rpc_span!("WatchCaseEvents");
+        let span = Span::current();
         let setup = async {
-            let (md, _, req) = request.into_parts();
-            let p = self.principal(&md).await?;
+            let (_, ext, req) = request.into_parts();
+            let p = principal_of(&ext)?;
             if req.after_sequence < 0 {
                 return Err(ApiError::field("after_sequence", "must not be negative"));
             }
-            Ok((p.tenant, req.after_sequence))
+            // A shop-scoped account follows only its shops' cases.
+            Ok((p.tenant, p.shops.shops().to_vec(), req.after_sequence))
         }
-        .instrument(span.clone())
         .await;
-        let (tenant, mut cursor) = match setup {
+        let (tenant, shops, mut cursor) = match setup {
             Ok(v) => v,
-            Err(e) => {
-                return span
-                    .in_scope(|| respond::<()>(Err(e)))
-                    .map(|_| unreachable!())
-            }
+            Err(e) => return respond::<()>(Err(e)).map(|_| unreachable!()),
         };
         let (tx, rx) = mpsc::channel(64);
         let store = self.store.clone();
@@ -1512,7 +1576,10 @@ impl AftersalesService for AftersalesApi {
         tokio::spawn(
             async move {
                 loop {
-                    match store.tenant_events(&tenant, cursor, WATCH_BATCH).await {
+                    match store
+                        .tenant_events(&tenant, &shops, cursor, WATCH_BATCH)
+                        .await
+                    {
                         Ok(events) => {
                             let full = events.len() == WATCH_BATCH as usize;
                             for e in events {
@@ -1555,94 +1622,60 @@ impl AftersalesService for AftersalesApi {
         &self,
         request: Request<pb::ListDueDeadlinesRequest>,
     ) -> Result<Response<pb::ListDueDeadlinesResponse>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            respond(self.list_due_deadlines_impl(&md, req).await)
-        }
-        .instrument(rpc_span!("ListDueDeadlines"))
-        .await
+        as_caller!(request, |p, req| self
+            .list_due_deadlines_impl(&p, req)
+            .await)
     }
 
     async fn project_case_timeline(
         &self,
         request: Request<pb::ProjectCaseTimelineRequest>,
     ) -> Result<Response<pb::ProjectCaseTimelineResponse>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            respond(self.project_timeline_impl(&md, req).await)
-        }
-        .instrument(rpc_span!("ProjectCaseTimeline"))
-        .await
+        as_caller!(request, |p, req| self.project_timeline_impl(&p, req).await)
     }
 
     async fn get_policy(
         &self,
         request: Request<pb::GetPolicyRequest>,
     ) -> Result<Response<pb::Policy>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let result = async {
-                self.principal(&md).await?;
-                self.get_policy_impl(req)
-            }
-            .await;
-            respond(result)
-        }
-        .instrument(rpc_span!("GetPolicy"))
-        .await
+        as_caller!(request, |_p, req| self.get_policy_impl(req))
     }
 
     async fn check_signed_elsewhere(
         &self,
         request: Request<pb::CheckSignedElsewhereRequest>,
     ) -> Result<Response<pb::SignedElsewhereCheck>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let result = async {
-                self.principal(&md).await?;
-                let mut v = Violations::default();
-                let delivery = address_text(&mut v, "delivery_address", &req.delivery_address);
-                let signing = address_text(&mut v, "signing_location", &req.signing_location);
-                v.into_result()?;
-                let check = aftersales_platforms::signing::check(&delivery, &signing);
-                Ok(signing_check_to_pb(&check))
-            }
-            .await;
-            respond(result)
-        }
-        .instrument(rpc_span!("CheckSignedElsewhere"))
-        .await
+        as_caller!(request, |_p, req| {
+            let mut v = Violations::default();
+            let delivery = address_text(&mut v, "delivery_address", &req.delivery_address);
+            let signing = address_text(&mut v, "signing_location", &req.signing_location);
+            v.into_result()?;
+            let check = aftersales_platforms::signing::check(&delivery, &signing);
+            Ok(signing_check_to_pb(&check))
+        })
     }
 
     async fn check_evidence(
         &self,
         request: Request<pb::CheckEvidenceRequest>,
     ) -> Result<Response<pb::EvidenceCheck>, Status> {
-        async {
-            let (md, _, req) = request.into_parts();
-            let result = async {
-                let p = self.principal(&md).await?;
-                let id = parse_case_name("name", &req.name);
-                let items = crate::evidence::items_from_pb(&req.items);
-                let (id, items) = merge_violations(id, items)?;
-                let case = self.load_case(&p.tenant, &id).await?;
-                let policy = self.policy_of(&case)?;
-                let verdict =
-                    case.check_evidence(&items, policy)
-                        .map_err(|error| ApiError::Domain {
-                            error,
-                            subject: case_name(&id),
-                        })?;
-                let request = case.evidence_request.as_ref().ok_or_else(|| {
-                    ApiError::Internal("a checked case has an evidence request".into())
-                })?;
-                Ok(crate::evidence::verdict_to_pb(request, &verdict))
-            }
-            .await;
-            respond(result)
-        }
-        .instrument(rpc_span!("CheckEvidence"))
-        .await
+        as_caller!(request, |p, req| {
+            let id = parse_case_name("name", &req.name);
+            let items = crate::evidence::items_from_pb(&req.items);
+            let (id, items) = merge_violations(id, items)?;
+            let case = self.load_case(&p, &id, Permission::Read).await?;
+            let policy = self.policy_of(&case)?;
+            let verdict =
+                case.check_evidence(&items, policy)
+                    .map_err(|error| ApiError::Domain {
+                        error,
+                        subject: case_name(&id),
+                    })?;
+            let request = case.evidence_request.as_ref().ok_or_else(|| {
+                ApiError::Internal("a checked case has an evidence request".into())
+            })?;
+            Ok(crate::evidence::verdict_to_pb(request, &verdict))
+        })
     }
 
     async fn submit_evidence(
@@ -1667,5 +1700,33 @@ impl AftersalesService for AftersalesApi {
         act_rpc!(self, request, "ReplySignedElsewhereTask", |req| {
             task_reply_from_pb(req.reply.as_ref()).map(MerchantAction::ReplyToTask)
         })
+    }
+
+    async fn create_api_key(
+        &self,
+        request: Request<pb::CreateApiKeyRequest>,
+    ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
+        as_caller!(request, |p, req| self.create_api_key_impl(&p, req).await)
+    }
+
+    async fn list_api_keys(
+        &self,
+        request: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+        as_caller!(request, |p, req| self.list_api_keys_impl(&p, req).await)
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<pb::RevokeApiKeyRequest>,
+    ) -> Result<Response<pb::ApiKey>, Status> {
+        as_caller!(request, |p, req| self.revoke_api_key_impl(&p, req).await)
+    }
+
+    async fn rotate_api_key(
+        &self,
+        request: Request<pb::RotateApiKeyRequest>,
+    ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
+        as_caller!(request, |p, req| self.rotate_api_key_impl(&p, req).await)
     }
 }

@@ -229,6 +229,8 @@ impl DeadlineEngine {
                     mode: WriteMode::Update { expected_version },
                     events,
                     idempotency: None,
+                    // The engine acts on no one's request: its events record no caller.
+                    caller: None,
                 };
                 match self.store.write(write).await {
                     // The store hands back what it committed; report from that, not a copy.
@@ -476,6 +478,7 @@ mod tests {
                 mode: WriteMode::Insert,
                 events: change.events,
                 idempotency: None,
+                caller: None,
             })
             .await
             .unwrap();

@@ -6,6 +6,8 @@ pub mod telemetry;
 
 pub use deadlines::{DeadlineEngine, EngineOptions, SweepReport};
 
+use aftersales_api::auth::Authenticator;
+use aftersales_api::gate::{Gate, GateLimits};
 use aftersales_api::{AftersalesApi, ApiConfig};
 use aftersales_domain::{Clock, PolicyRegistry};
 use aftersales_platforms::AdapterRegistry;
@@ -16,7 +18,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 
 /// The SQLite file a fresh clone uses with no configuration.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/aftersales.db";
@@ -59,6 +60,11 @@ pub struct ServeOptions {
     /// How long in-flight calls get to finish after a shutdown signal.
     pub drain_timeout: Duration,
     pub engine: EngineOptions,
+    /// Load shedding and the per-tenant request rate.
+    pub limits: GateLimits,
+    /// The longest any call may run (a client's shorter `grpc-timeout` wins); past it the
+    /// call is cancelled with DEADLINE_EXCEEDED. Streams are bounded only until they start.
+    pub request_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -68,6 +74,8 @@ impl Default for ServeOptions {
             watch_poll: Duration::from_millis(500),
             drain_timeout: Duration::from_secs(25),
             engine: EngineOptions::default(),
+            limits: GateLimits::default(),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -154,6 +162,14 @@ pub async fn serve(
     let service = AftersalesServiceServer::new(api)
         .max_decoding_message_size(MAX_REQUEST_BYTES)
         .max_encoding_message_size(MAX_REQUEST_BYTES * 4);
+    // Authentication, roles, load shedding and rates for every call of the service; health
+    // and reflection stay open beside it.
+    let service = Gate::new(
+        service,
+        Authenticator::new(services.store.clone()),
+        services.clock.clone(),
+        options.limits.clone(),
+    );
 
     let local = listener
         .local_addr()
@@ -172,23 +188,29 @@ pub async fn serve(
         let _ = stopped_tx.send(());
     };
     let server = tonic::transport::Server::builder()
-        .timeout(Duration::from_secs(60))
+        .timeout(options.request_timeout)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+        // Nagle's algorithm held every small answer back ~40 ms waiting for the client's
+        // delayed ACK (tonic's own nodelay setting does not apply to a listener passed in).
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            signal,
+        );
     tokio::pin!(server);
     tokio::select! {
         r = &mut server => return r.map_err(|e| StartError::Other(e.to_string())),
         _ = stopped_rx => {}
     }
+    // One drain budget for both: the engine's sweep in progress (it commits or rolls back as
+    // a whole) and the in-flight calls.
+    let drain_deadline = tokio::time::Instant::now() + drain_timeout;
     if let Some(engine) = engine {
-        // The sweep in progress commits or rolls back as a whole; wait for it, not longer
-        // than the drain allows.
-        let _ = tokio::time::timeout(drain_timeout, engine).await;
+        let _ = tokio::time::timeout_at(drain_deadline, engine).await;
     }
-    match tokio::time::timeout(drain_timeout, server).await {
+    match tokio::time::timeout_at(drain_deadline, server).await {
         Ok(r) => r.map_err(|e| StartError::Other(e.to_string())),
         Err(_) => {
             tracing::warn!(

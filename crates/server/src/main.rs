@@ -1,13 +1,16 @@
 //! `aftersales`: the after-sales service. `aftersales` alone serves on 127.0.0.1:50051 with
 //! an embedded SQLite database under ./data/.
 
-use aftersales_domain::access::Role;
-use aftersales_domain::{SystemClock, TenantId};
+use aftersales_api::auth::{generate_key, KeyGrant};
+use aftersales_api::gate::{GateLimits, RateLimit};
+use aftersales_domain::access::{Role, ShopScope};
+use aftersales_domain::{ShopId, SystemClock, TenantId};
 use aftersales_server::telemetry::{self, LogFormat};
 use aftersales_server::{
     open_store, redact, serve, termination_signal, EngineOptions, ServeOptions, Services,
     DEFAULT_DATABASE_URL,
 };
+use aftersales_store::{ApiKeyRecord, Store};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -121,6 +124,40 @@ struct ServeArgs {
         global = true
     )]
     timer_lease_seconds: u64,
+    /// Calls served at once by this process; more are refused with UNAVAILABLE and a retry
+    /// delay rather than queued.
+    #[arg(
+        long,
+        env = "AFTERSALES_MAX_CONCURRENT_REQUESTS",
+        default_value_t = 256,
+        global = true
+    )]
+    max_concurrent_requests: usize,
+    /// Sustained calls per second per tenant and per process (0: no limit); beyond it calls
+    /// answer RESOURCE_EXHAUSTED with a retry delay.
+    #[arg(
+        long,
+        env = "AFTERSALES_RATE_LIMIT_PER_TENANT",
+        default_value_t = 200.0,
+        global = true
+    )]
+    rate_limit_per_tenant: f64,
+    /// Calls a tenant may make at once above its rate (the token bucket's size).
+    #[arg(
+        long,
+        env = "AFTERSALES_RATE_BURST_PER_TENANT",
+        default_value_t = 400.0,
+        global = true
+    )]
+    rate_burst_per_tenant: f64,
+    /// Longest a call may run, in seconds (a client's shorter deadline wins).
+    #[arg(
+        long,
+        env = "AFTERSALES_REQUEST_TIMEOUT_SECONDS",
+        default_value_t = 30,
+        global = true
+    )]
+    request_timeout_seconds: u64,
 }
 
 #[derive(Subcommand)]
@@ -138,6 +175,32 @@ enum KeysCommand {
         /// Grant the platform-task permission (TB-22: answer platform tasks).
         #[arg(long)]
         platform_task: bool,
+        /// Limit the key to a shop (repeat for several); without it the key sees every shop.
+        #[arg(long = "shop")]
+        shops: Vec<String>,
+    },
+    /// List a tenant's keys (never their secrets).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a key: every replica refuses it from its next call.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        /// The key id (the 16 hex digits after `ask_`).
+        #[arg(long)]
+        key_id: String,
+    },
+    /// Replace a key with a new one of the same grant and print the new key once; the old
+    /// one keeps working for the grace period.
+    Rotate {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        key_id: String,
+        #[arg(long, default_value_t = 0)]
+        grace_seconds: u64,
     },
 }
 
@@ -171,39 +234,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             println!("migrations applied to {}", redact(&cli.db.database_url));
             Ok(())
         }
-        Command::Keys {
-            command:
-                KeysCommand::Create {
-                    tenant,
-                    account,
-                    role,
-                    platform_task,
-                },
-        } => {
-            let tenant = TenantId::parse(tenant)?;
-            let role: Role = role.parse()?;
-            if account.trim().is_empty() {
-                return Err("--account must not be empty".into());
-            }
-            let (plaintext, record) = aftersales_api::auth::generate_key(
-                tenant,
-                account,
-                role,
-                platform_task,
-                chrono::Utc::now(),
-            );
-            store.insert_api_key(&record).await?;
-            println!("{plaintext}");
-            eprintln!(
-                "created key {} for tenant {} account {} (role {}, platform task: {}); it is shown only once",
-                record.key_id,
-                record.tenant,
-                record.account,
-                record.role.as_str(),
-                record.platform_task
-            );
-            Ok(())
-        }
+        Command::Keys { command } => keys(store.as_ref(), command).await,
         Command::Serve => {
             if args.sweep_batch == 0 || args.timer_lease_seconds == 0 {
                 return Err("--sweep-batch and --timer-lease-seconds must be positive".into());
@@ -215,6 +246,14 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let options = ServeOptions {
                 page_token_secret: args.page_token_secret.unwrap_or_default().into_bytes(),
                 drain_timeout: Duration::from_secs(args.drain_seconds),
+                limits: GateLimits {
+                    max_concurrent: args.max_concurrent_requests.max(1),
+                    tenant_rate: (args.rate_limit_per_tenant > 0.0).then_some(RateLimit {
+                        per_second: args.rate_limit_per_tenant,
+                        burst: args.rate_burst_per_tenant.max(1.0),
+                    }),
+                },
+                request_timeout: Duration::from_secs(args.request_timeout_seconds.max(1)),
                 engine: EngineOptions {
                     enabled: args.deadline_engine,
                     batch: args.sweep_batch,
@@ -225,6 +264,138 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 ..ServeOptions::default()
             };
             serve(services, listener, options, termination_signal()).await?;
+            Ok(())
+        }
+    }
+}
+
+/// One line per key, tab-separated, for scripts; the secret is never stored, so never shown.
+fn describe(k: &ApiKeyRecord, now: chrono::DateTime<chrono::Utc>) -> String {
+    let state = if k.revoked_at.is_some_and(|t| t <= now) {
+        "revoked"
+    } else if k.expires_at.is_some_and(|t| t <= now) {
+        "expired"
+    } else if k.expires_at.is_some() {
+        "expiring"
+    } else {
+        "active"
+    };
+    let shops = match &k.shops {
+        ShopScope::AllShops => "*".to_string(),
+        ShopScope::Only(s) => s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
+    };
+    format!(
+        "{}\t{}\t{}\tplatform_task={}\tshops={}\t{}\tcreated={}",
+        k.key_id,
+        k.account,
+        k.role.as_str(),
+        k.platform_task,
+        shops,
+        state,
+        k.created_at.to_rfc3339()
+    )
+}
+
+async fn keys(store: &dyn Store, command: KeysCommand) -> Result<(), Box<dyn std::error::Error>> {
+    let now = chrono::Utc::now();
+    match command {
+        KeysCommand::Create {
+            tenant,
+            account,
+            role,
+            platform_task,
+            shops,
+        } => {
+            let tenant = TenantId::parse(tenant)?;
+            let role: Role = role.parse()?;
+            if account.trim().is_empty() {
+                return Err("--account must not be empty".into());
+            }
+            let shops = shops
+                .iter()
+                .map(|s| ShopId::parse(s.as_str()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let grant = KeyGrant {
+                tenant,
+                account: account.trim().to_string(),
+                role,
+                platform_task,
+                shops: if shops.is_empty() {
+                    ShopScope::AllShops
+                } else {
+                    ShopScope::Only(shops)
+                },
+                created_by: String::new(),
+            };
+            let (plaintext, record) = generate_key(grant, now);
+            store.insert_api_key(&record).await?;
+            println!("{plaintext}");
+            eprintln!(
+                "created key {} for tenant {}: {}; it is shown only once",
+                record.key_id,
+                record.tenant,
+                describe(&record, now)
+            );
+            Ok(())
+        }
+        KeysCommand::List { tenant } => {
+            let tenant = TenantId::parse(tenant)?;
+            let mut after: Option<String> = None;
+            loop {
+                let page = store.list_api_keys(&tenant, after.as_deref(), 500).await?;
+                for k in &page {
+                    println!("{}", describe(k, now));
+                }
+                match page.last() {
+                    Some(last) if page.len() == 500 => after = Some(last.key_id.clone()),
+                    _ => return Ok(()),
+                }
+            }
+        }
+        KeysCommand::Revoke { tenant, key_id } => {
+            let tenant = TenantId::parse(tenant)?;
+            match store.revoke_api_key(&tenant, &key_id, now).await? {
+                Some(k) => {
+                    println!("{}", describe(&k, now));
+                    Ok(())
+                }
+                None => Err(format!("tenant {tenant} has no key {key_id}").into()),
+            }
+        }
+        KeysCommand::Rotate {
+            tenant,
+            key_id,
+            grace_seconds,
+        } => {
+            let tenant = TenantId::parse(tenant)?;
+            if grace_seconds > 7 * 24 * 3600 {
+                return Err("--grace-seconds must be at most 7 days".into());
+            }
+            let old = store
+                .api_key(&key_id)
+                .await?
+                .filter(|k| k.tenant == tenant)
+                .ok_or_else(|| format!("tenant {tenant} has no key {key_id}"))?;
+            let grant = KeyGrant {
+                tenant: old.tenant.clone(),
+                account: old.account.clone(),
+                role: old.role,
+                platform_task: old.platform_task,
+                shops: old.shops.clone(),
+                created_by: String::new(),
+            };
+            let (plaintext, record) = generate_key(grant, now);
+            let grace = chrono::Duration::seconds(grace_seconds as i64);
+            store
+                .rotate_api_key(&tenant, &key_id, &record, now + grace)
+                .await?
+                .ok_or_else(|| format!("tenant {tenant} has no key {key_id}"))?;
+            println!("{plaintext}");
+            eprintln!(
+                "rotated {key_id} to {}; the old key works until {}",
+                record.key_id,
+                (now + grace).to_rfc3339()
+            );
             Ok(())
         }
     }

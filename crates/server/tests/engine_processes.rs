@@ -121,6 +121,7 @@ async fn seed(store: &Arc<dyn Store>, n: usize) -> BTreeSet<CaseId> {
                     mode: WriteMode::Insert,
                     events: change.events,
                     idempotency: None,
+                    caller: None,
                 })
                 .await
                 .expect("seed case");
@@ -138,7 +139,10 @@ async fn expiry_events(store: &Arc<dyn Store>) -> Vec<StoredEvent> {
     let mut out = Vec::new();
     let mut after = 0;
     loop {
-        let page = store.tenant_events(&tenant, after, 5000).await.unwrap();
+        let page = store
+            .tenant_events(&tenant, &[], after, 5000)
+            .await
+            .unwrap();
         let Some(last) = page.last() else { break };
         after = last.seq;
         out.extend(page.into_iter().filter(|e| e.kind == "deadline_expired"));

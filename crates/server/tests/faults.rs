@@ -888,7 +888,7 @@ async fn all_events(store: &dyn Store, tenant: &TenantId) -> Vec<aftersales_stor
     loop {
         let after = out.last().map_or(0, |e| e.seq);
         let page = store
-            .tenant_events(tenant, after, 5000)
+            .tenant_events(tenant, &[], after, 5000)
             .await
             .expect("tenant events");
         if page.is_empty() {
@@ -1185,6 +1185,7 @@ async fn seed_due_at(
                 mode: WriteMode::Insert,
                 events: change.events,
                 idempotency: None,
+                caller: None,
             })
             .await
             .expect("seed case");

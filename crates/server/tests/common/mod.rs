@@ -123,6 +123,9 @@ impl ServerProcess {
             .env("AFTERSALES_DRAIN_SECONDS", "10")
             .env("AFTERSALES_PAGE_TOKEN_SECRET", "faults")
             .env("AFTERSALES_LOG_FORMAT", "text")
+            // The load is one tenant writing as fast as it can: these tests are about durability,
+            // not throttling (tests/tests/security.rs covers the rate limit).
+            .env("AFTERSALES_RATE_LIMIT_PER_TENANT", "0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(
