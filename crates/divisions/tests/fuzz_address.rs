@@ -232,7 +232,7 @@ fn fuzz_resolve() {
     let property = |input: &Input, stats: &mut harness::Stats| {
         let text = std::str::from_utf8(&input.bytes).unwrap();
         let (_r, cost) = measure(&input.how, &input.bytes, || resolve(text));
-        stats.record(input.bytes.len(), true, cost);
+        stats.record(input, true, cost);
         harness::check_cost(input.bytes.len(), cost)
     };
     harness::run(
@@ -293,7 +293,7 @@ fn fuzz_check_signed_elsewhere() {
     let property = |input: &Input, stats: &mut harness::Stats| {
         let (d, s) = input.texts();
         let (_c, cost) = measure(&input.how, &input.bytes, || check_signed_elsewhere(d, s));
-        stats.record(input.bytes.len(), true, cost);
+        stats.record(input, true, cost);
         harness::check_cost(input.bytes.len(), cost)
     };
     harness::run(

@@ -876,7 +876,7 @@ fn map_once(
     stats: &mut Stats,
 ) -> Result<(), String> {
     let (result, cost) = measure(&input.how, &input.bytes, || a.map_record(&input.bytes));
-    stats.record(input.bytes.len(), result.is_ok(), cost);
+    stats.record(input, result.is_ok(), cost);
     harness::check_cost(input.bytes.len(), cost)?;
     match &result {
         Ok(_) => Ok(()),
@@ -1046,7 +1046,7 @@ fn fuzz_signing_check() {
     let property = |input: &Input, stats: &mut Stats| {
         let (d, s) = input.texts();
         let (_check, cost) = measure(&input.how, &input.bytes, || signing::check(d, s));
-        stats.record(input.bytes.len(), true, cost);
+        stats.record(input, true, cost);
         harness::check_cost(input.bytes.len(), cost)
     };
     harness::run(

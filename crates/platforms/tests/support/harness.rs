@@ -327,13 +327,16 @@ pub struct Stats {
     pub max_peak: u64,
     pub max_peak_len: usize,
     pub max_ratio_over_64k: f64,
+    /// How the input with that ratio was made.
+    pub max_ratio_how: String,
     pub max_time: Duration,
     pub max_time_len: usize,
     pub max_len: usize,
 }
 
 impl Stats {
-    pub fn record(&mut self, len: usize, ok: bool, cost: Cost) {
+    pub fn record(&mut self, input: &Input, ok: bool, cost: Cost) {
+        let len = input.bytes.len();
         self.executions += 1;
         if ok {
             self.ok += 1
@@ -346,8 +349,9 @@ impl Stats {
         }
         // The factor over the input only means something for inputs large enough that fixed
         // costs do not dominate.
-        if len >= 64 * 1024 {
-            self.max_ratio_over_64k = self.max_ratio_over_64k.max(cost.peak as f64 / len as f64);
+        if len >= 64 * 1024 && cost.peak as f64 / len as f64 > self.max_ratio_over_64k {
+            self.max_ratio_over_64k = cost.peak as f64 / len as f64;
+            self.max_ratio_how = input.how.chars().take(160).collect();
         }
         if cost.elapsed > self.max_time {
             self.max_time = cost.elapsed;
@@ -402,6 +406,9 @@ pub fn run<S>(
         s.max_time_len,
         s.max_len,
     );
+    if std::env::var_os("AFTERSALES_FUZZ_VERBOSE").is_some() && !s.max_ratio_how.is_empty() {
+        eprintln!("fuzz {target}: max peak/len on {}", s.max_ratio_how);
+    }
     match result {
         Ok(()) => {}
         Err(TestError::Fail(reason, input)) => {
