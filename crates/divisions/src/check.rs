@@ -38,6 +38,14 @@ const COMPOUND_SUFFIXES: &[&str] = &[
 const MIN_COMPOUND_NAME_CHARS: usize = 2;
 /// Compound names are short; looking further back only finds longer shared street text.
 const MAX_COMPOUND_NAME_CHARS: usize = 12;
+/// The compound search looks at this many characters of each text. It compares every
+/// candidate in the signing text with the whole delivery address, so its cost grows with the
+/// product of the two lengths: nothing on real addresses and carrier traces (tens of
+/// characters), but in a debug build 3.6 s for two 24 KB texts, 56 s for two 96 KB ones and,
+/// by the same square law, half an hour for the 1 MiB a task payload may carry (found by
+/// `tests/fuzz_address.rs`). A compound name past the first 1,000 characters of an address is
+/// not one a person wrote.
+const MAX_COMPOUND_SEARCH_CHARS: usize = 1_000;
 
 pub fn check_signed_elsewhere(
     delivery_address: &str,
@@ -74,6 +82,8 @@ pub(crate) fn names_pickup_point(text: &str) -> bool {
 /// A compound or building name ending in one of [`COMPOUND_SUFFIXES`] that occurs in the signing
 /// text and in the delivery address; the longest such name.
 pub(crate) fn shared_compound(signing: &str, delivery: &str) -> Option<String> {
+    let signing = first_chars(signing, MAX_COMPOUND_SEARCH_CHARS);
+    let delivery = first_chars(delivery, MAX_COMPOUND_SEARCH_CHARS);
     // Byte offset of every character, so candidates are slices rather than new strings.
     let offsets: Vec<usize> = signing
         .char_indices()
@@ -103,6 +113,11 @@ pub(crate) fn shared_compound(signing: &str, delivery: &str) -> Option<String> {
         }
     }
     best.map(str::to_string)
+}
+
+/// The first `n` characters of `text`.
+fn first_chars(text: &str, n: usize) -> &str {
+    text.char_indices().nth(n).map_or(text, |(i, _)| &text[..i])
 }
 
 fn decide(
@@ -227,6 +242,28 @@ mod tests {
         );
         // "小区" alone is no name.
         assert_eq!(shared_compound("小区门卫", "杭州市余杭区阳光小区"), None);
+    }
+
+    /// Regression (found by `tests/fuzz_address.rs`): a signing text of a pickup point and
+    /// 50,000 compound suffixes (驿站花园花园…, 300 KB) against a 300 KB delivery address of
+    /// "xxx…" ran the search for minutes in a debug build (two 96 KB texts: 56 s).
+    #[test]
+    fn the_compound_search_is_bounded_on_long_texts() {
+        let signing = format!("驿站{}", "花园".repeat(50_000));
+        let delivery = "x".repeat(300_000);
+        let started = std::time::Instant::now();
+        assert_eq!(shared_compound(&signing, &delivery), None);
+        // A hang detector, not a performance target: bounded, this takes milliseconds.
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // A compound near the start is still found whatever follows it.
+        let long_tail = "良渚街道".repeat(50_000);
+        assert_eq!(
+            shared_compound(
+                &format!("阳光小区菜鸟驿站{long_tail}"),
+                &format!("浙江省杭州市余杭区阳光小区3幢{long_tail}")
+            ),
+            Some("阳光小区".to_string())
+        );
     }
 
     #[test]
