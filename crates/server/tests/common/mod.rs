@@ -3,6 +3,9 @@
 //! made by `aftersales keys create`, a private PostgreSQL instance that a test may stop and
 //! start, and raw reads of the tables the store's trait does not expose.
 
+// Each test binary that includes this module uses a different part of it.
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
