@@ -157,6 +157,18 @@ impl TestServer {
         background_engine: bool,
         limits: GateLimits,
     ) -> TestServer {
+        Self::start_configured(backend, |o| {
+            o.engine.enabled = background_engine;
+            o.limits = limits;
+        })
+        .await
+    }
+
+    /// With any serving option changed from the harness's defaults.
+    pub async fn start_configured(
+        backend: Backend,
+        configure: impl FnOnce(&mut ServeOptions),
+    ) -> TestServer {
         let (database, url) = Database::create(backend).await;
         let store = open_store(&url, 8).await.expect("open store");
         let clock = ManualClock::new(test_epoch());
@@ -180,13 +192,14 @@ impl TestServer {
             // Tests drive the engine themselves (`sweep`) so every firing happens at a known
             // clock time.
             engine: EngineOptions {
-                enabled: background_engine,
+                enabled: false,
                 idle_poll: Duration::from_millis(50),
                 ..EngineOptions::default()
             },
-            limits,
             ..ServeOptions::default()
         };
+        let mut options = options;
+        configure(&mut options);
         let task = tokio::spawn(async move {
             serve(services, listener, options, async {
                 let _ = rx.await;
@@ -311,6 +324,14 @@ impl TestServer {
             addr,
             shutdown: tx,
             task,
+        }
+    }
+
+    /// The SQLite file behind a SQLite test server.
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match &self.database {
+            Database::Sqlite { path } => Some(path),
+            Database::Postgres { .. } => None,
         }
     }
 

@@ -1177,6 +1177,66 @@ async fn oversized_requests_are_refused(backend: Backend) {
     server.stop().await;
 }
 
+/// Per-request deadline: a call stuck behind a database lock ends at the server's request
+/// timeout (here 300 ms), long before SQLite's 5 s busy timeout would answer UNAVAILABLE, and
+/// leaves nothing half-written behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_past_the_request_timeout_is_cancelled_and_writes_nothing() {
+    use sqlx::Connection;
+    let server = TestServer::start_configured(Backend::Sqlite, |o| {
+        o.request_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let key = server.key("tenant-a", "ops", Role::Agent, false).await;
+    let mut client = server.client().await;
+    // Authenticate once so the key is verified before the lock is taken (the key lookup is a
+    // read and is not blocked; the write is).
+    client
+        .list_cases(authed(&key, pb::ListCasesRequest::default()))
+        .await
+        .unwrap();
+    let url = format!("sqlite://{}", server.sqlite_path().unwrap().display());
+    let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let status = client
+        .create_case(authed(
+            &key,
+            pb::CreateCaseRequest {
+                case: Some(manual_case(pb::CaseKind::RefundOnly, "o-timeout")),
+                request_id: "timeout-1".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(status.code(), Code::Cancelled | Code::DeadlineExceeded),
+        "expected the request timeout, got {status:?}"
+    );
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    let _ = holder.close().await;
+    let listed = client
+        .list_cases(authed(&key, pb::ListCasesRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.cases.is_empty(), "{listed:?}");
+    // The retry with the same request id does the write, once.
+    client
+        .create_case(authed(
+            &key,
+            pb::CreateCaseRequest {
+                case: Some(manual_case(pb::CaseKind::RefundOnly, "o-timeout")),
+                request_id: "timeout-1".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    server.stop().await;
+}
+
 on_both_backends!(
     every_rpc_with_another_tenants_key_reveals_nothing,
     roles_and_missing_keys_are_refused_for_every_rpc,

@@ -63,7 +63,8 @@ pub struct ServeOptions {
     /// Load shedding and the per-tenant request rate.
     pub limits: GateLimits,
     /// The longest any call may run (a client's shorter `grpc-timeout` wins); past it the
-    /// call is cancelled with DEADLINE_EXCEEDED. Streams are bounded only until they start.
+    /// call is dropped (its transaction rolls back) and answered CANCELLED. Streams are
+    /// bounded only until they start.
     pub request_timeout: Duration,
 }
 
