@@ -857,6 +857,25 @@ async fn a_shop_scoped_key_sees_only_its_shops(backend: Backend) {
         "only the scoped shop's events are streamed"
     );
 
+    // A platform record of another shop's case, sent under the scoped shop: refused without
+    // naming the shop it belongs to.
+    let record = TaobaoRefund::signed_return("flagship-refund-1");
+    ingest(&mut client, &owner, &record).await.unwrap();
+    let status = client
+        .ingest_platform_case(authed(
+            &scoped,
+            pb::IngestPlatformCaseRequest {
+                shop: "jd-outlet".into(),
+                platform: "taobao".into(),
+                native_record_json: record.json(),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert!(!status.message().contains(SHOP), "{status:?}");
+
     let status = client
         .list_api_keys(authed(&scoped, pb::ListApiKeysRequest::default()))
         .await

@@ -662,13 +662,7 @@ impl AftersalesApi {
                 Some(case) => {
                     Span::current().record("case_id", case.id.as_str());
                     if case.shop != shop {
-                        return Err(ApiError::field(
-                            "shop",
-                            format!(
-                                "{platform} record {} belongs to shop {}, not {shop}",
-                                record.platform_case_id, case.shop
-                            ),
-                        ));
+                        return Err(wrong_shop(p, &platform, &record.platform_case_id, &case));
                     }
                     let policy = self.policy_of(&case)?;
                     match case.apply_platform_record(record.clone(), policy, now) {
@@ -789,13 +783,7 @@ impl AftersalesApi {
             };
             Span::current().record("case_id", case.id.as_str());
             if &case.shop != shop {
-                return Err(ApiError::field(
-                    "shop",
-                    format!(
-                        "{platform} record {platform_case_id} belongs to shop {}, not {shop}",
-                        case.shop
-                    ),
-                ));
+                return Err(wrong_shop(p, platform, &notice.platform_case_id, &case));
             }
             let change = case.note_platform_notice(&notice, self.clock.now());
             let response = pb::IngestPlatformCaseResponse {
@@ -1113,6 +1101,27 @@ fn scoped_shops(p: &Principal, named: Option<&ShopId>) -> Result<Vec<ShopId>, Ap
         .map_err(ApiError::from_denial)?;
     }
     Ok(p.shops.shops().to_vec())
+}
+
+/// A platform record sent under the wrong shop. The right shop is named only to a caller who
+/// may see it: to a shop-scoped key the record's case in another shop must stay invisible.
+fn wrong_shop(
+    p: &Principal,
+    platform: &PlatformCode,
+    record: &aftersales_domain::PlatformCaseId,
+    case: &Case,
+) -> ApiError {
+    if p.shops.allows(&case.shop) {
+        ApiError::field(
+            "shop",
+            format!("{platform} record {record} belongs to shop {}", case.shop),
+        )
+    } else {
+        ApiError::from_denial(aftersales_domain::access::Denial::Shop {
+            account: p.account.clone(),
+            shop: "of this record".into(),
+        })
+    }
 }
 
 fn case_target(case: &Case) -> Target<'_> {
