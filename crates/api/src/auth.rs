@@ -72,6 +72,20 @@ pub struct KeyGrant {
     pub created_by: String,
 }
 
+impl KeyGrant {
+    /// The grant of a rotation's new key: everything the old key could do, nothing more.
+    pub fn successor_of(old: &ApiKeyRecord, created_by: String) -> KeyGrant {
+        KeyGrant {
+            tenant: old.tenant.clone(),
+            account: old.account.clone(),
+            role: old.role,
+            platform_task: old.platform_task,
+            shops: old.shops.clone(),
+            created_by,
+        }
+    }
+}
+
 /// A new key: the plaintext to hand to the caller once, and the record to store.
 pub fn generate_key(grant: KeyGrant, now: DateTime<Utc>) -> (String, ApiKeyRecord) {
     let mut id = [0u8; 8];

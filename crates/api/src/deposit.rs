@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 /// mistake in the caller.
 pub const MAX_FACTS: usize = 100_000;
 
-fn required_time(
+/// A timestamp field that must be present and valid, its problem recorded in `v`.
+pub(crate) fn required_time(
     v: &mut Violations,
     field: &str,
     t: &Option<prost_types::Timestamp>,

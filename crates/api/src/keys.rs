@@ -9,7 +9,7 @@ use crate::service::AftersalesApi;
 use aftersales_domain::access::{Principal, Role, ShopScope};
 use aftersales_domain::ShopId;
 use aftersales_proto::v1 as pb;
-use aftersales_store::ApiKeyRecord;
+use aftersales_store::{ApiKeyRecord, KeyState};
 use chrono::{DateTime, Utc};
 
 /// Shops one key may be scoped to; a merchant with more gives the account every shop.
@@ -38,11 +38,11 @@ fn role_to_pb(role: Role) -> pb::ApiKeyRole {
 }
 
 pub fn key_to_pb(k: &ApiKeyRecord, now: DateTime<Utc>) -> pb::ApiKey {
-    let state = match (k.revoked_at, k.expires_at) {
-        (Some(t), _) if t <= now => pb::ApiKeyState::Revoked,
-        (_, Some(t)) if t <= now => pb::ApiKeyState::Expired,
-        (_, Some(_)) => pb::ApiKeyState::Expiring,
-        _ => pb::ApiKeyState::Active,
+    let state = match k.state(now) {
+        KeyState::Active => pb::ApiKeyState::Active,
+        KeyState::Expiring => pb::ApiKeyState::Expiring,
+        KeyState::Expired => pb::ApiKeyState::Expired,
+        KeyState::Revoked => pb::ApiKeyState::Revoked,
     };
     pb::ApiKey {
         name: key_name(&k.key_id),
@@ -227,14 +227,7 @@ impl AftersalesApi {
             .filter(|k| k.tenant == p.tenant)
             .ok_or_else(not_found)?;
         let now = self.clock().now();
-        let grant = KeyGrant {
-            tenant: old.tenant.clone(),
-            account: old.account.clone(),
-            role: old.role,
-            platform_task: old.platform_task,
-            shops: old.shops.clone(),
-            created_by: p.account.clone(),
-        };
+        let grant = KeyGrant::successor_of(&old, p.account.clone());
         let (key, record) = mint(grant, now).await?;
         self.store()
             .rotate_api_key(&p.tenant, &key_id, &record, now + grace)

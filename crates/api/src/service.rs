@@ -1391,22 +1391,8 @@ impl AftersalesService for AftersalesApi {
     ) -> Result<Response<pb::GetShopHealthResponse>, Status> {
         as_caller!(request, |p, req| {
             let mut v = Violations::default();
-            let mut time = |field: &str, t: &Option<prost_types::Timestamp>| match t
-                .as_ref()
-                .map(from_timestamp)
-            {
-                Some(Some(t)) => Some(t),
-                Some(None) => {
-                    v.add(field, "not a valid time");
-                    None
-                }
-                None => {
-                    v.add(field, "required");
-                    None
-                }
-            };
-            let from = time("start_time", &req.start_time);
-            let to = time("end_time", &req.end_time);
+            let from = crate::deposit::required_time(&mut v, "start_time", &req.start_time);
+            let to = crate::deposit::required_time(&mut v, "end_time", &req.end_time);
             if let (Some(f), Some(t)) = (from, to) {
                 if t <= f {
                     v.add("end_time", "must be after start_time");

@@ -271,15 +271,6 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 
 /// One line per key, tab-separated, for scripts; the secret is never stored, so never shown.
 fn describe(k: &ApiKeyRecord, now: chrono::DateTime<chrono::Utc>) -> String {
-    let state = if k.revoked_at.is_some_and(|t| t <= now) {
-        "revoked"
-    } else if k.expires_at.is_some_and(|t| t <= now) {
-        "expired"
-    } else if k.expires_at.is_some() {
-        "expiring"
-    } else {
-        "active"
-    };
     let shops = match &k.shops {
         ShopScope::AllShops => "*".to_string(),
         ShopScope::Only(s) => s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
@@ -291,7 +282,7 @@ fn describe(k: &ApiKeyRecord, now: chrono::DateTime<chrono::Utc>) -> String {
         k.role.as_str(),
         k.platform_task,
         shops,
-        state,
+        k.state(now).as_str(),
         k.created_at.to_rfc3339()
     )
 }
@@ -376,14 +367,7 @@ async fn keys(store: &dyn Store, command: KeysCommand) -> Result<(), Box<dyn std
                 .await?
                 .filter(|k| k.tenant == tenant)
                 .ok_or_else(|| format!("tenant {tenant} has no key {key_id}"))?;
-            let grant = KeyGrant {
-                tenant: old.tenant.clone(),
-                account: old.account.clone(),
-                role: old.role,
-                platform_task: old.platform_task,
-                shops: old.shops.clone(),
-                created_by: String::new(),
-            };
+            let grant = KeyGrant::successor_of(&old, String::new());
             let (plaintext, record) = generate_key(grant, now);
             let grace = chrono::Duration::seconds(grace_seconds as i64);
             store

@@ -15,60 +15,15 @@ use aftersales_platforms::AdapterRegistry;
 use aftersales_store::{CaseWrite, Store, StoredEvent, WriteMode};
 use chrono::{Duration as ChronoDuration, Utc};
 use futures::StreamExt;
-use sqlx::Connection;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const TENANT: &str = "acme";
+mod common;
 
-enum Db {
-    Sqlite(std::path::PathBuf),
-    Postgres { admin: String, name: String },
-}
-
-impl Db {
-    async fn fresh(postgres: bool) -> (Db, String) {
-        let unique = uuid::Uuid::new_v4().simple().to_string();
-        if !postgres {
-            let path = std::env::temp_dir().join(format!("aftersales-engine-{unique}.db"));
-            let url = format!("sqlite://{}", path.display());
-            return (Db::Sqlite(path), url);
-        }
-        let admin = std::env::var("AFTERSALES_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let mut conn = sqlx::PgConnection::connect(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL is required at {admin}: {e}"));
-        let name = format!("aftersales_engine_{unique}");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let base = &admin[..admin.rfind('/').unwrap()];
-        let url = format!("{base}/{name}");
-        (Db::Postgres { admin, name }, url)
-    }
-
-    async fn drop_now(self) {
-        match self {
-            Db::Sqlite(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
-            Db::Postgres { admin, name } => {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await;
-                }
-            }
-        }
-    }
-}
+use common::{Db, TENANT};
 
 /// `n` unshipped refund-only Taobao cases opened three days ago: each has one TB-04 deadline,
 /// overdue by a day, whose consequence (auto-refund) ends the case, so each fires exactly once.

@@ -95,10 +95,40 @@ pub struct ApiKeyRecord {
     pub replaced_by: Option<String>,
 }
 
+/// Where a key stands at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    Active,
+    /// Rotated, still working until its `expires_at`.
+    Expiring,
+    Expired,
+    Revoked,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Active => "active",
+            KeyState::Expiring => "expiring",
+            KeyState::Expired => "expired",
+            KeyState::Revoked => "revoked",
+        }
+    }
+}
+
 impl ApiKeyRecord {
+    pub fn state(&self, now: DateTime<Utc>) -> KeyState {
+        match (self.revoked_at, self.expires_at) {
+            (Some(t), _) if t <= now => KeyState::Revoked,
+            (_, Some(t)) if t <= now => KeyState::Expired,
+            (_, Some(_)) => KeyState::Expiring,
+            _ => KeyState::Active,
+        }
+    }
+
     /// Whether the key authenticates at `now`.
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
-        self.revoked_at.is_none_or(|t| t > now) && self.expires_at.is_none_or(|t| t > now)
+        matches!(self.state(now), KeyState::Active | KeyState::Expiring)
     }
 }
 
