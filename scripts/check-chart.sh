@@ -60,7 +60,10 @@ PY
 find_python() {
     local venv="$TOOLS/venv-kubernetes-validate-$KUBERNETES_VALIDATE_VERSION"
     if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c "import kubernetes_validate, yaml" >/dev/null 2>&1; then
-        command -v python3 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3 python3-venv >/dev/null; }
+        # Debian ships python3 without venv/ensurepip; a fresh machine needs python3-venv too.
+        if ! command -v python3 >/dev/null 2>&1 || ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
+            apt-get update -qq && apt-get install -y -qq python3 python3-venv >/dev/null
+        fi
         rm -rf "$venv"
         python3 -m venv "$venv"
         "$venv/bin/pip" install --quiet --disable-pip-version-check \
