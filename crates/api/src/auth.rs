@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
-use tonic::metadata::MetadataMap;
+use tonic::codegen::http;
 
 const PREFIX: &str = "ask_";
 /// Verified keys remembered per process; past it the memory starts over (a cold miss costs
@@ -140,11 +140,11 @@ impl Authenticator {
     /// Who is calling, from the `authorization: Bearer …` metadata.
     pub async fn authenticate(
         &self,
-        metadata: &MetadataMap,
+        headers: &http::HeaderMap,
         now: DateTime<Utc>,
     ) -> Result<Principal, ApiError> {
-        let header = metadata
-            .get("authorization")
+        let header = headers
+            .get(http::header::AUTHORIZATION)
             .ok_or(ApiError::Unauthenticated(
                 "missing authorization metadata: send `authorization: Bearer <api key>`",
             ))?

@@ -234,8 +234,7 @@ impl GateState {
                 .map_err(|_| ApiError::Overloaded {
                     retry_after: Duration::from_millis(200),
                 })?;
-        let metadata = tonic::metadata::MetadataMap::from_headers(headers.clone());
-        let principal = self.auth.authenticate(&metadata, self.clock.now()).await?;
+        let principal = self.auth.authenticate(headers, self.clock.now()).await?;
         span.record("tenant", principal.tenant.as_str());
         span.record("account", principal.account.as_str());
         principal

@@ -447,15 +447,19 @@ impl AftersalesApi {
         check_request_id(request_id)?;
         // Access first: a stored answer is only replayed to a caller who may act on the case
         // now (a revoked scope must not read it back through a retry).
-        self.load_case(p, &id, Permission::Act).await?;
+        let mut case = self.load_case(p, &id, Permission::Act).await?;
         if let Some(done) = self
             .replay::<pb::Case>(&p.tenant, request_id, method, &fingerprint)
             .await?
         {
             return Ok(done);
         }
-        for _ in 0..WRITE_ATTEMPTS {
-            let case = self.load_case(p, &id, Permission::Act).await?;
+        for attempt in 0..WRITE_ATTEMPTS {
+            // The first attempt uses the case read for the access check; a retry after a
+            // concurrent change reads it again.
+            if attempt > 0 {
+                case = self.load_case(p, &id, Permission::Act).await?;
+            }
             if !etag.is_empty() && etag != case.etag() {
                 let mismatch = ApiError::EtagMismatch {
                     name: case_name(&id),
@@ -578,14 +582,7 @@ impl AftersalesApi {
         };
         Span::current().record("platform", platform.as_str());
         // The shop is the caller's own naming: outside its scope is PERMISSION_DENIED.
-        p.authorize(
-            Permission::Act,
-            Some(Target {
-                shop: &shop,
-                platform_task: false,
-            }),
-        )
-        .map_err(ApiError::from_denial)?;
+        authorize_shop(p, Permission::Act, &shop, false)?;
         if let Some(done) = self
             .replay(&p.tenant, &req.request_id, METHOD, &fingerprint)
             .await?
@@ -605,14 +602,7 @@ impl AftersalesApi {
         };
         // TB-22: a platform task is answered only by accounts with the permission, and
         // ingesting one is part of working it.
-        p.authorize(
-            Permission::Act,
-            Some(Target {
-                shop: &shop,
-                platform_task: record.kind.is_platform_task(),
-            }),
-        )
-        .map_err(ApiError::from_denial)?;
+        authorize_shop(p, Permission::Act, &shop, record.kind.is_platform_task())?;
         let platform_case_id = record.platform_case_id.to_string();
         for _ in 0..WRITE_ATTEMPTS {
             let now = self.clock.now();
@@ -852,14 +842,12 @@ impl AftersalesApi {
                 self.unknown_platform(&draft.platform),
             ));
         }
-        p.authorize(
+        authorize_shop(
+            p,
             Permission::Act,
-            Some(Target {
-                shop: &draft.shop,
-                platform_task: draft.kind.is_platform_task(),
-            }),
-        )
-        .map_err(ApiError::from_denial)?;
+            &draft.shop,
+            draft.kind.is_platform_task(),
+        )?;
         if let Some(done) = self
             .replay::<pb::Case>(&p.tenant, request_id, method, &fingerprint)
             .await?
@@ -1091,14 +1079,7 @@ fn decode_due_cursor(raw: &str) -> Option<DueDeadlineCursor> {
 /// one of them (PERMISSION_DENIED, not an empty page that looks like "no cases").
 fn scoped_shops(p: &Principal, named: Option<&ShopId>) -> Result<Vec<ShopId>, ApiError> {
     if let Some(shop) = named {
-        p.authorize(
-            Permission::Read,
-            Some(Target {
-                shop,
-                platform_task: false,
-            }),
-        )
-        .map_err(ApiError::from_denial)?;
+        authorize_shop(p, Permission::Read, shop, false)?;
     }
     Ok(p.shops.shops().to_vec())
 }
@@ -1122,6 +1103,24 @@ fn wrong_shop(
             shop: "of this record".into(),
         })
     }
+}
+
+/// The caller may do `need` in a shop it named itself (a request's shop, a new case's):
+/// outside its scope is PERMISSION_DENIED, not NOT_FOUND.
+fn authorize_shop(
+    p: &Principal,
+    need: Permission,
+    shop: &ShopId,
+    platform_task: bool,
+) -> Result<(), ApiError> {
+    p.authorize(
+        need,
+        Some(Target {
+            shop,
+            platform_task,
+        }),
+    )
+    .map_err(ApiError::from_denial)
 }
 
 fn case_target(case: &Case) -> Target<'_> {

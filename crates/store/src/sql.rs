@@ -766,20 +766,7 @@ macro_rules! impl_store {
 
             #[tracing::instrument(skip_all, fields(db.system = $system, key_id = %key.key_id))]
             async fn insert_api_key(&self, key: &$crate::ApiKeyRecord) -> Result<(), $crate::StoreError> {
-                use aftersales_domain::time::to_millis;
-                sqlx::query::<$db>($crate::sql::INSERT_API_KEY)
-                    .bind(key.key_id.as_str())
-                    .bind(key.tenant.as_str())
-                    .bind(key.account.as_str())
-                    .bind(key.role.as_str())
-                    .bind(i64::from(key.platform_task))
-                    .bind(key.secret_hash.as_str())
-                    .bind(to_millis(key.created_at))
-                    .bind(key.revoked_at.map(to_millis))
-                    .bind($crate::sql::shops_column(&key.shops))
-                    .bind(key.expires_at.map(to_millis))
-                    .bind(key.created_by.as_str())
-                    .bind(key.replaced_by.as_deref())
+                $crate::sql::insert_api_key!($db, key)
                     .execute(self.writer())
                     .await
                     .map_err(|e| match $crate::sql::unique_violation(&e) {
@@ -867,19 +854,7 @@ macro_rules! impl_store {
                     };
                 };
                 let old = $crate::sql::decode_api_key(&row)?;
-                sqlx::query::<$db>($crate::sql::INSERT_API_KEY)
-                    .bind(new.key_id.as_str())
-                    .bind(new.tenant.as_str())
-                    .bind(new.account.as_str())
-                    .bind(new.role.as_str())
-                    .bind(i64::from(new.platform_task))
-                    .bind(new.secret_hash.as_str())
-                    .bind(to_millis(new.created_at))
-                    .bind(new.revoked_at.map(to_millis))
-                    .bind($crate::sql::shops_column(&new.shops))
-                    .bind(new.expires_at.map(to_millis))
-                    .bind(new.created_by.as_str())
-                    .bind(new.replaced_by.as_deref())
+                $crate::sql::insert_api_key!($db, new)
                     .execute(&mut *tx)
                     .await
                     .map_err(Self::error)?;
@@ -1390,3 +1365,27 @@ macro_rules! impl_store {
 }
 
 pub(crate) use impl_store;
+
+/// The INSERT of one API key with its binds, for `insert_api_key` and the new key of a
+/// rotation (which runs inside the rotation's transaction).
+macro_rules! insert_api_key {
+    ($db:ty, $key:expr) => {{
+        use aftersales_domain::time::to_millis;
+        let key: &$crate::ApiKeyRecord = $key;
+        sqlx::query::<$db>($crate::sql::INSERT_API_KEY)
+            .bind(key.key_id.as_str())
+            .bind(key.tenant.as_str())
+            .bind(key.account.as_str())
+            .bind(key.role.as_str())
+            .bind(i64::from(key.platform_task))
+            .bind(key.secret_hash.as_str())
+            .bind(to_millis(key.created_at))
+            .bind(key.revoked_at.map(to_millis))
+            .bind($crate::sql::shops_column(&key.shops))
+            .bind(key.expires_at.map(to_millis))
+            .bind(key.created_by.as_str())
+            .bind(key.replaced_by.as_deref())
+    }};
+}
+
+pub(crate) use insert_api_key;
