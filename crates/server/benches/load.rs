@@ -1,0 +1,1027 @@
+//! Load generator: the release `aftersales` binary on a fresh database, driven over gRPC on
+//! loopback by this process, beside the ceilings of the same machine measured in the same run.
+//!
+//! ```sh
+//! cargo bench -p aftersales-server --bench load -- [--backend sqlite|postgres|both] \
+//!     [--mix ingest-new,ingest-update,actions,get,list,realistic] [--concurrency 16,64] \
+//!     [--seconds 10] [--requests 200000] [--seed 50000] [--connections 4] \
+//!     [--database-url URL (an existing database, e.g. one deadline_sweep --keep left)]
+//! ```
+//!
+//! Ceilings, each at the same concurrency and with the same client settings:
+//! - **echo**: a bare tonic server (this binary re-run as `--echo-server`, its own process like
+//!   the real server) answering `grpc.health.v1.Health/Check`: the cost of an RPC and nothing
+//!   else.
+//! - **raw insert**: one single-row INSERT per commit into a scratch table of the same
+//!   database, with the server's durability (SQLite WAL + `synchronous=FULL` through one sqlx
+//!   writer connection, as the store writes; PostgreSQL `synchronous_commit=on` with as many
+//!   connections as the server's pool).
+//!
+//! Every mix is bounded by `--seconds` and `--requests`. Targets are ratios to a ceiling; a
+//! missed one prints `FAIL` without changing the exit code (an error does).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aftersales_proto::v1 as pb;
+use pb::aftersales_service_client::AftersalesServiceClient;
+use sqlx::Connection;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_client::HealthClient;
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+macro_rules! bail {
+    ($($t:tt)*) => { return Err(format!($($t)*).into()) };
+}
+
+const TENANT: &str = "bench";
+/// What a call answers when its mix has no work left (every seeded case acted on): the loop
+/// stops rather than counting errors.
+const EXHAUSTED: &str = "no seeded case left to act on";
+const SHOPS: usize = 8;
+/// The p99 target applies at this share of the saturating rate.
+const HALF: f64 = 0.5;
+const TARGET_P99_AT_HALF: Duration = Duration::from_millis(10);
+const TARGET_GET_VS_ECHO: f64 = 0.5;
+const TARGET_WRITES_VS_INSERT: f64 = 1.0;
+const TARGET_RSS_KB: u64 = 200 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Mix {
+    IngestNew,
+    IngestUpdate,
+    Actions,
+    Get,
+    List,
+    Realistic,
+}
+
+impl Mix {
+    const ALL: [Mix; 6] = [
+        Mix::IngestNew,
+        Mix::IngestUpdate,
+        Mix::Actions,
+        Mix::Get,
+        Mix::List,
+        Mix::Realistic,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Mix::IngestNew => "ingest-new",
+            Mix::IngestUpdate => "ingest-update",
+            Mix::Actions => "actions",
+            Mix::Get => "get",
+            Mix::List => "list",
+            Mix::Realistic => "realistic",
+        }
+    }
+
+    /// Whether every request of the mix is an acknowledged durable case write.
+    fn is_write(self) -> bool {
+        matches!(self, Mix::IngestNew | Mix::IngestUpdate | Mix::Actions)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Args {
+    backends: Vec<Backend>,
+    mixes: Vec<Mix>,
+    concurrency: Vec<usize>,
+    seconds: f64,
+    requests: u64,
+    seed: usize,
+    connections: usize,
+    database_url: Option<String>,
+}
+
+fn parse_args() -> Res<Args> {
+    let mut args = Args {
+        backends: vec![Backend::Sqlite, Backend::Postgres],
+        mixes: Mix::ALL.to_vec(),
+        concurrency: vec![16, 64],
+        seconds: 10.0,
+        requests: 200_000,
+        seed: 50_000,
+        connections: 4,
+        database_url: None,
+    };
+    let mut it = std::env::args().skip(1);
+    let value = |flag: &str, v: Option<String>| v.ok_or_else(|| format!("{flag} needs a value"));
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--bench" => {}
+            "--backend" => {
+                args.backends = match value("--backend", it.next())?.as_str() {
+                    "sqlite" => vec![Backend::Sqlite],
+                    "postgres" => vec![Backend::Postgres],
+                    "both" => vec![Backend::Sqlite, Backend::Postgres],
+                    other => bail!("--backend sqlite|postgres|both, not {other:?}"),
+                }
+            }
+            "--mix" => {
+                let v = value("--mix", it.next())?;
+                args.mixes = v
+                    .split(',')
+                    .map(|m| {
+                        Mix::ALL
+                            .into_iter()
+                            .find(|x| x.name() == m)
+                            .ok_or_else(|| format!("unknown mix {m:?}"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--concurrency" => {
+                args.concurrency = value("--concurrency", it.next())?
+                    .split(',')
+                    .map(|c| c.parse::<usize>().map_err(|e| format!("{c}: {e}")))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--seconds" => args.seconds = value("--seconds", it.next())?.parse()?,
+            "--requests" => args.requests = value("--requests", it.next())?.parse()?,
+            "--seed" => args.seed = value("--seed", it.next())?.parse()?,
+            "--connections" => args.connections = value("--connections", it.next())?.parse()?,
+            "--database-url" => args.database_url = Some(value("--database-url", it.next())?),
+            "-h" | "--help" => {
+                println!("see the comment at the top of crates/server/benches/load.rs");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?} (try --help)"),
+        }
+    }
+    if args.concurrency.contains(&0) || args.connections == 0 || args.seconds <= 0.0 {
+        bail!("--concurrency, --connections and --seconds must be positive");
+    }
+    if args.database_url.is_some() && args.backends.len() != 1 {
+        bail!("--database-url needs --backend sqlite or --backend postgres");
+    }
+    Ok(args)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Latency and report
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Figures {
+    requests: u64,
+    errors: u64,
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+    p999: Duration,
+}
+
+fn figures(mut latencies: Vec<Duration>, errors: u64, elapsed: Duration) -> Figures {
+    latencies.sort_unstable();
+    let at = |q: f64| {
+        if latencies.is_empty() {
+            Duration::ZERO
+        } else {
+            latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)]
+        }
+    };
+    Figures {
+        requests: latencies.len() as u64,
+        errors,
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+        p999: at(0.999),
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn rate(r: f64) -> String {
+    format!("{:.0}/s", r)
+}
+
+#[derive(Default)]
+struct Report {
+    rows: Vec<Vec<String>>,
+    targets: Vec<(String, String, bool)>,
+}
+
+impl Report {
+    fn row(&mut self, backend: &str, what: &str, concurrency: usize, f: &Figures, rss: &str) {
+        println!(
+            "  {backend:8} {what:28} c={concurrency:<3} {:>9} ({} calls)  p50 {:>9}  p99 {:>9}  \
+             p999 {:>9}  errors {}  {rss}",
+            rate(f.per_second),
+            f.requests,
+            ms(f.p50),
+            ms(f.p99),
+            ms(f.p999),
+            f.errors
+        );
+        self.rows.push(vec![
+            backend.to_string(),
+            what.to_string(),
+            concurrency.to_string(),
+            f.requests.to_string(),
+            rate(f.per_second),
+            ms(f.p50),
+            ms(f.p99),
+            ms(f.p999),
+            f.errors.to_string(),
+            rss.to_string(),
+        ]);
+    }
+
+    fn target(&mut self, what: String, measured: String, met: bool) {
+        println!(
+            "  target {what}: {measured} {}",
+            if met { "ok" } else { "FAIL" }
+        );
+        self.targets.push((what, measured, met));
+    }
+
+    fn markdown(&self) -> String {
+        let mut s = String::from(
+            "| backend | load | concurrency | calls | throughput | p50 | p99 | p99.9 | errors | server RSS (now / peak) |\n\
+             |---|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for r in &self.rows {
+            s.push_str(&format!("| {} |\n", r.join(" | ")));
+        }
+        s.push_str("\n| target | measured | met |\n|---|---|---|\n");
+        for (what, measured, met) in &self.targets {
+            s.push_str(&format!(
+                "| {what} | {measured} | {} |\n",
+                if *met { "yes" } else { "**no**" }
+            ));
+        }
+        s
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+struct Process {
+    child: Child,
+    addr: String,
+}
+
+impl Process {
+    /// Start `cmd`, whose first stdout line is `listening on ADDR`.
+    fn start(mut cmd: Command, what: &str) -> Res<Process> {
+        cmd.stdout(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| format!("start {what}: {e}"))?;
+        let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+        let first = match lines.next() {
+            Some(Ok(line)) => line,
+            other => {
+                let _ = child.kill();
+                bail!("{what} printed no address: {other:?}")
+            }
+        };
+        let addr = first
+            .strip_prefix("listening on ")
+            .ok_or_else(|| format!("{what}: unexpected first line {first:?}"))?
+            .to_string();
+        Ok(Process { child, addr })
+    }
+
+    fn status_kb(&self, field: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with(field))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|n| n.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    fn rss(&self) -> String {
+        format!(
+            "{:.0} / {:.0} MiB",
+            self.status_kb("VmRSS:") as f64 / 1024.0,
+            self.status_kb("VmHWM:") as f64 / 1024.0
+        )
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn server_command(url: &str, pool: u32) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aftersales"));
+    cmd.arg("serve")
+        .env("AFTERSALES_DATABASE_URL", url)
+        .env("AFTERSALES_LISTEN", "127.0.0.1:0")
+        .env("AFTERSALES_PG_MAX_CONNECTIONS", pool.to_string())
+        .env("AFTERSALES_PAGE_TOKEN_SECRET", "load-bench")
+        // The bench is one tenant as fast as it can go: throttling would measure the limiter.
+        .env("AFTERSALES_RATE_LIMIT_PER_TENANT", "0")
+        .env("AFTERSALES_MAX_CONCURRENT_REQUESTS", "1024")
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::inherit());
+    cmd
+}
+
+fn create_key(url: &str) -> Res<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_aftersales"))
+        .args(["keys", "create", "--tenant", TENANT, "--account", "load"])
+        .args(["--role", "agent"])
+        .env("AFTERSALES_DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .output()?;
+    if !out.status.success() {
+        bail!("keys create: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
+
+/// The echo ceiling's server: nothing but tonic and the health service, on the same runtime
+/// shape as the real server (tokio's multi-threaded default).
+fn echo_server() -> Res<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let (_reporter, health) = tonic_health::server::health_reporter();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("listening on {}", listener.local_addr()?);
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        tonic::transport::Server::builder()
+            .add_service(health)
+            .serve_with_incoming(incoming)
+            .await?;
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Databases
+
+/// A database for one backend's run, dropped at the end unless it was given.
+struct Database {
+    url: String,
+    drop_pg: Option<(String, String)>,
+    sqlite_file: Option<std::path::PathBuf>,
+}
+
+fn admin_url() -> String {
+    std::env::var("AFTERSALES_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+impl Database {
+    async fn fresh(backend: Backend) -> Res<Database> {
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("aftersales-load-{unique}.db"));
+                Ok(Database {
+                    url: format!("sqlite://{}", path.display()),
+                    drop_pg: None,
+                    sqlite_file: Some(path),
+                })
+            }
+            Backend::Postgres => {
+                let admin = admin_url();
+                let name = format!("aftersales_load_{unique}");
+                let mut conn = sqlx::PgConnection::connect(&admin).await?;
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await?;
+                let base = &admin[..admin.rfind('/').ok_or("bad admin URL")?];
+                Ok(Database {
+                    url: format!("{base}/{name}"),
+                    drop_pg: Some((admin, name)),
+                    sqlite_file: None,
+                })
+            }
+        }
+    }
+
+    async fn drop_now(self) {
+        if let Some(path) = &self.sqlite_file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+        if let Some((admin, name)) = &self.drop_pg {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await;
+            }
+        }
+    }
+}
+
+/// The write ceiling: single-row INSERTs, one per commit, from `concurrency` tasks sharing a
+/// pool shaped like the store's writer, into a scratch table dropped afterwards.
+async fn raw_insert_rate(
+    backend: Backend,
+    url: &str,
+    pool: u32,
+    concurrency: usize,
+    args: &Args,
+) -> Res<Figures> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    use std::str::FromStr;
+    let table = format!("bench_raw_{}", uuid::Uuid::new_v4().simple());
+    let create = format!(
+        "CREATE TABLE {table} (id BIGINT PRIMARY KEY, tenant TEXT NOT NULL, body TEXT NOT NULL)"
+    );
+    let insert = format!("INSERT INTO {table} (id, tenant, body) VALUES ($1, $2, $3)");
+    let body = "x".repeat(512);
+    let next = Arc::new(AtomicU64::new(0));
+    // The same loop for either pool type.
+    macro_rules! insert_loop {
+        ($db:expr) => {{
+            let db = $db;
+            sqlx::query(&create).execute(&db).await?;
+            let shared = (db.clone(), Arc::new(insert.clone()), Arc::new(body.clone()));
+            let r = closed_loop(concurrency, args, move |_| {
+                let (db, insert, body) = shared.clone();
+                let id = next.fetch_add(1, Ordering::Relaxed) as i64;
+                async move {
+                    sqlx::query(&insert)
+                        .bind(id)
+                        .bind(TENANT)
+                        .bind(body.as_str())
+                        .execute(&db)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+            })
+            .await;
+            sqlx::query(&format!("DROP TABLE {table}"))
+                .execute(&db)
+                .await?;
+            db.close().await;
+            r
+        }};
+    }
+    let result = match backend {
+        Backend::Sqlite => {
+            let options = SqliteConnectOptions::from_str(url)?
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full);
+            // The store's writer: one connection (SQLite has one writer anyway).
+            let db = sqlx::pool::PoolOptions::<sqlx::Sqlite>::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await?;
+            insert_loop!(db)
+        }
+        Backend::Postgres => {
+            let db = sqlx::pool::PoolOptions::<sqlx::Postgres>::new()
+                .max_connections(pool)
+                .connect(url)
+                .await?;
+            insert_loop!(db)
+        }
+    };
+    Ok(result)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+
+/// Run `call` from `concurrency` tasks, each starting its next call when the last ends, until
+/// `--seconds` pass or `--requests` calls were made. The first second is warm-up, not counted.
+async fn closed_loop<F, Fut>(concurrency: usize, args: &Args, call: F) -> Figures
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static + Clone,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    let warmup = Duration::from_secs(1);
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let stop = measure_from + Duration::from_secs_f64(args.seconds);
+    let measured = Arc::new(AtomicU64::new(0));
+    let issued = Arc::new(AtomicU64::new(0));
+    let last_end = Arc::new(Mutex::new(measure_from));
+    let errors = Arc::new(AtomicU64::new(0));
+    let first_errors = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
+    let budget = args.requests;
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (call, issued, errors, first_errors) = (
+            call.clone(),
+            issued.clone(),
+            errors.clone(),
+            first_errors.clone(),
+        );
+        let (measured, last_end) = (measured.clone(), last_end.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let now = Instant::now();
+                if now >= stop {
+                    break;
+                }
+                if now >= measure_from && measured.fetch_add(1, Ordering::Relaxed) >= budget {
+                    break;
+                }
+                let n = issued.fetch_add(1, Ordering::Relaxed);
+                let began = Instant::now();
+                let outcome = call(n).await;
+                let took = began.elapsed();
+                match outcome {
+                    Ok(()) if began >= measure_from => {
+                        latencies.push(took);
+                        let mut last = last_end.lock().unwrap();
+                        *last = (*last).max(began + took);
+                    }
+                    Ok(()) => {}
+                    Err(e) if e == EXHAUSTED => break,
+                    Err(e) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        *first_errors.lock().unwrap().entry(e).or_default() += 1;
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap_or_default());
+    }
+    let elapsed = Instant::now()
+        .min(stop)
+        .saturating_duration_since(measure_from);
+    for (e, n) in first_errors.lock().unwrap().iter().take(5) {
+        println!("    error ×{n}: {e}");
+    }
+    figures(
+        latencies,
+        errors.load(Ordering::Relaxed),
+        elapsed.max(Duration::from_millis(1)),
+    )
+}
+
+/// Open-loop: `per_second` calls on a fixed schedule for `--seconds` (at most `--requests`),
+/// each timed from when it was due, so a stalled server cannot hide its queue.
+async fn open_loop<F, Fut>(per_second: f64, args: &Args, call: F) -> Figures
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static + Clone,
+    Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+{
+    let total = ((per_second * args.seconds) as u64)
+        .min(args.requests)
+        .max(1);
+    let start = Instant::now() + Duration::from_millis(50);
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
+    let errors = Arc::new(AtomicU64::new(0));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(4096));
+    let mut tasks = Vec::new();
+    for n in 0..total {
+        let due = start + Duration::from_secs_f64(n as f64 / per_second);
+        tokio::time::sleep_until(due.into()).await;
+        let permit = in_flight.clone().acquire_owned().await.expect("open");
+        let (call, latencies, errors) = (call.clone(), latencies.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let outcome = call(n).await;
+            let took = due.elapsed();
+            drop(permit);
+            match outcome {
+                Ok(()) => latencies.lock().unwrap().push(took),
+                Err(_) => {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = start.elapsed();
+    let latencies = std::mem::take(&mut *latencies.lock().unwrap());
+    figures(latencies, errors.load(Ordering::Relaxed), elapsed)
+}
+
+/// The cases the bench made, with what the next call on each needs. The first half gets
+/// newer versions from the platform, the second half merchant actions, so neither finds the
+/// other's changes (a stale etag, an update to a refunded case).
+struct Seeded {
+    names: Vec<String>,
+    refund_ids: Vec<String>,
+    shops: Vec<String>,
+    etags: Vec<Mutex<String>>,
+    /// The next seeded case an action takes: each is agreed once.
+    next_action: AtomicUsize,
+}
+
+struct Load {
+    channels: Vec<Channel>,
+    auth: MetadataValue<tonic::metadata::Ascii>,
+    /// Set once seeding is done; only seeding runs before.
+    seeded: std::sync::OnceLock<Seeded>,
+    next_refund: AtomicU64,
+    next_version: AtomicU64,
+    run: String,
+}
+
+fn taobao_refund(refund_id: &str, shop_tid: &str, version_ms: u64) -> String {
+    serde_json::json!({
+        "refund_get_response": { "refund": {
+            "refund_id": refund_id,
+            "tid": shop_tid,
+            "oid": format!("{shop_tid}-1"),
+            "status": "WAIT_SELLER_AGREE",
+            "order_status": "WAIT_SELLER_SEND_GOODS",
+            "good_status": "BUYER_NOT_RECEIVED",
+            "has_good_return": false,
+            "refund_phase": "onsale",
+            "cs_status": 1,
+            "refund_fee": "120.00",
+            "total_fee": "120.00",
+            "payment": "120.00",
+            "buyer_nick": "tb_buyer",
+            "seller_nick": "flagship",
+            "reason": "不想要了",
+            "desc": "拍错了",
+            "title": "羊毛大衣",
+            "created": beijing_now(),
+            "modified": beijing_now(),
+            "refund_version": version_ms,
+            "refund_remind_timeout": { "remind_type": 0, "exist_timeout": false },
+        }}
+    })
+    .to_string()
+}
+
+/// Taobao's timestamps are Beijing wall-clock time.
+fn beijing_now() -> String {
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    chrono::Utc::now()
+        .with_timezone(&beijing)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+impl Seeded {
+    fn updatable(&self) -> usize {
+        self.names.len().div_ceil(2)
+    }
+}
+
+impl Load {
+    fn seeded(&self) -> &Seeded {
+        self.seeded.get().expect("seeded before any mix runs")
+    }
+
+    fn client(&self, n: u64) -> AftersalesServiceClient<Channel> {
+        AftersalesServiceClient::new(self.channels[n as usize % self.channels.len()].clone())
+    }
+
+    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(msg);
+        r.metadata_mut().insert("authorization", self.auth.clone());
+        r
+    }
+
+    fn shop(n: u64) -> String {
+        format!("shop-{}", n as usize % SHOPS)
+    }
+
+    async fn ingest_new(&self, n: u64) -> Result<pb::Case, String> {
+        let id = self.next_refund.fetch_add(1, Ordering::Relaxed);
+        let refund_id = format!("{}{id:08}", self.run);
+        let version = self.next_version.fetch_add(1, Ordering::Relaxed);
+        let json = taobao_refund(&refund_id, &format!("t{refund_id}"), version);
+        let response = self
+            .client(n)
+            .ingest_platform_case(self.request(pb::IngestPlatformCaseRequest {
+                shop: Self::shop(id),
+                platform: "taobao".into(),
+                native_record_json: json,
+                request_id: String::new(),
+            }))
+            .await
+            .map_err(|s| format!("ingest: {:?} {}", s.code(), s.message()))?;
+        response
+            .into_inner()
+            .case
+            .ok_or_else(|| "ingest answered without a case".to_string())
+    }
+
+    /// A newer version of a seeded refund: the case row, deadlines and an event rewritten.
+    async fn ingest_update(&self, n: u64) -> Result<(), String> {
+        let i = n as usize % self.seeded().updatable();
+        let refund_id = &self.seeded().refund_ids[i];
+        let version = self.next_version.fetch_add(1, Ordering::Relaxed);
+        let json = taobao_refund(refund_id, &format!("t{refund_id}"), version);
+        self.client(n)
+            .ingest_platform_case(self.request(pb::IngestPlatformCaseRequest {
+                shop: self.seeded().shops[i].clone(),
+                platform: "taobao".into(),
+                native_record_json: json,
+                request_id: String::new(),
+            }))
+            .await
+            .map(|_| ())
+            .map_err(|s| format!("ingest update: {:?} {}", s.code(), s.message()))
+    }
+
+    /// A merchant agreeing to a seeded refund (each case once), with its etag and a request id.
+    async fn action(&self, n: u64) -> Result<(), String> {
+        let seeded = self.seeded();
+        let i = seeded.updatable() + seeded.next_action.fetch_add(1, Ordering::Relaxed);
+        let Some(name) = self.seeded().names.get(i) else {
+            return Err(EXHAUSTED.into());
+        };
+        let etag = self.seeded().etags[i].lock().unwrap().clone();
+        self.client(n)
+            .agree_case(self.request(pb::AgreeCaseRequest {
+                name: name.clone(),
+                etag,
+                request_id: uuid::Uuid::new_v4().to_string(),
+                ..Default::default()
+            }))
+            .await
+            .map(|_| ())
+            .map_err(|s| format!("agree: {:?} {}", s.code(), s.message()))
+    }
+
+    async fn get(&self, n: u64) -> Result<(), String> {
+        let i = (n.wrapping_mul(2_654_435_761) as usize) % self.seeded().names.len();
+        self.client(n)
+            .get_case(self.request(pb::GetCaseRequest {
+                name: self.seeded().names[i].clone(),
+            }))
+            .await
+            .map(|_| ())
+            .map_err(|s| format!("get: {:?} {}", s.code(), s.message()))
+    }
+
+    /// One page of a shop's open refunds waiting for the merchant: an agent's work queue.
+    async fn list(&self, n: u64) -> Result<(), String> {
+        let filter = format!(
+            "platform = \"taobao\" AND shop = \"{}\" AND state = AWAITING_MERCHANT",
+            Self::shop(n)
+        );
+        let page = self
+            .client(n)
+            .list_cases(self.request(pb::ListCasesRequest {
+                page_size: 50,
+                page_token: String::new(),
+                filter,
+            }))
+            .await
+            .map_err(|s| format!("list: {:?} {}", s.code(), s.message()))?
+            .into_inner();
+        if page.cases.is_empty() {
+            return Err("list: an empty page where seeded cases wait".into());
+        }
+        Ok(())
+    }
+
+    /// What a merchant's day looks like from here: mostly reads, a fifth writes.
+    async fn realistic(&self, n: u64) -> Result<(), String> {
+        match n % 20 {
+            0..=9 => self.get(n).await,
+            10..=12 => self.list(n).await,
+            13..=15 => self.ingest_new(n).await.map(|_| ()),
+            16..=17 => self.ingest_update(n).await,
+            _ => match self.action(n).await {
+                Err(e) if e == EXHAUSTED => self.ingest_update(n).await,
+                other => other,
+            },
+        }
+    }
+
+    async fn call(&self, mix: Mix, n: u64) -> Result<(), String> {
+        match mix {
+            Mix::IngestNew => self.ingest_new(n).await.map(|_| ()),
+            Mix::IngestUpdate => self.ingest_update(n).await,
+            Mix::Actions => self.action(n).await,
+            Mix::Get => self.get(n).await,
+            Mix::List => self.list(n).await,
+            Mix::Realistic => self.realistic(n).await,
+        }
+    }
+}
+
+async fn channels(addr: &str, count: usize) -> Res<Vec<Channel>> {
+    let mut out = Vec::new();
+    for _ in 0..count {
+        out.push(
+            Endpoint::from_shared(format!("http://{addr}"))?
+                .tcp_nodelay(true)
+                .connect()
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+async fn echo_rate(addr: &str, concurrency: usize, args: &Args) -> Res<Figures> {
+    let chans = Arc::new(channels(addr, args.connections).await?);
+    Ok(closed_loop(concurrency, args, move |n| {
+        let chans = chans.clone();
+        async move {
+            HealthClient::new(chans[n as usize % chans.len()].clone())
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map(|_| ())
+                .map_err(|s| s.to_string())
+        }
+    })
+    .await)
+}
+
+/// Cases every mix reads or acts on: `--seed` new refunds, ingested at the highest concurrency.
+async fn seed(load: &Arc<Load>, count: usize, concurrency: usize) -> Res<Seeded> {
+    let made = Arc::new(Mutex::new(Vec::with_capacity(count)));
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (load, made, next) = (load.clone(), made.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= count as u64 {
+                    return Ok::<(), String>(());
+                }
+                let case = load.ingest_new(n).await?;
+                let refund_id = case.platform_case_id.clone();
+                made.lock()
+                    .unwrap()
+                    .push((case.name, refund_id, case.etag, case.shop));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let mut made = std::mem::take(&mut *made.lock().unwrap());
+    made.sort();
+    Ok(Seeded {
+        names: made.iter().map(|m| m.0.clone()).collect(),
+        refund_ids: made.iter().map(|m| m.1.clone()).collect(),
+        shops: made.iter().map(|m| m.3.clone()).collect(),
+        etags: made.into_iter().map(|m| Mutex::new(m.2)).collect(),
+        next_action: AtomicUsize::new(0),
+    })
+}
+
+async fn run_backend(backend: Backend, args: &Args, report: &mut Report) -> Res<()> {
+    let b = backend.name();
+    println!("\n== {b}");
+    let max_concurrency = *args.concurrency.iter().max().unwrap_or(&16);
+    let pool = 16u32;
+    let db = match &args.database_url {
+        Some(url) => Database {
+            url: url.clone(),
+            drop_pg: None,
+            sqlite_file: None,
+        },
+        None => Database::fresh(backend).await?,
+    };
+    let outcome = async {
+        // Migrate (a fresh database) and make the bench's key before the server starts.
+        let key = create_key(&db.url)?;
+        let server = Process::start(server_command(&db.url, pool), "aftersales serve")?;
+        let echo = Process::start(
+            {
+                let mut c = Command::new(std::env::current_exe()?);
+                c.arg("--echo-server");
+                c
+            },
+            "echo server",
+        )?;
+        println!(
+            "  server {} (RSS {}), echo {}",
+            server.addr,
+            server.rss(),
+            echo.addr
+        );
+
+        let unix_ms = chrono::Utc::now().timestamp_millis() as u64;
+        let load = Arc::new(Load {
+            channels: channels(&server.addr, args.connections).await?,
+            auth: MetadataValue::try_from(format!("Bearer {key}"))?,
+            seeded: std::sync::OnceLock::new(),
+            next_refund: AtomicU64::new(0),
+            // Refund ids and versions unique across runs on a kept database.
+            next_version: AtomicU64::new(unix_ms),
+            run: (unix_ms / 1000).to_string(),
+        });
+        let began = Instant::now();
+        let seeded = seed(&load, args.seed.max(1), max_concurrency).await?;
+        println!(
+            "  seeded {} cases in {:.1} s (RSS {})",
+            seeded.names.len(),
+            began.elapsed().as_secs_f64(),
+            server.rss()
+        );
+        if load.seeded.set(seeded).is_err() {
+            bail!("seeded twice");
+        }
+
+        for &c in &args.concurrency {
+            let echo_f = echo_rate(&echo.addr, c, args).await?;
+            report.row(b, "ceiling: bare tonic echo", c, &echo_f, "");
+            let insert_f = raw_insert_rate(backend, &db.url, pool, c, args).await?;
+            report.row(b, "ceiling: raw INSERT/commit", c, &insert_f, "");
+            for &mix in &args.mixes {
+                let l = load.clone();
+                let f = closed_loop(c, args, move |n| {
+                    let l = l.clone();
+                    async move { l.call(mix, n).await }
+                })
+                .await;
+                report.row(b, mix.name(), c, &f, &server.rss());
+                if mix == Mix::Get {
+                    let ratio = f.per_second / echo_f.per_second;
+                    report.target(
+                        format!("{b}: GetCase ≥ {TARGET_GET_VS_ECHO}× echo at c={c}"),
+                        format!("{ratio:.2}×"),
+                        ratio >= TARGET_GET_VS_ECHO,
+                    );
+                }
+                if mix.is_write() {
+                    let ratio = f.per_second / insert_f.per_second;
+                    report.target(
+                        format!(
+                            "{b}: {} writes ≥ {TARGET_WRITES_VS_INSERT}× raw INSERT at c={c}",
+                            mix.name()
+                        ),
+                        format!("{ratio:.2}×"),
+                        ratio >= TARGET_WRITES_VS_INSERT,
+                    );
+                }
+                if matches!(mix, Mix::Get | Mix::Realistic) && c == max_concurrency {
+                    let l = load.clone();
+                    let half = f.per_second * HALF;
+                    let h = open_loop(half, args, move |n| {
+                        let l = l.clone();
+                        async move { l.call(mix, n).await }
+                    })
+                    .await;
+                    let what = format!("{} at half load ({})", mix.name(), rate(half));
+                    report.row(b, &what, 0, &h, &server.rss());
+                    report.target(
+                        format!("{b}: {} p99 < 10 ms at half load", mix.name()),
+                        ms(h.p99),
+                        h.p99 < TARGET_P99_AT_HALF && h.errors == 0,
+                    );
+                }
+            }
+        }
+        let peak = server.status_kb("VmHWM:");
+        report.target(
+            format!("{b}: server peak RSS < 200 MiB"),
+            format!("{:.0} MiB", peak as f64 / 1024.0),
+            peak < TARGET_RSS_KB,
+        );
+        Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    }
+    .await;
+    db.drop_now().await;
+    outcome
+}
+
+fn main() -> Res<()> {
+    if std::env::args().any(|a| a == "--echo-server") {
+        return echo_server();
+    }
+    let args = parse_args()?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let mut report = Report::default();
+    for &backend in &args.backends {
+        rt.block_on(run_backend(backend, &args, &mut report))?;
+    }
+    println!("\n{}", report.markdown());
+    Ok(())
+}
