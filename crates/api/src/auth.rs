@@ -3,8 +3,12 @@
 //!
 //! Argon2 is slow by design, and every call authenticates, so a verified key is remembered
 //! per process as a SHA-256 of the whole presented key: a later call with the same key costs
-//! one hash and one constant-time compare. What is never cached is the key's row: it is read
-//! on every call, so a revocation holds on every replica from the next call on.
+//! one hash and one constant-time compare.
+//!
+//! The key's row (role, shops, revocation) is remembered for at most `row_ttl` by the
+//! server's clock (default one second): reading it on every call was half the database work
+//! of a GetCase. A revocation or rotation holds at once on the replica that made it (it forgets
+//! the row) and on every other replica within `row_ttl`; a zero `row_ttl` reads it every call.
 
 use crate::error::ApiError;
 use aftersales_domain::access::{Principal, Role, ShopScope};
@@ -155,6 +159,9 @@ fn split_key(key: &str) -> Option<(&str, &str)> {
         .then_some((id, secret))
 }
 
+/// A key's row and when it was read.
+type KeyRow = (ApiKeyRecord, DateTime<Utc>);
+
 /// Checks presented keys against the store.
 #[derive(Clone)]
 pub struct Authenticator {
@@ -164,15 +171,58 @@ pub struct Authenticator {
     verifications: Arc<Semaphore>,
     /// Argon2 working memory, one per permit of `verifications`, reused.
     scratch: Arc<Mutex<Vec<Vec<argon2::Block>>>>,
+    /// key id → its row and when it was read.
+    rows: Arc<Mutex<HashMap<String, KeyRow>>>,
+    row_ttl: chrono::Duration,
 }
 
 impl Authenticator {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    /// `row_ttl`: how long a key's row is used before it is read again (see the module
+    /// comment); zero reads it on every call.
+    pub fn new(store: Arc<dyn Store>, row_ttl: std::time::Duration) -> Self {
         Authenticator {
             store,
+            rows: Arc::default(),
+            row_ttl: chrono::Duration::from_std(row_ttl).unwrap_or(chrono::Duration::MAX),
             verified: Arc::default(),
             verifications: Arc::new(Semaphore::new(CONCURRENT_VERIFICATIONS)),
             scratch: Arc::default(),
+        }
+    }
+
+    /// A key's row, from memory when read less than `row_ttl` ago. Unknown key ids are not
+    /// remembered: guessing them must not fill memory.
+    async fn key_row(&self, key_id: &str, now: DateTime<Utc>) -> Result<ApiKeyRecord, ApiError> {
+        if self.row_ttl > chrono::Duration::zero() {
+            let fresh = self.rows.lock().ok().and_then(|rows| {
+                rows.get(key_id)
+                    .filter(|(_, read_at)| *read_at <= now && now - *read_at < self.row_ttl)
+                    .map(|(row, _)| row.clone())
+            });
+            if let Some(row) = fresh {
+                return Ok(row);
+            }
+        }
+        let row = self
+            .store
+            .api_key(key_id)
+            .await?
+            .ok_or(ApiError::Unauthenticated("unknown or revoked api key"))?;
+        if self.row_ttl > chrono::Duration::zero() {
+            if let Ok(mut rows) = self.rows.lock() {
+                if rows.len() >= VERIFIED_CACHE_LIMIT {
+                    rows.clear();
+                }
+                rows.insert(key_id.to_string(), (row.clone(), now));
+            }
+        }
+        Ok(row)
+    }
+
+    /// Stop using a remembered row: its key was revoked or rotated here.
+    pub fn forget(&self, key_id: &str) {
+        if let Ok(mut rows) = self.rows.lock() {
+            rows.remove(key_id);
         }
     }
 
@@ -207,11 +257,7 @@ impl Authenticator {
             .trim();
         let (key_id, secret) =
             split_key(key).ok_or(ApiError::Unauthenticated("malformed api key"))?;
-        let record = self
-            .store
-            .api_key(key_id)
-            .await?
-            .ok_or(ApiError::Unauthenticated("unknown or revoked api key"))?;
+        let record = self.key_row(key_id, now).await?;
         if !record.is_active(now) {
             return Err(ApiError::Unauthenticated("unknown or revoked api key"));
         }

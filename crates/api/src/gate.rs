@@ -377,7 +377,7 @@ mod tests {
         let clock: Arc<dyn Clock> = Arc::new(aftersales_domain::ManualClock::new(now));
         let gate = Gate::new(
             inner,
-            Authenticator::new(store),
+            Authenticator::new(store, std::time::Duration::from_secs(1)),
             clock,
             GateLimits {
                 max_concurrent: 1,

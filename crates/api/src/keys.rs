@@ -184,6 +184,7 @@ impl AftersalesApi {
                 resource_type: "aftersales.v1.ApiKey",
                 name: req.name.clone(),
             })?;
+        self.forget_key(&key_id);
         tracing::info!(key_id = %key_id, revoked_by = %p.account, "api key revoked");
         Ok(key_to_pb(&revoked, now))
     }
@@ -233,6 +234,7 @@ impl AftersalesApi {
             .rotate_api_key(&p.tenant, &key_id, &record, now + grace)
             .await?
             .ok_or_else(not_found)?;
+        self.forget_key(&key_id);
         tracing::info!(
             old_key_id = %key_id,
             key_id = %record.key_id,

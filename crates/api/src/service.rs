@@ -230,6 +230,8 @@ pub struct AftersalesApi {
     /// Turns true when the server drains: open event streams end so shutdown can finish.
     shutdown: watch::Receiver<bool>,
     watch_poll: Duration,
+    /// The gate's authenticator, told when a key is revoked or rotated here.
+    authenticator: Option<crate::auth::Authenticator>,
 }
 
 impl AftersalesApi {
@@ -251,6 +253,20 @@ impl AftersalesApi {
             feed,
             shutdown,
             watch_poll: config.watch_poll,
+            authenticator: None,
+        }
+    }
+
+    /// Revocations and rotations made through this service take effect at once in `auth`
+    /// (which otherwise re-reads a key's row only after its time-to-live).
+    pub fn with_authenticator(mut self, auth: crate::auth::Authenticator) -> Self {
+        self.authenticator = Some(auth);
+        self
+    }
+
+    pub(crate) fn forget_key(&self, key_id: &str) {
+        if let Some(auth) = &self.authenticator {
+            auth.forget(key_id);
         }
     }
 

@@ -66,6 +66,9 @@ pub struct ServeOptions {
     /// call is dropped (its transaction rolls back) and answered CANCELLED. Streams are
     /// bounded only until they start.
     pub request_timeout: Duration,
+    /// How long an API key's row is used before it is read again (see `aftersales_api::auth`):
+    /// the longest a revocation made on another replica takes to hold here.
+    pub key_row_ttl: Duration,
 }
 
 impl Default for ServeOptions {
@@ -77,6 +80,7 @@ impl Default for ServeOptions {
             engine: EngineOptions::default(),
             limits: GateLimits::default(),
             request_timeout: Duration::from_secs(30),
+            key_row_ttl: Duration::from_secs(1),
         }
     }
 }
@@ -124,6 +128,7 @@ pub async fn serve(
     } else {
         options.page_token_secret
     };
+    let authenticator = Authenticator::new(services.store.clone(), options.key_row_ttl);
     let api = AftersalesApi::new(
         services.store.clone(),
         services.adapters,
@@ -134,7 +139,8 @@ pub async fn serve(
             watch_poll: options.watch_poll,
         },
         drain_rx.clone(),
-    );
+    )
+    .with_authenticator(authenticator.clone());
     let engine = options.engine.enabled.then(|| {
         let engine = DeadlineEngine::new(
             services.store.clone(),
@@ -167,7 +173,7 @@ pub async fn serve(
     // and reflection stay open beside it.
     let service = Gate::new(
         service,
-        Authenticator::new(services.store.clone()),
+        authenticator,
         services.clock.clone(),
         options.limits.clone(),
     );

@@ -158,6 +158,15 @@ struct ServeArgs {
         global = true
     )]
     request_timeout_seconds: u64,
+    /// How long, in milliseconds, an API key's row is used before it is read again: the
+    /// longest a revocation made on another replica takes to hold here (0: read every call).
+    #[arg(
+        long,
+        env = "AFTERSALES_KEY_ROW_TTL_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    key_row_ttl_ms: u64,
 }
 
 #[derive(Subcommand)]
@@ -254,6 +263,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     }),
                 },
                 request_timeout: Duration::from_secs(args.request_timeout_seconds.max(1)),
+                key_row_ttl: Duration::from_millis(args.key_row_ttl_ms),
                 engine: EngineOptions {
                     enabled: args.deadline_engine,
                     batch: args.sweep_batch,
