@@ -2,6 +2,7 @@
 //! The binary in main.rs and the end-to-end tests both start the server through `serve`.
 
 pub mod deadlines;
+pub mod metrics;
 pub mod telemetry;
 
 pub use deadlines::{DeadlineEngine, EngineOptions, SweepReport};
@@ -66,6 +67,9 @@ pub struct ServeOptions {
     /// call is dropped (its transaction rolls back) and answered CANCELLED. Streams are
     /// bounded only until they start.
     pub request_timeout: Duration,
+    /// How often the metrics gauges (open cases, active deadlines) are read from the database;
+    /// None: not at all (no metrics are exported).
+    pub gauge_interval: Option<Duration>,
 }
 
 impl Default for ServeOptions {
@@ -77,6 +81,7 @@ impl Default for ServeOptions {
             engine: EngineOptions::default(),
             limits: GateLimits::default(),
             request_timeout: Duration::from_secs(30),
+            gauge_interval: None,
         }
     }
 }
@@ -145,6 +150,14 @@ pub async fn serve(
         );
         tokio::spawn(engine.run(drain_rx.clone()))
     });
+    if let Some(every) = options.gauge_interval {
+        tokio::spawn(metrics::Gauges::register().run(
+            services.store.clone(),
+            services.clock.clone(),
+            every,
+            drain_rx.clone(),
+        ));
+    }
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<AftersalesServiceServer<AftersalesApi>>()
