@@ -241,7 +241,7 @@ impl DeadlineEngine {
             case_id = %case.id,
             platform = %case.platform,
             policy_version = %case.policy_version,
-            timers = timers.len(),
+            timers = timers.len() as u64,
             expired = tracing::field::Empty,
             reminded = tracing::field::Empty,
         );
@@ -284,8 +284,8 @@ impl DeadlineEngine {
                     Ok(stored) => {
                         record_signals(&case, &stored, &mut report, &self.metrics);
                         let span = tracing::Span::current();
-                        span.record("expired", report.expired);
-                        span.record("reminded", report.reminded);
+                        span.record("expired", report.expired as u64);
+                        span.record("reminded", report.reminded as u64);
                         return report;
                     }
                     Err(StoreError::VersionConflict { .. }) if attempt < MAX_ATTEMPTS => {
