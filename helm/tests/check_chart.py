@@ -283,6 +283,8 @@ def case_production():
     check_migration_job(docs, "aftersales-db")
     cm = only(docs, "ConfigMap")
     assert cm["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4317"
+    assert cm["data"]["OTEL_METRIC_EXPORT_INTERVAL"] == "15000"
+    assert cm["data"]["AFTERSALES_GAUGE_INTERVAL_MS"] == "15000"
     assert only(docs, "Service", f"{FULLNAME}-headless")["spec"]["clusterIP"] == "None"
 
 
@@ -312,6 +314,8 @@ def case_inline_url():
     assert dep["spec"]["template"]["spec"]["serviceAccountName"] == "default"
     assert env["EXTRA_FROM_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == "other"
     assert only(docs, "ConfigMap")["data"]["OTEL_RESOURCE_ATTRIBUTES"] == "deployment.environment=staging"
+    # No endpoint: no export settings (the binary reads the gauges only when it exports).
+    assert "OTEL_METRIC_EXPORT_INTERVAL" not in only(docs, "ConfigMap")["data"]
 
 
 def case_hpa():

@@ -1,7 +1,8 @@
 //! The one door every `aftersales.v1.AftersalesService` call passes before its handler runs:
-//! the RPC span, load shedding, authentication, the role check and the tenant's request
-//! rate. Health and reflection are registered beside the service, not behind it, so they
-//! stay open.
+//! the RPC span (continuing the caller's W3C trace), load shedding, authentication, the role
+//! check and the tenant's request rate; and on the way out, the call's gRPC status on the span
+//! and in the `rpc.server.call.duration` histogram. Health and reflection are registered
+//! beside the service, not behind it, so they stay open.
 //!
 //! The method table below is the single list of what each RPC needs; a test checks it names
 //! every method of the service descriptor, so a new RPC cannot ship without a permission.
@@ -11,18 +12,23 @@ use crate::error::ApiError;
 use aftersales_domain::access::{Permission, Principal};
 use aftersales_domain::{Clock, TenantId};
 use chrono::{DateTime, Utc};
+use opentelemetry::metrics::Histogram;
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::body::Body;
 use tonic::codegen::http;
 use tonic::server::NamedService;
 use tracing::{field::Empty, Instrument, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub const SERVICE: &str = "aftersales.v1.AftersalesService";
 
@@ -52,9 +58,11 @@ macro_rules! method_table {
         /// `Principal::authorize`, once the case is known.
         pub const METHODS: &[(&str, Permission)] = &[$(($method, Permission::$need)),*];
 
-        fn span_for(method: &str) -> Option<Span> {
+        /// The method's name as the table holds it (static, for metric attributes) and a new
+        /// span for one call of it.
+        fn span_for(method: &str) -> Option<(&'static str, Span)> {
             match method {
-                $($method => Some(rpc_span!($method)),)*
+                $($method => Some(($method, rpc_span!($method))),)*
                 _ => None,
             }
         }
@@ -178,6 +186,159 @@ struct GateState {
     clock: Arc<dyn Clock>,
     in_flight: Arc<Semaphore>,
     rates: Option<TenantRates>,
+    duration: Histogram<f64>,
+}
+
+/// Bucket bounds of `rpc.server.call.duration`, in seconds: the OpenTelemetry semantic
+/// conventions' advice for this histogram, from 5 ms to 10 s, with 1 ms and 2.5 ms below it
+/// (most reads answer in a few milliseconds) and 30 s (the longest a call may run) above.
+const RPC_DURATION_BOUNDS: [f64; 17] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    30.0,
+];
+
+/// The histogram, on the global meter provider: a no-op until the binary installs one (the
+/// server's `metrics` module does when OTLP is configured).
+fn rpc_duration_histogram() -> Histogram<f64> {
+    opentelemetry::global::meter("aftersales")
+        .f64_histogram("rpc.server.call.duration")
+        .with_unit("s")
+        .with_description(
+            "Time from a call reaching the service to its last response byte (streams: to \
+             their end), by method and gRPC status code.",
+        )
+        .with_boundaries(RPC_DURATION_BOUNDS.to_vec())
+        .build()
+}
+
+/// W3C `traceparent`/`tracestate` read from the request's headers (gRPC metadata).
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// Make `span` a child of the caller's span when the call carries a W3C trace context, so the
+/// caller's trace continues through the service. Must run before the span is first entered.
+/// Without an OpenTelemetry layer (no OTLP endpoint, unit tests) there is nothing to continue
+/// and the error is ignored; a malformed `traceparent` is ignored too (the span starts a trace).
+fn continue_trace(span: &Span, headers: &http::HeaderMap) {
+    if !headers.contains_key("traceparent") {
+        return;
+    }
+    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+    let _ = span.set_parent(parent);
+}
+
+/// One call's outcome, recorded once: its gRPC status code on the RPC span and its duration in
+/// the histogram. Dropped before a status was seen, the call was abandoned (the client went
+/// away, or the server's request timeout dropped it, which tonic answers CANCELLED), so it
+/// counts as CANCELLED.
+struct CallRecord {
+    span: Span,
+    method: &'static str,
+    started: Instant,
+    duration: Histogram<f64>,
+    done: bool,
+}
+
+impl CallRecord {
+    fn finish(&mut self, code: i32) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        self.span.record("rpc.grpc.status_code", code);
+        self.duration.record(
+            self.started.elapsed().as_secs_f64(),
+            &[
+                KeyValue::new("rpc.system", "grpc"),
+                KeyValue::new("rpc.service", SERVICE),
+                KeyValue::new("rpc.method", self.method),
+                KeyValue::new("rpc.grpc.status_code", i64::from(code)),
+            ],
+        );
+    }
+
+    /// Record the status now if the response's headers carry it (an error answered before any
+    /// message: tonic's "trailers-only" response); otherwise it comes in the trailers at the
+    /// end of the body, and the body is wrapped to read it there.
+    fn watch(mut self, response: http::Response<Body>) -> http::Response<Body> {
+        if let Some(code) = grpc_status(response.headers()) {
+            self.finish(code);
+            return response;
+        }
+        response.map(|inner| {
+            Body::new(ObservedBody {
+                inner,
+                record: self,
+            })
+        })
+    }
+}
+
+impl Drop for CallRecord {
+    fn drop(&mut self) {
+        self.finish(tonic::Code::Cancelled as i32);
+    }
+}
+
+/// The `grpc-status` of a header or trailer map, if it has one. A value that is not a number
+/// is UNKNOWN, as a gRPC client would read it.
+fn grpc_status(map: &http::HeaderMap) -> Option<i32> {
+    let value = map.get("grpc-status")?;
+    Some(
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse::<i32>().ok())
+            .unwrap_or(tonic::Code::Unknown as i32),
+    )
+}
+
+/// A response body that records the call's status from its trailers. A body that ends
+/// without trailers, or fails, sent no status: UNKNOWN (a gRPC client reports it so too).
+struct ObservedBody {
+    inner: Body,
+    record: CallRecord,
+}
+
+impl http_body::Body for ObservedBody {
+    type Data = tonic::codegen::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    let code = grpc_status(trailers).unwrap_or(tonic::Code::Unknown as i32);
+                    self.record.finish(code);
+                }
+            }
+            Poll::Ready(Some(Err(_))) | Poll::Ready(None) => {
+                self.record.finish(tonic::Code::Unknown as i32);
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Wraps the generated service: `Gate::new(AftersalesServiceServer::new(api), …)`.
@@ -199,6 +360,7 @@ impl<S> Gate<S> {
                     limit,
                     buckets: Mutex::default(),
                 }),
+                duration: rpc_duration_histogram(),
             }),
         }
     }
@@ -210,7 +372,6 @@ impl<S: NamedService> NamedService for Gate<S> {
 
 fn refuse(span: &Span, error: ApiError) -> http::Response<Body> {
     let status = tonic::Status::from(error);
-    span.record("rpc.grpc.status_code", status.code() as i32);
     span.in_scope(|| {
         tracing::info!(code = ?status.code(), message = status.message(), "rpc refused at the gate")
     });
@@ -281,9 +442,18 @@ where
             .unwrap_or_default()
             .to_string();
         Box::pin(async move {
-            let (Some(need), Some(span)) = (permission_of(&method), span_for(&method)) else {
+            let (Some(need), Some((method, span))) = (permission_of(&method), span_for(&method))
+            else {
                 // Not ours: the generated service answers UNIMPLEMENTED.
                 return inner.call(request).await;
+            };
+            continue_trace(&span, request.headers());
+            let record = CallRecord {
+                span: span.clone(),
+                method,
+                started: Instant::now(),
+                duration: state.duration.clone(),
+                done: false,
             };
             let admitted = state
                 .admit(need, request.headers(), &span)
@@ -291,14 +461,14 @@ where
                 .await;
             let (principal, permit) = match admitted {
                 Ok(ok) => ok,
-                Err(error) => return Ok(refuse(&span, error)),
+                Err(error) => return Ok(record.watch(refuse(&span, error))),
             };
             request.extensions_mut().insert(principal);
             let response = inner.call(request).instrument(span).await;
             // Held until the handler has answered; a stream's body outlives it on purpose
             // (an open WatchCaseEvents is not work in progress).
             drop(permit);
-            response
+            response.map(|r| record.watch(r))
         })
     }
 }

@@ -1205,16 +1205,14 @@ fn shipment_action(
         .ok_or_else(|| ApiError::field("shipment", "required"))
 }
 
-/// Records the outcome on the RPC span and turns the domain result into a tonic one.
+/// Turns the domain result into a tonic one, logging a failure. The status code goes on the
+/// RPC span in the gate, from the response as sent (so tonic's own errors and timeouts are
+/// recorded too, and only once).
 fn respond<T>(result: Result<T, ApiError>) -> Result<Response<T>, Status> {
     match result {
-        Ok(v) => {
-            Span::current().record("rpc.grpc.status_code", 0);
-            Ok(Response::new(v))
-        }
+        Ok(v) => Ok(Response::new(v)),
         Err(e) => {
             let status = Status::from(e);
-            Span::current().record("rpc.grpc.status_code", status.code() as i32);
             if matches!(
                 status.code(),
                 tonic::Code::Internal | tonic::Code::Unavailable

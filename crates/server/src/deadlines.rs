@@ -14,6 +14,8 @@ use aftersales_store::{
 };
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use opentelemetry::metrics::{Counter, Histogram};
+use opentelemetry::KeyValue;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +85,49 @@ impl SweepReport {
 
 const MAX_ATTEMPTS: usize = 4;
 
+/// Bucket bounds of `aftersales.deadline.lateness`, in seconds: a healthy engine fires within
+/// one sweep interval (a second by default), so the fine buckets are below a few seconds; the
+/// coarse ones show a stopped engine catching up (minutes to days).
+const LATENESS_BOUNDS: [f64; 16] = [
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0,
+    86400.0,
+];
+
+/// The engine's instruments, on the global meter provider (a no-op without an exporter).
+struct EngineMetrics {
+    lateness: Histogram<f64>,
+    reminders: Counter<u64>,
+    expirations: Counter<u64>,
+}
+
+impl EngineMetrics {
+    fn new() -> Self {
+        let meter = opentelemetry::global::meter(crate::metrics::METER);
+        EngineMetrics {
+            lateness: meter
+                .f64_histogram("aftersales.deadline.lateness")
+                .with_unit("s")
+                .with_description(
+                    "How long after its time a deadline's reminder or expiry fired (firing lag).",
+                )
+                .with_boundaries(LATENESS_BOUNDS.to_vec())
+                .build(),
+            reminders: meter
+                .u64_counter("aftersales.deadline.reminders")
+                .with_unit("{reminder}")
+                .with_description("Deadline reminders sent, by platform and rule.")
+                .build(),
+            expirations: meter
+                .u64_counter("aftersales.deadline.expirations")
+                .with_unit("{deadline}")
+                .with_description(
+                    "Deadlines that expired and had their consequence applied, by platform and rule.",
+                )
+                .build(),
+        }
+    }
+}
+
 pub struct DeadlineEngine {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -92,6 +137,7 @@ pub struct DeadlineEngine {
     owner: String,
     /// Wakes local WatchCaseEvents streams after a commit.
     feed: Option<watch::Sender<u64>>,
+    metrics: EngineMetrics,
 }
 
 impl DeadlineEngine {
@@ -110,6 +156,7 @@ impl DeadlineEngine {
             options,
             owner,
             feed,
+            metrics: EngineMetrics::new(),
         }
     }
 
@@ -194,7 +241,7 @@ impl DeadlineEngine {
             case_id = %case.id,
             platform = %case.platform,
             policy_version = %case.policy_version,
-            timers = timers.len(),
+            timers = timers.len() as u64,
             expired = tracing::field::Empty,
             reminded = tracing::field::Empty,
         );
@@ -235,10 +282,10 @@ impl DeadlineEngine {
                 match self.store.write(write).await {
                     // The store hands back what it committed; report from that, not a copy.
                     Ok(stored) => {
-                        record_signals(&case, &stored, &mut report);
+                        record_signals(&case, &stored, &mut report, &self.metrics);
                         let span = tracing::Span::current();
-                        span.record("expired", report.expired);
-                        span.record("reminded", report.reminded);
+                        span.record("expired", report.expired as u64);
+                        span.record("reminded", report.reminded as u64);
                         return report;
                     }
                     Err(StoreError::VersionConflict { .. }) if attempt < MAX_ATTEMPTS => {
@@ -321,21 +368,40 @@ impl DeadlineEngine {
     }
 }
 
-/// Log each signal as its own span (X-02: dashboards count reminders and expiries by rule).
-fn record_signals(case: &Case, events: &[StoredEvent], report: &mut SweepReport) {
+/// Each signal is its own span (X-02: dashboards count reminders and expiries by rule), with
+/// the deadline kind, rule id and lateness, and goes into the engine's metrics.
+fn record_signals(
+    case: &Case,
+    events: &[StoredEvent],
+    report: &mut SweepReport,
+    metrics: &EngineMetrics,
+) {
     for e in events {
         let d = &e.detail;
         let field = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
         let late_by_ms = d.get("late_by_ms").and_then(|v| v.as_i64()).unwrap_or(0);
+        let rule = field("rule");
+        let attributes = |kind: &'static str| {
+            [
+                KeyValue::new("deadline.kind", kind),
+                KeyValue::new("platform", case.platform.as_str().to_string()),
+                KeyValue::new("rule", rule.clone()),
+            ]
+        };
+        let lateness = late_by_ms.max(0) as f64 / 1000.0;
         match e.kind.as_str() {
             k if k == EventKind::DeadlineExpired.as_str() => {
                 report.expired += 1;
+                let attributes = attributes("expiry");
+                metrics.lateness.record(lateness, &attributes[..2]);
+                metrics.expirations.add(1, &attributes[1..]);
                 let _s = tracing::info_span!(
                     "deadline.expired",
+                    deadline.kind = "expiry",
                     tenant = %case.tenant,
                     case_id = %case.id,
                     platform = %case.platform,
-                    rule = %field("rule"),
+                    rule = %rule,
                     deadline = %field("deadline"),
                     consequence = %field("consequence"),
                     late_by_ms,
@@ -350,12 +416,16 @@ fn record_signals(case: &Case, events: &[StoredEvent], report: &mut SweepReport)
             }
             k if k == EventKind::DeadlineReminder.as_str() => {
                 report.reminded += 1;
+                let attributes = attributes("reminder");
+                metrics.lateness.record(lateness, &attributes[..2]);
+                metrics.reminders.add(1, &attributes[1..]);
                 let _s = tracing::info_span!(
                     "deadline.reminder",
+                    deadline.kind = "reminder",
                     tenant = %case.tenant,
                     case_id = %case.id,
                     platform = %case.platform,
-                    rule = %field("rule"),
+                    rule = %rule,
                     deadline = %field("deadline"),
                     due_at = %field("due_at"),
                     late_by_ms,
@@ -512,7 +582,9 @@ mod tests {
         assert_eq!(fires[1]["expired"], "1");
         let reminder = &named("deadline.reminder")[0];
         assert_eq!(reminder["rule"], "TB-04");
+        assert_eq!(reminder["deadline.kind"], "reminder");
         let expired = &named("deadline.expired")[0];
+        assert_eq!(expired["deadline.kind"], "expiry");
         assert_eq!(
             (
                 expired["rule"].as_str(),

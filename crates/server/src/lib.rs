@@ -2,6 +2,7 @@
 //! The binary in main.rs and the end-to-end tests both start the server through `serve`.
 
 pub mod deadlines;
+pub mod metrics;
 pub mod telemetry;
 
 pub use deadlines::{DeadlineEngine, EngineOptions, SweepReport};
@@ -69,6 +70,9 @@ pub struct ServeOptions {
     /// How long an API key's row is used before it is read again (see `aftersales_api::auth`):
     /// the longest a revocation made on another replica takes to hold here.
     pub key_row_ttl: Duration,
+    /// How often the metrics gauges (open cases, active deadlines) are read from the database;
+    /// None: not at all (no metrics are exported).
+    pub gauge_interval: Option<Duration>,
 }
 
 impl Default for ServeOptions {
@@ -81,6 +85,7 @@ impl Default for ServeOptions {
             limits: GateLimits::default(),
             request_timeout: Duration::from_secs(30),
             key_row_ttl: Duration::from_secs(1),
+            gauge_interval: None,
         }
     }
 }
@@ -151,6 +156,14 @@ pub async fn serve(
         );
         tokio::spawn(engine.run(drain_rx.clone()))
     });
+    if let Some(every) = options.gauge_interval {
+        tokio::spawn(metrics::Gauges::register().run(
+            services.store.clone(),
+            services.clock.clone(),
+            every,
+            drain_rx.clone(),
+        ));
+    }
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<AftersalesServiceServer<AftersalesApi>>()

@@ -167,6 +167,15 @@ struct ServeArgs {
         global = true
     )]
     key_row_ttl_ms: u64,
+    /// Milliseconds between reads of the gauge counts (open cases, active deadlines) when
+    /// metrics are exported (OTEL_EXPORTER_OTLP_ENDPOINT set); each read is two indexed counts.
+    #[arg(
+        long,
+        env = "AFTERSALES_GAUGE_INTERVAL_MS",
+        default_value_t = 15_000,
+        global = true
+    )]
+    gauge_interval_ms: u64,
 }
 
 #[derive(Subcommand)]
@@ -223,7 +232,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match run(cli).await {
+    let exports_metrics = _telemetry.exports_metrics();
+    match run(cli, exports_metrics).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -233,7 +243,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(cli: Cli, exports_metrics: bool) -> Result<(), Box<dyn std::error::Error>> {
     let command = cli.command.unwrap_or(Command::Serve);
     let args = cli.serve;
     tracing::info!(database = %redact(&cli.db.database_url), "opening store");
@@ -264,6 +274,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 },
                 request_timeout: Duration::from_secs(args.request_timeout_seconds.max(1)),
                 key_row_ttl: Duration::from_millis(args.key_row_ttl_ms),
+                gauge_interval: exports_metrics
+                    .then(|| Duration::from_millis(args.gauge_interval_ms.max(100))),
                 engine: EngineOptions {
                     enabled: args.deadline_engine,
                     batch: args.sweep_batch,

@@ -1,7 +1,11 @@
-//! Logs and traces. Structured logs always; OTLP trace export when
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set (the exporter reads the standard OTEL_* variables).
+//! Logs, traces and metrics. Structured logs always; OTLP export of traces and metrics when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set (the exporters read the standard OTEL_* variables).
+//! docs/observability.md describes what is exported.
 
+use crate::metrics::{self, StoreTiming};
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{Key, KeyValue};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use tracing_subscriber::layer::SubscriberExt;
@@ -16,9 +20,18 @@ pub enum LogFormat {
     Json,
 }
 
-/// Flushes buffered spans when dropped at shutdown.
+/// Flushes buffered spans and metrics when dropped at shutdown.
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    meters: Option<SdkMeterProvider>,
+}
+
+impl TelemetryGuard {
+    /// Whether metrics are exported (an OTLP endpoint is configured): only then is it worth
+    /// reading the gauge counts from the database.
+    pub fn exports_metrics(&self) -> bool {
+        self.meters.is_some()
+    }
 }
 
 impl Drop for TelemetryGuard {
@@ -28,7 +41,37 @@ impl Drop for TelemetryGuard {
                 eprintln!("flushing traces at shutdown failed: {e}");
             }
         }
+        if let Some(m) = self.meters.take() {
+            if let Err(e) = m.shutdown() {
+                eprintln!("flushing metrics at shutdown failed: {e}");
+            }
+        }
     }
+}
+
+/// Who is reporting: `service.name` from OTEL_SERVICE_NAME (or OTEL_RESOURCE_ATTRIBUTES),
+/// else `aftersales`; `service.instance.id` from OTEL_RESOURCE_ATTRIBUTES, else a random id
+/// per process, so the collector keeps each replica's counters apart instead of mixing
+/// several cumulative series into one.
+fn resource() -> Resource {
+    let detected = Resource::builder().build();
+    let mut builder = Resource::builder();
+    let named = detected
+        .get(&Key::from_static_str("service.name"))
+        .is_some_and(|v| v.as_str() != "unknown_service");
+    if !named {
+        builder = builder.with_service_name("aftersales");
+    }
+    if detected
+        .get(&Key::from_static_str("service.instance.id"))
+        .is_none()
+    {
+        builder = builder.with_attribute(KeyValue::new(
+            "service.instance.id",
+            uuid::Uuid::new_v4().to_string(),
+        ));
+    }
+    builder.build()
 }
 
 /// The batch exporter's default queue (2048 spans) drops spans under load; a larger queue
@@ -54,7 +97,8 @@ pub fn init(format: LogFormat) -> Result<TelemetryGuard, Box<dyn std::error::Err
     let endpoint_set = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
         .map(|v| !v.is_empty())
         .unwrap_or(false);
-    let (otel_layer, provider) = if endpoint_set {
+    let resource = endpoint_set.then(resource);
+    let (otel_layer, provider) = if let Some(resource) = resource.clone() {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
             .build()?;
@@ -67,7 +111,7 @@ pub fn init(format: LogFormat) -> Result<TelemetryGuard, Box<dyn std::error::Err
             .build();
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
-            .with_resource(Resource::builder().with_service_name("aftersales").build())
+            .with_resource(resource)
             .build();
         let tracer = provider.tracer("aftersales");
         let layer = tracing_opentelemetry::layer()
@@ -77,9 +121,19 @@ pub fn init(format: LogFormat) -> Result<TelemetryGuard, Box<dyn std::error::Err
     } else {
         (None, None)
     };
+    let (store_timing, meters) = match resource {
+        Some(resource) => {
+            let meters = metrics::provider(resource)?;
+            // After the provider is global: the layer's histogram is made on it.
+            let layer = StoreTiming::new().with_filter(StoreTiming::targets());
+            (Some(layer), Some(meters))
+        }
+        None => (None, None),
+    };
     tracing_subscriber::registry()
         .with(fmt_layer)
         .with(otel_layer)
+        .with(store_timing)
         .try_init()?;
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard { provider, meters })
 }

@@ -19,6 +19,10 @@ mod sql;
 pub mod sqlite;
 
 pub use postgres::PostgresStore;
+/// The SQL of [`Store::gauge_counts`], for the tests and benchmarks that EXPLAIN it.
+pub mod gauge_sql {
+    pub use crate::sql::{GAUGE_DEADLINES, GAUGE_OPEN_CASES, OPEN_STATES_SQL};
+}
 pub use sqlite::SqliteStore;
 
 /// Open the store a database URL names: `sqlite:…` (a file, created if missing, or
@@ -290,6 +294,33 @@ pub struct DueDeadlineCursor {
     pub position: u32,
 }
 
+/// What the metrics gauges report, counted across all tenants at one instant
+/// ([`Store::gauge_counts`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GaugeCounts {
+    /// Cases in a state they can still leave, per platform and state; states with no case are
+    /// left out.
+    pub open_cases: Vec<OpenCaseCount>,
+    /// Active deadlines per platform; platforms with none are left out.
+    pub deadlines: Vec<ActiveDeadlineCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OpenCaseCount {
+    pub platform: String,
+    pub state: CaseState,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ActiveDeadlineCount {
+    pub platform: String,
+    /// Due after the instant counted at.
+    pub due: u64,
+    /// Due at or before it and still active: not fired yet (the engine's backlog).
+    pub overdue: u64,
+}
+
 /// An active deadline with the case it belongs to, as the work queue shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DueDeadline {
@@ -416,4 +447,9 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         query: &DueDeadlineQuery,
     ) -> Result<Vec<DueDeadline>, StoreError>;
+
+    /// Open cases per platform and state, and active deadlines per platform split at `now`
+    /// into due and overdue, across every tenant: what the metrics gauges report. Each count
+    /// reads a partial index of the rows it counts, never the closed cases.
+    async fn gauge_counts(&self, now: DateTime<Utc>) -> Result<GaugeCounts, StoreError>;
 }

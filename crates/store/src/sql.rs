@@ -217,6 +217,33 @@ pub(crate) const NEXT_TIMER_AT: &str = "SELECT \
      (SELECT MIN(remind_at) FROM deadlines \
       WHERE state = 'active' AND reminded_at IS NULL) AS remind_at";
 
+/// The states a case can still leave, as the SQL list the `cases_open_by_platform_state`
+/// partial index is defined with (migrations/*/20261126000001_gauges.sql). The query repeats
+/// it word for word: SQLite uses a partial index only when the query's WHERE contains its
+/// predicate term as written. A store test checks it against `CaseState::is_resolved`.
+macro_rules! open_states {
+    () => {
+        "('awaiting_merchant', 'awaiting_buyer', 'return_in_transit', \
+         'awaiting_merchant_execution', 'platform_intervening', 'follow_up_pending')"
+    };
+}
+
+pub const OPEN_STATES_SQL: &str = open_states!();
+
+/// Open cases per platform and state, from `cases_open_by_platform_state` alone.
+pub const GAUGE_OPEN_CASES: &str = concat!(
+    "SELECT platform, state, COUNT(*) AS n FROM cases WHERE state IN ",
+    open_states!(),
+    " GROUP BY platform, state"
+);
+
+/// Active deadlines per platform, those due by `$1` counted apart, from
+/// `deadlines_active_by_platform` alone. `platform` is NULL only on rows no write has touched
+/// since the column was added (none after the timer migration's backfill).
+pub const GAUGE_DEADLINES: &str = "SELECT COALESCE(platform, '') AS platform, \
+     SUM(CASE WHEN due_at <= $1 THEN 1 ELSE 0 END) AS overdue, COUNT(*) AS n \
+     FROM deadlines WHERE state = 'active' GROUP BY platform";
+
 /// The start of the ListDueDeadlines query; the caller appends ` WHERE d.tenant_id = `, the
 /// filters and the order. `d.state = 'active'` in the WHERE lets it use `deadlines_queue`
 /// (or `deadlines_queue_by_shop` with a shop filter).
@@ -572,6 +599,41 @@ pub(crate) fn decode_due_deadline<R: SqlRow>(row: &R) -> Result<DueDeadline, Sto
         platform: case.platform.clone(),
         position,
         deadline,
+    })
+}
+
+/// The gauge queries' rows as [`GaugeCounts`](crate::GaugeCounts), sorted.
+pub(crate) fn gauge_counts(
+    cases: Vec<(String, String, i64)>,
+    deadlines: Vec<(String, i64, i64)>,
+) -> Result<crate::GaugeCounts, StoreError> {
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    let mut open_cases = cases
+        .into_iter()
+        .map(|(platform, state, n)| {
+            let state = state
+                .parse::<CaseState>()
+                .map_err(|e| corrupt("cases", &platform, e))?;
+            Ok(crate::OpenCaseCount {
+                platform,
+                state,
+                count: count(n),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    open_cases.sort();
+    let mut deadlines: Vec<_> = deadlines
+        .into_iter()
+        .map(|(platform, overdue, n)| crate::ActiveDeadlineCount {
+            platform,
+            due: count(n - overdue),
+            overdue: count(overdue),
+        })
+        .collect();
+    deadlines.sort();
+    Ok(crate::GaugeCounts {
+        open_cases,
+        deadlines,
     })
 }
 
@@ -1359,6 +1421,25 @@ macro_rules! impl_store {
                     .iter()
                     .map($crate::sql::decode_due_deadline)
                     .collect()
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system))]
+            async fn gauge_counts(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<$crate::GaugeCounts, $crate::StoreError> {
+                let cases: Vec<(String, String, i64)> =
+                    sqlx::query_as::<$db, (String, String, i64)>($crate::sql::GAUGE_OPEN_CASES)
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(Self::error)?;
+                let deadlines: Vec<(String, i64, i64)> =
+                    sqlx::query_as::<$db, (String, i64, i64)>($crate::sql::GAUGE_DEADLINES)
+                        .bind(aftersales_domain::time::to_millis(now))
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(Self::error)?;
+                $crate::sql::gauge_counts(cases, deadlines)
             }
         }
     };

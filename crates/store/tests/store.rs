@@ -103,6 +103,39 @@ impl Raw {
         }
     }
 
+    /// The query plan of `sql` (one `$1` bound to `arg`, if it has one) as text. PostgreSQL
+    /// plans with sequential scans disabled, so the plan shows whether an index *can* serve
+    /// the query (on a handful of rows the planner would rightly prefer a scan).
+    async fn plan(&self, sql: &str, arg: i64) -> String {
+        let binds = sql.contains("$1");
+        let sqlite_explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let pg_explain = format!("EXPLAIN {sql}");
+        match self {
+            Raw::Sqlite(p) => {
+                let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(&sqlite_explain);
+                if binds {
+                    q = q.bind(arg);
+                }
+                let rows = q.fetch_all(p).await.unwrap();
+                rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
+            }
+            Raw::Postgres(p) => {
+                let mut tx = p.begin().await.unwrap();
+                sqlx::query("SET LOCAL enable_seqscan = off")
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                let mut q = sqlx::query_as::<_, (String,)>(&pg_explain);
+                if binds {
+                    q = q.bind(arg);
+                }
+                let rows = q.fetch_all(&mut *tx).await.unwrap();
+                tx.rollback().await.unwrap();
+                rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n")
+            }
+        }
+    }
+
     async fn execute(&self, sql: &str, arg: &str) {
         macro_rules! run {
             ($pool:expr) => {
@@ -334,6 +367,8 @@ on_both!(
     cases_on_order_finds_every_line_of_that_order_only,
     needs_refresh_lists_only_marked_cases,
     order_line_migration_backfills_existing_cases from before_order_lines,
+    gauge_counts_count_open_cases_and_active_deadlines,
+    gauge_queries_read_only_their_partial_indexes,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -2518,5 +2553,133 @@ async fn order_line_migration_backfills_existing_cases(ctx: Ctx) {
     assert_eq!(
         s.list_cases(&tenant("acme"), &query).await.unwrap(),
         vec![stale]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics gauges
+
+/// The fixture policy's deadlines for another platform.
+fn open_on_other(tenant_id: &str, id: &str, now: DateTime<Utc>) -> Change {
+    let policy = Policy::parse_toml(&POLICY.replace("\"demo", "\"other")).unwrap();
+    Case::open(
+        CaseId::parse(id).unwrap(),
+        tenant(tenant_id),
+        draft("other", "shop-9", CaseKind::RefundOnly, None),
+        &policy,
+        Actor::merchant("alice"),
+        now,
+        &[],
+    )
+    .unwrap()
+}
+
+/// Open cases are counted per platform and state across tenants, resolved ones not at all;
+/// active deadlines per platform, split at `now` into due and overdue, finished ones not at all.
+async fn gauge_counts_count_open_cases_and_active_deadlines(ctx: Ctx) {
+    use aftersales_store::{ActiveDeadlineCount, GaugeCounts, OpenCaseCount};
+    let s = &*ctx.store;
+    assert_eq!(
+        s.gauge_counts(base()).await.unwrap(),
+        GaugeCounts::default()
+    );
+
+    // t1/a: opened at base; deadline 0 due base+5d, deadline 1 due base+7d.
+    s.write(insert(opened_at("t1", "a", base()))).await.unwrap();
+    // t1/b: opened a day later; both deadlines due after `now` below.
+    s.write(insert(opened_at("t1", "b", base() + Duration::days(1))))
+        .await
+        .unwrap();
+    // t2/c: closed; its deadlines cancelled. Neither it nor they count.
+    let c = open(
+        "t2",
+        "c",
+        draft("demo", "shop-1", CaseKind::RefundOnly, None),
+        base(),
+    );
+    let c_case = c.case.clone();
+    s.write(insert(c)).await.unwrap();
+    let mut closed = changed(&c_case, CaseState::Closed);
+    for d in &mut closed.deadlines {
+        d.state = DeadlineState::Cancelled;
+    }
+    s.write(update(closed, c_case.version, vec![]))
+        .await
+        .unwrap();
+    // t2/d: another platform, waiting for the buyer, deadlines still running.
+    let d = open_on_other("t2", "d", base());
+    let d_case = d.case.clone();
+    s.write(insert(d)).await.unwrap();
+    s.write(update(
+        changed(&d_case, CaseState::AwaitingBuyer),
+        d_case.version,
+        vec![],
+    ))
+    .await
+    .unwrap();
+
+    let now = base() + Duration::days(5) + Duration::hours(1);
+    let counts = s.gauge_counts(now).await.unwrap();
+    let open = |platform: &str, state, count| OpenCaseCount {
+        platform: platform.to_string(),
+        state,
+        count,
+    };
+    let active = |platform: &str, due, overdue| ActiveDeadlineCount {
+        platform: platform.to_string(),
+        due,
+        overdue,
+    };
+    assert_eq!(
+        counts,
+        GaugeCounts {
+            open_cases: vec![
+                open("demo", CaseState::AwaitingMerchant, 2),
+                open("other", CaseState::AwaitingBuyer, 1),
+            ],
+            // demo: a's deadline 0 is overdue; a's deadline 1 and both of b's are due.
+            // other: d's deadline 0 is overdue, deadline 1 due.
+            deadlines: vec![active("demo", 3, 1), active("other", 1, 1)],
+        }
+    );
+    // Exactly at a due time counts as overdue (the engine fires at due_at).
+    let at_due = s.gauge_counts(due0(base())).await.unwrap();
+    assert_eq!(
+        at_due.deadlines,
+        vec![active("demo", 3, 1), active("other", 1, 1)]
+    );
+    let before = s
+        .gauge_counts(due0(base()) - Duration::milliseconds(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        before.deadlines,
+        vec![active("demo", 4, 0), active("other", 2, 0)]
+    );
+}
+
+/// Each gauge query can be answered from its partial index alone (migrations 20261126000001),
+/// and the open-state list those indexes and queries share is exactly the domain's open states.
+async fn gauge_queries_read_only_their_partial_indexes(ctx: Ctx) {
+    use aftersales_store::gauge_sql::{GAUGE_DEADLINES, GAUGE_OPEN_CASES, OPEN_STATES_SQL};
+    let mut listed: Vec<&str> = OPEN_STATES_SQL.split('\'').skip(1).step_by(2).collect();
+    listed.sort();
+    let mut open: Vec<&str> = CaseState::ALL
+        .into_iter()
+        .filter(|s| !s.is_resolved())
+        .map(CaseState::as_str)
+        .collect();
+    open.sort();
+    assert_eq!(listed, open);
+
+    let cases = ctx.raw.plan(GAUGE_OPEN_CASES, 0).await;
+    assert!(
+        cases.contains("cases_open_by_platform_state"),
+        "open-case gauge plan:\n{cases}"
+    );
+    let deadlines = ctx.raw.plan(GAUGE_DEADLINES, 0).await;
+    assert!(
+        deadlines.contains("deadlines_active_by_platform"),
+        "deadline gauge plan:\n{deadlines}"
     );
 }

@@ -1,0 +1,665 @@
+//! Traces and metrics leave the real `aftersales` binary over OTLP and arrive at a collector
+//! with what docs/observability.md promises: the test runs an OTLP/gRPC collector in-process
+//! (the trace and metrics services of opentelemetry-proto, keeping every export request),
+//! points the server at it with OTEL_EXPORTER_OTLP_ENDPOINT, calls it with a W3C
+//! `traceparent` and checks the spans and metrics that arrive. Nothing sleeps for a deadline:
+//! the seeded deadlines are already due, and the test polls the collector with a time limit.
+
+use aftersales_domain::event::Actor;
+use aftersales_domain::{
+    BoundedText, Case, CaseDraft, CaseId, CaseKind, Fen, Fulfilment, OrderId, PlatformCode, ShopId,
+    TenantId,
+};
+use aftersales_platforms::AdapterRegistry;
+use aftersales_proto::v1 as pb;
+use aftersales_proto::v1::aftersales_service_client::AftersalesServiceClient;
+use aftersales_store::{CaseWrite, WriteMode};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, Metric};
+use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, Span};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tonic::metadata::MetadataValue;
+
+mod common;
+
+use common::{create_key, Db, ServerProcess, TENANT};
+
+// ---------------------------------------------------------------------------------------------
+// The collector
+
+/// Every export request received, per signal.
+#[derive(Clone, Default)]
+struct Collector {
+    traces: Arc<Mutex<Vec<ExportTraceServiceRequest>>>,
+    metrics: Arc<Mutex<Vec<ExportMetricsServiceRequest>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.traces.lock().unwrap().push(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        self.metrics.lock().unwrap().push(request.into_inner());
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+impl Collector {
+    /// Serve on a free loopback port until the test's runtime ends; the endpoint URL.
+    async fn start(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(self.clone()))
+            .add_service(MetricsServiceServer::new(self.clone()))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
+        tokio::spawn(server);
+        format!("http://{addr}")
+    }
+
+    /// Every span received so far, with its resource's `service.name`.
+    fn spans(&self) -> Vec<(String, Span)> {
+        let traces = self.traces.lock().unwrap();
+        let mut out = Vec::new();
+        for request in traces.iter() {
+            for rs in &request.resource_spans {
+                let service = rs
+                    .resource
+                    .as_ref()
+                    .and_then(|r| string_attr(&r.attributes, "service.name"))
+                    .unwrap_or_default();
+                for ss in &rs.scope_spans {
+                    for span in &ss.spans {
+                        out.push((service.clone(), span.clone()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The metrics of the newest export request (each carries every instrument's cumulative
+    /// state), and its resource attributes.
+    fn latest_metrics(&self) -> Option<(Vec<KeyValue>, Vec<Metric>)> {
+        let metrics = self.metrics.lock().unwrap();
+        let request = metrics.last()?;
+        let mut resource = Vec::new();
+        let mut out = Vec::new();
+        for rm in &request.resource_metrics {
+            if let Some(r) = &rm.resource {
+                resource.extend(r.attributes.iter().cloned());
+            }
+            for sm in &rm.scope_metrics {
+                out.extend(sm.metrics.iter().cloned());
+            }
+        }
+        Some((resource, out))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading OTLP values
+
+fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref())
+}
+
+fn string_attr(attributes: &[KeyValue], key: &str) -> Option<String> {
+    match attr(attributes, key)? {
+        any_value::Value::StringValue(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn int_attr(attributes: &[KeyValue], key: &str) -> Option<i64> {
+    match attr(attributes, key)? {
+        any_value::Value::IntValue(i) => Some(*i),
+        _ => None,
+    }
+}
+
+/// Whether `attributes` hold every `(key, value)` of `want`, strings or integers compared as
+/// text.
+fn has(attributes: &[KeyValue], want: &[(&str, &str)]) -> bool {
+    want.iter().all(|(k, v)| match attr(attributes, k) {
+        Some(any_value::Value::StringValue(s)) => s == v,
+        Some(any_value::Value::IntValue(i)) => i.to_string() == *v,
+        _ => false,
+    })
+}
+
+/// Poll `probe` until it yields, failing after `limit` with `what` and `context()`.
+async fn eventually<T>(
+    limit: Duration,
+    what: &str,
+    mut probe: impl FnMut() -> Option<T>,
+    context: impl Fn() -> String,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{what} did not arrive in {limit:?}\n{}",
+            context()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeding and calling
+
+/// An unshipped refund-only Taobao case opened at `opened`: TB-04 reminds the merchant 36 h
+/// after opening and refunds at 48 h.
+async fn seed(store: &Arc<dyn aftersales_store::Store>, opened: DateTime<Utc>, order: &str) {
+    let policies = AdapterRegistry::builtin().load_policies().unwrap();
+    let taobao = PlatformCode::parse("taobao").unwrap();
+    let policy = policies.in_force(&taobao, opened).unwrap().clone();
+    let change = Case::open(
+        CaseId::parse(uuid::Uuid::now_v7().to_string()).unwrap(),
+        TenantId::parse(TENANT).unwrap(),
+        CaseDraft {
+            shop: ShopId::parse("shop-1").unwrap(),
+            platform: taobao,
+            platform_case_id: None,
+            order_id: Some(OrderId::parse(order).unwrap()),
+            sub_order_id: None,
+            kind: CaseKind::RefundOnly,
+            fulfilment: Fulfilment::NotShipped,
+            requested_refund: Fen::new(1000).unwrap(),
+            order_total: None,
+            reason: BoundedText::parse("not needed").unwrap(),
+            buyer: BoundedText::parse("b").unwrap(),
+            buyer_address: None,
+            evidence: vec![],
+            order_state: None,
+            trade_success_at: None,
+            task: None,
+            evidence_request: None,
+            signed_at: None,
+            reason_category: None,
+            appeal: None,
+        },
+        &policy,
+        Actor::merchant("seed"),
+        opened,
+        &[],
+    )
+    .unwrap();
+    store
+        .write(CaseWrite {
+            case: change.case,
+            mode: WriteMode::Insert,
+            events: change.events,
+            idempotency: None,
+            caller: None,
+        })
+        .await
+        .expect("seed case");
+}
+
+/// A request with the key and a W3C trace context naming the caller's span.
+fn traced<T>(key: &str, traceparent: &str, msg: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut().insert(
+        "authorization",
+        MetadataValue::try_from(format!("Bearer {key}")).unwrap(),
+    );
+    r.metadata_mut()
+        .insert("traceparent", MetadataValue::try_from(traceparent).unwrap());
+    r
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn span_context(spans: &[(String, Span)]) -> String {
+    let mut lines: Vec<String> = spans
+        .iter()
+        .map(|(_, s)| {
+            format!(
+                "{} trace={} id={} parent={}",
+                s.name,
+                hex(&s.trace_id),
+                hex(&s.span_id),
+                hex(&s.parent_span_id)
+            )
+        })
+        .collect();
+    lines.truncate(200);
+    format!("{} spans arrived:\n{}", spans.len(), lines.join("\n"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The test
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn spans_and_metrics_reach_the_collector(postgres: bool) {
+    let collector = Collector::default();
+    let endpoint = collector.start().await;
+    let (db, url) = Db::fresh(postgres).await;
+    {
+        let store = aftersales_store::connect(&url, 2).await.unwrap();
+        // Overdue by a day: its TB-04 expiry fires (refund) as soon as the engine runs.
+        seed(&store, Utc::now() - ChronoDuration::days(3), "o-expire").await;
+        // 40 h old: past its reminder (36 h), not yet due (48 h): a reminder fires.
+        seed(&store, Utc::now() - ChronoDuration::hours(40), "o-remind").await;
+    }
+    let key = create_key(&url, TENANT, "ops");
+    let server = ServerProcess::start(
+        &url,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_SERVICE_NAME", "aftersales-telemetry-test"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+            ("AFTERSALES_GAUGE_INTERVAL_MS", "100"),
+            // Spans are exported at the level RUST_LOG lets through.
+            ("RUST_LOG", "info"),
+        ],
+    );
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = AftersalesServiceClient::new(channel);
+
+    // The caller's trace: one trace id, a different parent span per call.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let create_parent = "00f067aa0ba902b7";
+    let missing_parent = "00f067aa0ba902b8";
+    let refused_parent = "00f067aa0ba902b9";
+    let tp = |parent: &str| format!("00-{trace_id}-{parent}-01");
+
+    let created = client
+        .create_case(traced(
+            &key,
+            &tp(create_parent),
+            pb::CreateCaseRequest {
+                case: Some(pb::Case {
+                    shop: "shop-1".into(),
+                    platform: "taobao".into(),
+                    order_id: "o-rpc".into(),
+                    kind: pb::CaseKind::RefundOnly as i32,
+                    fulfilment: pb::Fulfilment::Received as i32,
+                    requested_refund_fen: 5000,
+                    order_total_fen: 9900,
+                    reason: "wrong colour".into(),
+                    buyer: "tb_buyer_02".into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+        ))
+        .await
+        .expect("create case")
+        .into_inner();
+    let case_id = created
+        .name
+        .strip_prefix("cases/")
+        .expect("a case name")
+        .to_string();
+    let missing = client
+        .get_case(traced(
+            &key,
+            &tp(missing_parent),
+            pb::GetCaseRequest {
+                name: "cases/no-such-case".into(),
+            },
+        ))
+        .await
+        .expect_err("no such case");
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    let refused = client
+        .get_case(traced(
+            "ask_0000000000000000_nottherightsecret",
+            &tp(refused_parent),
+            pb::GetCaseRequest {
+                name: created.name.clone(),
+            },
+        ))
+        .await
+        .expect_err("a wrong key");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    // A stream the client gives up on: the call ends CANCELLED when the client goes away.
+    let mut watch = client
+        .watch_case_events(traced(
+            &key,
+            &tp(create_parent),
+            pb::WatchCaseEventsRequest { after_sequence: 0 },
+        ))
+        .await
+        .expect("watch")
+        .into_inner();
+    tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("an event in time")
+        .expect("an event")
+        .expect("not the end");
+    drop(watch);
+
+    // --- Traces -------------------------------------------------------------------------------
+    let rpc_span = |method: &str, parent: &str| {
+        let name = format!("aftersales.v1.AftersalesService/{method}");
+        let parent = parent.to_string();
+        move |spans: &[(String, Span)]| {
+            spans
+                .iter()
+                .find(|(_, s)| s.name == name && hex(&s.parent_span_id) == parent)
+                .map(|(service, s)| (service.clone(), s.clone()))
+        }
+    };
+    let find_create = rpc_span("CreateCase", create_parent);
+    let (service, create) = eventually(
+        LIMIT,
+        "the CreateCase span",
+        || find_create(&collector.spans()),
+        || span_context(&collector.spans()),
+    )
+    .await;
+    assert_eq!(service, "aftersales-telemetry-test");
+    // The caller's trace continues: same trace id, the caller's span as parent.
+    assert_eq!(hex(&create.trace_id), trace_id);
+    assert_eq!(hex(&create.parent_span_id), create_parent);
+    assert_eq!(create.kind, SpanKind::Server as i32);
+    for (k, v) in [
+        ("rpc.system", "grpc"),
+        ("rpc.service", "aftersales.v1.AftersalesService"),
+        ("rpc.method", "CreateCase"),
+        ("tenant", TENANT),
+        ("account", "ops"),
+        ("platform", "taobao"),
+        ("case_id", case_id.as_str()),
+    ] {
+        assert_eq!(
+            string_attr(&create.attributes, k).as_deref(),
+            Some(v),
+            "{k} on {create:?}"
+        );
+    }
+    assert_eq!(
+        int_attr(&create.attributes, "rpc.grpc.status_code"),
+        Some(0)
+    );
+    // Each attribute once: a field recorded twice would be sent twice.
+    let mut keys: Vec<&str> = create.attributes.iter().map(|kv| kv.key.as_str()).collect();
+    let all = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), all, "repeated attributes on {create:?}");
+
+    // A store call is a child span in the same trace.
+    let spans = collector.spans();
+    let store_write = spans
+        .iter()
+        .map(|(_, s)| s)
+        .find(|s| {
+            s.span_id != create.span_id
+                && s.trace_id == create.trace_id
+                && s.parent_span_id == create.span_id
+                && s.name == "write"
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no store `write` span under CreateCase\n{}",
+                span_context(&spans)
+            )
+        });
+    let system = if postgres { "postgresql" } else { "sqlite" };
+    assert_eq!(
+        string_attr(&store_write.attributes, "db.system").as_deref(),
+        Some(system)
+    );
+    assert_eq!(
+        string_attr(&store_write.attributes, "case_id").as_deref(),
+        Some(case_id.as_str())
+    );
+
+    // Errors: NOT_FOUND from the handler, UNAUTHENTICATED from the gate, CANCELLED when the
+    // client dropped its stream.
+    for (method, parent, code) in [
+        ("GetCase", missing_parent, 5),
+        ("GetCase", refused_parent, 16),
+        ("WatchCaseEvents", create_parent, 1),
+    ] {
+        let find = rpc_span(method, parent);
+        let (_, span) = eventually(
+            LIMIT,
+            &format!("the {method} span answering {code}"),
+            || find(&collector.spans()),
+            || span_context(&collector.spans()),
+        )
+        .await;
+        assert_eq!(hex(&span.trace_id), trace_id);
+        assert_eq!(
+            int_attr(&span.attributes, "rpc.grpc.status_code"),
+            Some(code),
+            "{method} {span:?}"
+        );
+    }
+
+    // The deadline engine: each firing is a span with its kind, rule and lateness, under the
+    // per-case `deadline.fire` span.
+    for (name, kind, min_late_ms) in [
+        ("deadline.expired", "expiry", 23 * 3_600_000),
+        ("deadline.reminder", "reminder", 3 * 3_600_000),
+    ] {
+        let fired = eventually(
+            LIMIT,
+            name,
+            || {
+                collector
+                    .spans()
+                    .into_iter()
+                    .map(|(_, s)| s)
+                    .find(|s| s.name == name)
+            },
+            || span_context(&collector.spans()),
+        )
+        .await;
+        assert_eq!(
+            string_attr(&fired.attributes, "deadline.kind").as_deref(),
+            Some(kind)
+        );
+        assert_eq!(
+            string_attr(&fired.attributes, "rule").as_deref(),
+            Some("TB-04")
+        );
+        assert_eq!(
+            string_attr(&fired.attributes, "platform").as_deref(),
+            Some("taobao")
+        );
+        let late = int_attr(&fired.attributes, "late_by_ms").expect("late_by_ms");
+        assert!(late >= min_late_ms, "{name} late by {late} ms");
+        let spans = collector.spans();
+        let fire = spans
+            .iter()
+            .map(|(_, s)| s)
+            .find(|s| s.span_id == fired.parent_span_id)
+            .unwrap_or_else(|| panic!("no parent of {name}\n{}", span_context(&spans)));
+        assert_eq!(fire.name, "deadline.fire");
+        assert_eq!(
+            string_attr(&fire.attributes, "tenant").as_deref(),
+            Some(TENANT)
+        );
+    }
+
+    // --- Metrics ------------------------------------------------------------------------------
+    let find_metric = |metrics: &[Metric], name: &str| -> Option<Metric> {
+        metrics.iter().find(|m| m.name == name).cloned()
+    };
+    let histogram_count = |m: &Metric, want: &[(&str, &str)]| -> u64 {
+        match &m.data {
+            Some(metric::Data::Histogram(h)) => h
+                .data_points
+                .iter()
+                .filter(|p| has(&p.attributes, want))
+                .map(|p| p.count)
+                .sum(),
+            _ => 0,
+        }
+    };
+    let number = |m: &Metric, want: &[(&str, &str)]| -> Option<i64> {
+        let points = match &m.data {
+            Some(metric::Data::Gauge(g)) => &g.data_points,
+            Some(metric::Data::Sum(s)) => &s.data_points,
+            _ => return None,
+        };
+        points
+            .iter()
+            .find(|p| has(&p.attributes, want))
+            .and_then(|p| match p.value {
+                Some(number_data_point::Value::AsInt(i)) => Some(i),
+                Some(number_data_point::Value::AsDouble(d)) => Some(d as i64),
+                None => None,
+            })
+    };
+    let describe = || match collector.latest_metrics() {
+        None => "no metrics export arrived".to_string(),
+        Some((_, metrics)) => format!("{metrics:#?}").chars().take(20_000).collect(),
+    };
+    // Wait for an export that has seen everything above: the last call's duration, and the
+    // gauges after the engine fired both seeded cases (the expired one refunded, so open cases
+    // are the reminded one and the created one).
+    let (resource, metrics) = eventually(
+        LIMIT,
+        "metrics with every instrument",
+        || {
+            let (resource, metrics) = collector.latest_metrics()?;
+            let rpc = find_metric(&metrics, "rpc.server.call.duration")?;
+            (histogram_count(&rpc, &[("rpc.method", "WatchCaseEvents")]) > 0).then_some(())?;
+            let open = find_metric(&metrics, "aftersales.cases.open")?;
+            (number(
+                &open,
+                &[("platform", "taobao"), ("state", "awaiting_merchant")],
+            )? == 2)
+                .then_some(())?;
+            find_metric(&metrics, "aftersales.deadline.reminders")?;
+            find_metric(&metrics, "aftersales.deadline.expirations")?;
+            Some((resource, metrics))
+        },
+        describe,
+    )
+    .await;
+    assert_eq!(
+        string_attr(&resource, "service.name").as_deref(),
+        Some("aftersales-telemetry-test")
+    );
+    assert!(string_attr(&resource, "service.instance.id").is_some());
+
+    let rpc = find_metric(&metrics, "rpc.server.call.duration").unwrap();
+    assert_eq!(rpc.unit, "s");
+    for (method, code, n) in [
+        ("CreateCase", "0", 1),
+        ("GetCase", "5", 1),
+        ("GetCase", "16", 1),
+        ("WatchCaseEvents", "1", 1),
+    ] {
+        assert_eq!(
+            histogram_count(
+                &rpc,
+                &[
+                    ("rpc.method", method),
+                    ("rpc.grpc.status_code", code),
+                    ("rpc.service", "aftersales.v1.AftersalesService")
+                ]
+            ),
+            n,
+            "{method} {code}"
+        );
+    }
+
+    let open = find_metric(&metrics, "aftersales.cases.open").unwrap();
+    assert!(matches!(open.data, Some(metric::Data::Gauge(_))));
+    let active = find_metric(&metrics, "aftersales.deadlines.active").unwrap();
+    // The reminded case's TB-04 and the created case's deadlines run; none is overdue once the
+    // engine has fired.
+    assert!(number(&active, &[("platform", "taobao"), ("status", "due")]).unwrap() >= 1);
+    assert_eq!(
+        number(&active, &[("platform", "taobao"), ("status", "overdue")]),
+        Some(0)
+    );
+
+    let lateness = find_metric(&metrics, "aftersales.deadline.lateness").unwrap();
+    assert_eq!(lateness.unit, "s");
+    assert_eq!(
+        histogram_count(
+            &lateness,
+            &[("deadline.kind", "expiry"), ("platform", "taobao")]
+        ),
+        1
+    );
+    assert_eq!(
+        histogram_count(&lateness, &[("deadline.kind", "reminder")]),
+        1
+    );
+    let reminders = find_metric(&metrics, "aftersales.deadline.reminders").unwrap();
+    assert_eq!(
+        number(&reminders, &[("platform", "taobao"), ("rule", "TB-04")]),
+        Some(1)
+    );
+    let expirations = find_metric(&metrics, "aftersales.deadline.expirations").unwrap();
+    assert_eq!(
+        number(&expirations, &[("platform", "taobao"), ("rule", "TB-04")]),
+        Some(1)
+    );
+
+    let store = find_metric(&metrics, "db.client.operation.duration").unwrap();
+    assert!(
+        histogram_count(
+            &store,
+            &[("db.operation.name", "write"), ("db.system.name", system)]
+        ) >= 3,
+        "the created case and both firings are writes"
+    );
+    assert!(histogram_count(&store, &[("db.operation.name", "gauge_counts")]) >= 1);
+
+    drop(server);
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn sqlite_spans_and_metrics_reach_the_collector() {
+    spans_and_metrics_reach_the_collector(false).await
+}
+
+#[tokio::test]
+async fn postgres_spans_and_metrics_reach_the_collector() {
+    spans_and_metrics_reach_the_collector(true).await
+}
