@@ -52,7 +52,12 @@ impl SqliteStore {
         };
         // The writer is never recycled: for an in-memory database closing the last
         // connection would drop the data, and for a file there is no reason to reconnect.
+        // No ping before each use: a connection to a local file does not go stale, and sqlx's
+        // ping is a round trip through the connection's worker thread (it already pings again
+        // when a connection goes back to the pool). Profiling GetCase showed those hand-offs as
+        // most of the server's time.
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -68,6 +73,7 @@ impl SqliteStore {
         } else {
             // WAL is a property of the file, already set by the writer; readers only read.
             SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(READERS)
                 .acquire_timeout(BUSY_TIMEOUT)
                 .connect_lazy_with(options.read_only(true))
