@@ -3,12 +3,13 @@
 //!
 //! `Store::write` sends its write over a bounded channel, with a oneshot for the answer, to
 //! the writer task(s). A writer takes the first pending write, drains whatever else is
-//! already queued (no waiting for more: an idle store commits a lone write at once), up to
+//! already queued (after one yield to the scheduler, so callers just answered can queue
+//! their next write; no timer: an idle store commits a lone write at once), up to
 //! [`MAX_BATCH`], and runs them all in one transaction. SQLite has one writer (one
 //! connection); PostgreSQL several, each with its own transaction, sharing the queue.
 //!
 //! The semantics are those of running the batch's writes one after another, in (tenant,
-//! case id) order, each in its own transaction:
+//! case id, new case first) order, each in its own transaction:
 //! - a write that fails (version conflict, duplicate request, duplicate platform case, a
 //!   missing case…) gets its error and nothing of it commits; the others go on. A version
 //!   conflict leaves nothing behind and the batch continues in the same transaction; any
@@ -27,11 +28,13 @@
 //! without it. One that stops waiting after COMMIT was sent may have committed, as before
 //! group commit.
 //!
-//! Each batch first runs its writes' idempotency records and case rows statement by
-//! statement (their errors belong to one write), then the deadline rows, counters and events
-//! of all of them in a few multi-row statements. If one of those fails, the batch runs again
-//! write by write ([`BatchWriter::write_one`], the same SQL a single write always ran) to
-//! find out whose it was.
+//! A batch runs in few statements: the idempotency records of all its writes in one
+//! multi-row INSERT, its new cases in another, its updates one by one (each sees the writes
+//! before it; a version conflict is known by its row count), then the deadline rows, one
+//! counter bump per tenant and the events of all of them. A failing multi-row statement is
+//! someone's, but not knowably whose: the batch then runs again write by write
+//! ([`BatchWriter::write_one`], the statements a write ran on its own before group commit),
+//! where every failure is one write's.
 
 use crate::{CaseWrite, StoreError, StoredEvent, WriteStats};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,8 +77,15 @@ pub(crate) trait BatchWriter: Send + Sync + 'static {
     /// transaction too.
     async fn rollback(&self, tx: Self::Tx);
 
-    /// The idempotency record and the case row of one write.
-    async fn write_head(&self, tx: &mut Self::Tx, write: &CaseWrite) -> Result<(), Fail>;
+    /// The idempotency records and case rows of the batch, in as few statements as possible
+    /// (new cases and idempotency records together, updates one by one, after the inserts):
+    /// per write, None or the error it was skipped with. The index of the failing write, if
+    /// a failure is one write's.
+    async fn write_heads(
+        &self,
+        tx: &mut Self::Tx,
+        writes: &[&CaseWrite],
+    ) -> Result<Vec<Option<StoreError>>, (Option<usize>, Fail)>;
     /// The deadline rows, counters and events of writes whose heads succeeded, in batch
     /// order, in as few statements as possible. An error here belongs to no single write.
     async fn write_tails(
@@ -208,6 +218,10 @@ async fn run<W: BatchWriter>(writer: Arc<W>, shared: Arc<Shared>) {
                 return;
             };
             let mut batch = vec![first];
+            // The callers the last batch answered are about to send their next writes: let
+            // them run first (one yield, no timer), or the few writes that came in during
+            // that batch take the next transaction alone and the rest wait for it.
+            tokio::task::yield_now().await;
             while batch.len() < MAX_BATCH {
                 match queue.try_recv() {
                     Ok(p) => batch.push(p),
@@ -244,12 +258,18 @@ async fn run_batch<W: BatchWriter>(writer: &W, batch: Vec<Pending>, id: u64, sha
     let counters = &shared.counters;
     let mut batch = batch;
     // Lock order: case rows are locked in (tenant, case id) order by every batch, so two
-    // PostgreSQL writers do not deadlock on them. Stable, so writes of one case keep their
-    // order of arrival.
-    batch.sort_by(|a, b| {
-        (a.write.case.tenant.as_str(), a.write.case.id.as_str())
-            .cmp(&(b.write.case.tenant.as_str(), b.write.case.id.as_str()))
-    });
+    // PostgreSQL writers do not deadlock on them. New cases are inserted before any update
+    // (`write_heads`), so an insert goes first among the writes of its case too; otherwise
+    // stable, so writes of one case keep their order of arrival. This order is the serial
+    // order the batch's outcome is consistent with.
+    fn key(w: &CaseWrite) -> (&str, &str, bool) {
+        (
+            w.case.tenant.as_str(),
+            w.case.id.as_str(),
+            w.mode != crate::WriteMode::Insert,
+        )
+    }
+    batch.sort_by(|a, b| key(&a.write).cmp(&key(&b.write)));
     let mut one_by_one = false;
     let mut retries = 0;
     let mut transactions = 0u64;
@@ -397,19 +417,23 @@ fn fail_all(batch: Vec<Pending>, error: StoreError, id: u64, shared: &Shared) {
     }
 }
 
-/// Heads write by write, then every tail together.
+/// Every head, then every tail, each in as few statements as possible.
 async fn attempt_batched<W: BatchWriter>(
     writer: &W,
     tx: &mut W::Tx,
     batch: &[Pending],
     answers: &mut [Option<Answer>],
 ) -> Result<(), Stop> {
+    let writes: Vec<&CaseWrite> = batch.iter().map(|p| &p.write).collect();
+    let heads = writer
+        .write_heads(tx, &writes)
+        .await
+        .map_err(|(at, fail)| Stop { at, fail })?;
     let mut done = Vec::with_capacity(batch.len());
-    for (i, p) in batch.iter().enumerate() {
-        match writer.write_head(tx, &p.write).await {
-            Ok(()) => done.push(i),
-            Err(Fail::Skip(e)) => answers[i] = Some(Err(e)),
-            Err(fail) => return Err(Stop { at: Some(i), fail }),
+    for (i, skipped) in heads.into_iter().enumerate() {
+        match skipped {
+            None => done.push(i),
+            Some(e) => answers[i] = Some(Err(e)),
         }
     }
     let writes: Vec<&CaseWrite> = done.iter().map(|&i| &batch[i].write).collect();
@@ -521,22 +545,8 @@ merchant_actions = ["agree"]
         _alive: Arc<()>,
     }
 
-    #[async_trait::async_trait]
-    impl BatchWriter for Fake {
-        type Tx = Vec<String>;
-        const SYSTEM: &'static str = "fake";
-
-        async fn begin(&self) -> Result<Vec<String>, Fail> {
-            assert!(!self.panic_on_begin, "the writer crashed");
-            self.gate.acquire().await.unwrap().forget();
-            Ok(Vec::new())
-        }
-        async fn commit(&self, tx: Vec<String>) -> Result<(), Fail> {
-            self.committed.lock().unwrap().push(tx);
-            Ok(())
-        }
-        async fn rollback(&self, _tx: Vec<String>) {}
-        async fn write_head(&self, tx: &mut Vec<String>, w: &CaseWrite) -> Result<(), Fail> {
+    impl Fake {
+        async fn head(&self, tx: &mut Vec<String>, w: &CaseWrite) -> Result<(), Fail> {
             let id = w.case.id.as_str();
             if id.starts_with("slow") {
                 self.slow.acquire().await.unwrap().forget();
@@ -557,6 +567,38 @@ merchant_actions = ["agree"]
                 }
             }
         }
+    }
+
+    #[async_trait::async_trait]
+    impl BatchWriter for Fake {
+        type Tx = Vec<String>;
+        const SYSTEM: &'static str = "fake";
+
+        async fn begin(&self) -> Result<Vec<String>, Fail> {
+            assert!(!self.panic_on_begin, "the writer crashed");
+            self.gate.acquire().await.unwrap().forget();
+            Ok(Vec::new())
+        }
+        async fn commit(&self, tx: Vec<String>) -> Result<(), Fail> {
+            self.committed.lock().unwrap().push(tx);
+            Ok(())
+        }
+        async fn rollback(&self, _tx: Vec<String>) {}
+        async fn write_heads(
+            &self,
+            tx: &mut Vec<String>,
+            writes: &[&CaseWrite],
+        ) -> Result<Vec<Option<StoreError>>, (Option<usize>, Fail)> {
+            let mut skipped = Vec::new();
+            for (i, w) in writes.iter().enumerate() {
+                match self.head(tx, w).await {
+                    Ok(()) => skipped.push(None),
+                    Err(Fail::Skip(e)) => skipped.push(Some(e)),
+                    Err(fail) => return Err((Some(i), fail)),
+                }
+            }
+            Ok(skipped)
+        }
         async fn write_tails(
             &self,
             tx: &mut Vec<String>,
@@ -576,7 +618,7 @@ merchant_actions = ["agree"]
             tx: &mut Vec<String>,
             w: &CaseWrite,
         ) -> Result<Vec<StoredEvent>, Fail> {
-            self.write_head(tx, w).await?;
+            self.head(tx, w).await?;
             if w.case.id.as_str().starts_with("tail") {
                 return Err(Fail::Write(StoreError::Database(w.case.id.to_string())));
             }
@@ -795,8 +837,7 @@ merchant_actions = ["agree"]
 
     #[test]
     fn several_writers_take_batches_side_by_side() {
-        // Two writers, each holding a batch: the third write waits for neither to finish
-        // forming (it is queued and taken by whichever is free first).
+        // Two writers: while one holds a batch, the other takes the next write.
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -805,8 +846,10 @@ merchant_actions = ["agree"]
         rt.block_on(async {
             let rig = rig(2, false);
             let a = rig.submit("a");
+            rig.until("the first batch", |s| s.transactions == 1).await;
             let b = rig.submit("b");
-            rig.until("two batches", |s| s.transactions == 2).await;
+            rig.until("a second batch beside it", |s| s.transactions == 2)
+                .await;
             rig.gate.add_permits(3);
             a.await.unwrap().unwrap();
             b.await.unwrap().unwrap();

@@ -20,11 +20,14 @@ pub struct PostgresStore {
     group: GroupCommit,
 }
 
-/// Group-commit writers for a pool of `max_connections`: a quarter of the pool, 1 to 8.
-/// Each holds a connection only while it runs a batch; the rest serve reads and the other
-/// writes.
+/// Group-commit writers for a pool of `max_connections`: an eighth of the pool, 1 to 4 (2
+/// for the default pool of 16). Each holds a connection only while it runs a batch. More
+/// writers overlap one batch's statements with another's commit, but split the waiting
+/// writes into smaller batches, and every batch queues on the counter row of each tenant it
+/// writes until the one before commits: at 16 concurrent writers of one tenant, 1 or 2
+/// writers measured best and 4 about a quarter slower (docs/benchmarks.md).
 pub fn default_writers(max_connections: u32) -> usize {
-    (max_connections / 4).clamp(1, 8) as usize
+    (max_connections / 8).clamp(1, 4) as usize
 }
 
 impl PostgresStore {

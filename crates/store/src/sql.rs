@@ -73,6 +73,10 @@ pub(crate) const INSERT_IDEMPOTENCY: &str = "INSERT INTO idempotency_keys \
 pub(crate) const DELETE_IDEMPOTENCY: &str =
     "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND request_id = $2";
 
+/// Followed by `VALUES (…), (…)`, one tuple per record in [`INSERT_IDEMPOTENCY`] order.
+pub(crate) const INSERT_IDEMPOTENCY_ROWS: &str = "INSERT INTO idempotency_keys \
+     (tenant_id, request_id, method, fingerprint, response, created_at) ";
+
 pub(crate) const SELECT_IDEMPOTENCY: &str = "SELECT request_id, method, fingerprint, response, \
      created_at FROM idempotency_keys WHERE tenant_id = $1 AND request_id = $2";
 
@@ -82,6 +86,12 @@ pub(crate) const INSERT_CASE: &str = "INSERT INTO cases \
       platform_version, version, created_at, updated_at, order_id, sub_order_id, \
       needs_refresh, body) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+
+/// Followed by `VALUES (…), (…)`, one tuple of [`CaseColumns`] per case, in field order.
+pub(crate) const INSERT_CASE_ROWS: &str = "INSERT INTO cases \
+     (tenant_id, id, shop_id, platform, platform_case_id, kind, state, next_deadline_at, \
+      platform_version, version, created_at, updated_at, order_id, sub_order_id, \
+      needs_refresh, body) ";
 
 /// Binds: the [`CaseColumns`] in field order ($1…$16), then the expected version ($17).
 pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET \
@@ -177,12 +187,17 @@ pub(crate) const KEYS_PER_STATEMENT: usize = 500;
 /// bind limit.
 pub(crate) const ROWS_PER_STATEMENT: usize = 256;
 
-/// `items` in chunks of `max`, then of the powers of two the remainder is made of (100 with
-/// a max of 256: 64, 32, 4). A multi-row statement's text depends on its row count, and the
-/// drivers cache a prepared statement per text: this way a table gets at most nine texts
-/// however the batches vary, so its statements stay prepared.
-pub(crate) fn pow2_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> + '_ {
-    debug_assert!(max.is_power_of_two());
+/// Rows a multi-row statement of a batch takes as they come: up to this many, the statement
+/// has exactly the batch's rows (one statement per table for a batch this size).
+const EXACT_ROWS: usize = 16;
+
+/// `items` in chunks for multi-row statements: `max` at a time, then powers of two down to
+/// [`EXACT_ROWS`], then the rest in one (100 with a max of 256: 64, 32, 4). A statement's
+/// text depends on its row count and the drivers cache a prepared statement per text: this
+/// way a table gets at most 21 texts however batches vary (sqlx keeps 100 per connection),
+/// while a batch of up to 16 writes needs one statement per table.
+pub(crate) fn row_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> + '_ {
+    debug_assert!(max.is_power_of_two() && max >= EXACT_ROWS);
     let mut rest = items;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -190,6 +205,8 @@ pub(crate) fn pow2_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[
         }
         let n = if rest.len() >= max {
             max
+        } else if rest.len() <= EXACT_ROWS {
+            rest.len()
         } else {
             1 << (usize::BITS - 1 - rest.len().leading_zeros())
         };
@@ -1521,12 +1538,121 @@ macro_rules! impl_batch_writer {
                 }
             }
 
-            async fn write_head(
+            async fn write_heads(
                 &self,
                 tx: &mut Self::Tx,
-                write: &$crate::CaseWrite,
-            ) -> Result<(), $crate::group_commit::Fail> {
-                Self::head(tx, write).await
+                writes: &[&$crate::CaseWrite],
+            ) -> Result<Vec<Option<$crate::StoreError>>, (Option<usize>, $crate::group_commit::Fail)> {
+                use $crate::group_commit::Fail;
+                use $crate::sql;
+                use $crate::{StoreError, WriteMode};
+                use aftersales_domain::time::to_millis;
+                let batch_fail = |e| (None, sql::fail(e, <$store>::error));
+
+                // Idempotency records first, so a repeated request fails before its case is
+                // touched. A duplicate among them is someone's, but not knowably whose: the
+                // batch then runs write by write.
+                let records: Vec<(&str, &$crate::IdempotencyRecord)> = writes
+                    .iter()
+                    .filter_map(|w| Some((w.case.tenant.as_str(), w.idempotency.as_ref()?)))
+                    .collect();
+                for chunk in sql::row_chunks(&records, sql::ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_IDEMPOTENCY_ROWS);
+                    q.push_values(chunk, |mut row, (tenant, idem)| {
+                        row.push_bind(*tenant)
+                            .push_bind(idem.request_id.as_str())
+                            .push_bind(idem.method.as_str())
+                            .push_bind(idem.fingerprint.as_str())
+                            .push_bind(idem.response.as_slice())
+                            .push_bind(to_millis(idem.created_at));
+                    });
+                    q.build().execute(&mut **tx).await.map_err(batch_fail)?;
+                }
+
+                // New cases, all together (likewise for a duplicate).
+                let mut new_cases = Vec::new();
+                for (i, w) in writes.iter().enumerate() {
+                    if w.mode == WriteMode::Insert {
+                        new_cases.push(
+                            sql::CaseColumns::new(&w.case).map_err(|e| (Some(i), Fail::Write(e)))?,
+                        );
+                    }
+                }
+                for chunk in sql::row_chunks(&new_cases, sql::ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_CASE_ROWS);
+                    q.push_values(chunk, |mut row, c| {
+                        row.push_bind(c.tenant_id)
+                            .push_bind(c.id)
+                            .push_bind(c.shop_id)
+                            .push_bind(c.platform)
+                            .push_bind(c.platform_case_id)
+                            .push_bind(c.kind)
+                            .push_bind(c.state)
+                            .push_bind(c.next_deadline_at)
+                            .push_bind(c.platform_version)
+                            .push_bind(c.version)
+                            .push_bind(c.created_at)
+                            .push_bind(c.updated_at)
+                            .push_bind(c.order_id)
+                            .push_bind(c.sub_order_id)
+                            .push_bind(c.needs_refresh)
+                            .push_bind(c.body.as_str());
+                    });
+                    q.build().execute(&mut **tx).await.map_err(batch_fail)?;
+                }
+
+                // Updates one by one, in batch order: each sees the writes before it.
+                let mut skipped = Vec::with_capacity(writes.len());
+                for (i, w) in writes.iter().enumerate() {
+                    let WriteMode::Update { expected_version } = w.mode else {
+                        skipped.push(None);
+                        continue;
+                    };
+                    let case = &w.case;
+                    let c = sql::CaseColumns::new(case).map_err(|e| (Some(i), Fail::Write(e)))?;
+                    let done = sqlx::query::<$db>(sql::UPDATE_CASE)
+                        .bind(c.tenant_id)
+                        .bind(c.id)
+                        .bind(c.shop_id)
+                        .bind(c.platform)
+                        .bind(c.platform_case_id)
+                        .bind(c.kind)
+                        .bind(c.state)
+                        .bind(c.next_deadline_at)
+                        .bind(c.platform_version)
+                        .bind(c.version)
+                        .bind(c.created_at)
+                        .bind(c.updated_at)
+                        .bind(c.order_id)
+                        .bind(c.sub_order_id)
+                        .bind(c.needs_refresh)
+                        .bind(c.body)
+                        .bind(expected_version)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(|e| {
+                            (Some(i), sql::fail(e, |e| sql::case_conflict(e, case, <$store>::error)))
+                        })?;
+                    if done.rows_affected() > 0 {
+                        skipped.push(None);
+                        continue;
+                    }
+                    // Nothing of this write is left but its idempotency record: take it back,
+                    // and the rest of the batch goes on in this transaction.
+                    if let Some(idem) = &w.idempotency {
+                        sqlx::query::<$db>(sql::DELETE_IDEMPOTENCY)
+                            .bind(case.tenant.as_str())
+                            .bind(idem.request_id.as_str())
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(batch_fail)?;
+                    }
+                    skipped.push(Some(StoreError::VersionConflict {
+                        case_id: case.id.to_string(),
+                        expected: expected_version,
+                    }));
+                }
+                Ok(skipped)
             }
 
             async fn write_one(
@@ -1565,7 +1691,7 @@ macro_rules! impl_batch_writer {
                 for (tenant, ids) in &mut replaced {
                     ids.sort_unstable();
                     ids.dedup();
-                    for chunk in sql::pow2_chunks(ids, sql::ROWS_PER_STATEMENT) {
+                    for chunk in sql::row_chunks(ids, sql::ROWS_PER_STATEMENT) {
                         let mut q = sqlx::QueryBuilder::<$db>::new(sql::DELETE_DEADLINES_OF_CASES);
                         q.push_bind(*tenant).push(" AND case_id IN (");
                         let mut list = q.separated(", ");
@@ -1587,7 +1713,7 @@ macro_rules! impl_batch_writer {
                             w.case.deadlines.iter().enumerate().map(|(p, d)| (&w.case, p, d))
                         })
                         .collect();
-                for chunk in sql::pow2_chunks(&deadlines, sql::ROWS_PER_STATEMENT) {
+                for chunk in sql::row_chunks(&deadlines, sql::ROWS_PER_STATEMENT) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_DEADLINES);
                     q.push_values(chunk, |mut row, (case, i, d)| {
                         let d = sql::DeadlineColumns::new(case, *i, d);
@@ -1638,7 +1764,7 @@ macro_rules! impl_batch_writer {
                     events.extend(w.events.iter().zip(first..).map(|(e, seq)| (*w, seq, e)));
                     stored.push(sql::stored_events(&w.case, first, &w.events, w.caller.as_ref()));
                 }
-                for chunk in sql::pow2_chunks(&events, sql::ROWS_PER_STATEMENT) {
+                for chunk in sql::row_chunks(&events, sql::ROWS_PER_STATEMENT) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_EVENTS);
                     q.push_values(chunk, |mut row, (w, seq, e)| {
                         let e = sql::EventColumns::new(*seq, e);
@@ -1668,3 +1794,29 @@ macro_rules! impl_batch_writer {
 }
 
 pub(crate) use impl_batch_writer;
+
+#[cfg(test)]
+mod tests {
+    use super::row_chunks;
+
+    fn sizes(n: usize) -> Vec<usize> {
+        let items = vec![0u8; n];
+        row_chunks(&items, 256).map(<[u8]>::len).collect()
+    }
+
+    #[test]
+    fn row_chunks_keep_the_statement_texts_few() {
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(16), [16]);
+        assert_eq!(sizes(17), [16, 1]);
+        assert_eq!(sizes(100), [64, 32, 4]);
+        assert_eq!(sizes(600), [256, 256, 64, 16, 8]);
+        let mut texts = std::collections::BTreeSet::new();
+        for n in 0..2000 {
+            assert_eq!(sizes(n).iter().sum::<usize>(), n);
+            texts.extend(sizes(n));
+        }
+        assert!(texts.len() <= 21, "{texts:?}");
+    }
+}
