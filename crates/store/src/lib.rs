@@ -1,8 +1,9 @@
 //! Persistence behind one trait, with SQLite (embedded default) and PostgreSQL (production)
 //! implementations that run the same SQL wherever the dialects allow.
 //!
-//! Every write is one transaction: the case row, its deadlines, its events and the
-//! idempotency record commit together or not at all.
+//! Every write is atomic: the case row, its deadlines, its events and the idempotency record
+//! commit together or not at all. Concurrent writes share a transaction (group commit, see
+//! [`group_commit`]) and each is acknowledged only once it has committed.
 
 use aftersales_domain::access::{Role, ShopScope};
 use aftersales_domain::event::Actor;
@@ -14,6 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
+pub mod group_commit;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -44,7 +46,7 @@ pub async fn connect(url: &str, pg_max_connections: u32) -> Result<Arc<dyn Store
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// Optimistic concurrency: the case changed since it was read.
     #[error("case {case_id} was changed concurrently (expected version {expected})")]
@@ -242,6 +244,35 @@ pub struct CaseWrite {
     pub caller: Option<Caller>,
 }
 
+/// What the group commit has done since the store was opened (see [`group_commit`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Transactions that committed at least one case write.
+    pub batches: u64,
+    /// Case writes those transactions committed.
+    pub writes: u64,
+    /// The most case writes one transaction committed.
+    pub largest_batch: u64,
+    /// Transactions begun for case writes, including those rolled back to run a batch again
+    /// without a failed write.
+    pub transactions: u64,
+    /// Writes left out because their caller stopped waiting before COMMIT.
+    pub abandoned: u64,
+    /// Writes waiting for their answer right now: queued or in a batch.
+    pub pending: u64,
+}
+
+impl WriteStats {
+    /// Case writes per committed transaction.
+    pub fn mean_batch(&self) -> f64 {
+        if self.batches == 0 {
+            0.0
+        } else {
+            self.writes as f64 / self.batches as f64
+        }
+    }
+}
+
 /// Which signal of a deadline is due: the "about to time out" reminder or the expiry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TimerKind {
@@ -418,8 +449,13 @@ pub trait Store: Send + Sync + 'static {
         request_id: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError>;
 
-    /// Commit one change atomically and return the events as stored (with their seq).
+    /// Commit one change atomically and return the events as stored (with their seq). Returns
+    /// once the transaction it shared with concurrent writes has committed; a caller that
+    /// stops waiting before then is left out of it, one that stops later may have committed.
     async fn write(&self, write: CaseWrite) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Counters of the group commit behind [`write`](Self::write).
+    fn write_stats(&self) -> WriteStats;
 
     /// Cases by key in one query (the sweep loads what it claimed without N+1). Missing keys
     /// are left out; order is unspecified.

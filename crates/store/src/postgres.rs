@@ -1,5 +1,6 @@
 //! PostgreSQL: the production backend, one pool shared by reads and writes.
 
+use crate::group_commit::GroupCommit;
 use crate::sql;
 use crate::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -11,9 +12,22 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/post
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Case writes are grouped (see [`crate::group_commit`]) by a few writer tasks, each running
+/// its batch in its own transaction on a connection of the pool while the next batch forms.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    group: GroupCommit,
+}
+
+/// Group-commit writers for a pool of `max_connections`: an eighth of the pool, 1 to 4 (2
+/// for the default pool of 16). Each holds a connection only while it runs a batch. More
+/// writers overlap one batch's statements with another's commit, but split the waiting
+/// writes into smaller batches, and every batch queues on the counter row of each tenant it
+/// writes until the one before commits: at 16 concurrent writers of one tenant, 1 or 2
+/// writers measured best and 4 about a quarter slower (docs/benchmarks.md).
+pub fn default_writers(max_connections: u32) -> usize {
+    (max_connections / 8).clamp(1, 4) as usize
 }
 
 impl PostgresStore {
@@ -34,6 +48,16 @@ impl PostgresStore {
         options: PgConnectOptions,
         max_connections: u32,
     ) -> Result<Self, StoreError> {
+        Self::connect_with_writers(options, max_connections, default_writers(max_connections)).await
+    }
+
+    /// As [`connect_with`](Self::connect_with), with `writers` group-commit writer tasks
+    /// (at least one; more than the pool has connections only wait for one).
+    pub async fn connect_with_writers(
+        options: PgConnectOptions,
+        max_connections: u32,
+        writers: usize,
+    ) -> Result<Self, StoreError> {
         // The pool retries a refused connection until its acquire timeout and then reports
         // only "pool timed out"; one direct attempt first tells the operator the real reason.
         match tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&options)).await {
@@ -53,7 +77,8 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(Self::error)?;
-        let store = PostgresStore { pool };
+        let group = GroupCommit::start(PgBatchWriter { pool: pool.clone() }, writers);
+        let store = PostgresStore { pool, group };
         store.migrate().await?;
         Ok(store)
     }
@@ -66,7 +91,8 @@ impl PostgresStore {
             .map_err(|e| sql::migrate_error(e, unavailable_code))
     }
 
-    /// Close the pool, waiting for connections in use to be returned.
+    /// Close the pool, waiting for connections in use to be returned. Case writes after this
+    /// fail as unavailable.
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -77,6 +103,10 @@ impl PostgresStore {
 
     fn writer(&self) -> &PgPool {
         &self.pool
+    }
+
+    fn group(&self) -> &GroupCommit {
+        &self.group
     }
 
     fn error(err: sqlx::Error) -> StoreError {
@@ -108,3 +138,4 @@ sql::impl_store!(
     " FOR UPDATE SKIP LOCKED",
     CLAIM_SETUP
 );
+sql::impl_batch_writer!(PgBatchWriter, PostgresStore, sqlx::Postgres, "postgresql");

@@ -5,7 +5,8 @@
 //! body is a `macro_rules!` rather than a generic function because sqlx's executor and
 //! encode bounds for a generic `Database` are long and leak into every signature; the macro
 //! expands the same code once per backend, and each backend supplies only `reader()`,
-//! `writer()` and `error()`.
+//! `writer()`, `group()` and `error()`. Case writes go through the group commit
+//! (`crate::group_commit`), whose per-backend statements are the `impl_batch_writer!` macro.
 
 use crate::{
     ApiKeyRecord, Caller, ClaimedTimer, DueDeadline, IdempotencyRecord, StoreError, StoredEvent,
@@ -67,6 +68,15 @@ pub(crate) const INSERT_IDEMPOTENCY: &str = "INSERT INTO idempotency_keys \
      (tenant_id, request_id, method, fingerprint, response, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6)";
 
+/// Takes back the record of a write that then failed on a version conflict, inside the
+/// batch's transaction (so its row was the one that write had just inserted).
+pub(crate) const DELETE_IDEMPOTENCY: &str =
+    "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND request_id = $2";
+
+/// Followed by `VALUES (…), (…)`, one tuple per record in [`INSERT_IDEMPOTENCY`] order.
+pub(crate) const INSERT_IDEMPOTENCY_ROWS: &str = "INSERT INTO idempotency_keys \
+     (tenant_id, request_id, method, fingerprint, response, created_at) ";
+
 pub(crate) const SELECT_IDEMPOTENCY: &str = "SELECT request_id, method, fingerprint, response, \
      created_at FROM idempotency_keys WHERE tenant_id = $1 AND request_id = $2";
 
@@ -76,6 +86,12 @@ pub(crate) const INSERT_CASE: &str = "INSERT INTO cases \
       platform_version, version, created_at, updated_at, order_id, sub_order_id, \
       needs_refresh, body) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+
+/// Followed by `VALUES (…), (…)`, one tuple of [`CaseColumns`] per case, in field order.
+pub(crate) const INSERT_CASE_ROWS: &str = "INSERT INTO cases \
+     (tenant_id, id, shop_id, platform, platform_case_id, kind, state, next_deadline_at, \
+      platform_version, version, created_at, updated_at, order_id, sub_order_id, \
+      needs_refresh, body) ";
 
 /// Binds: the [`CaseColumns`] in field order ($1…$16), then the expected version ($17).
 pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET \
@@ -114,6 +130,10 @@ pub(crate) const SELECT_CASE_BY_PLATFORM_ID: &str = "SELECT tenant_id, id, body 
 
 pub(crate) const DELETE_DEADLINES: &str =
     "DELETE FROM deadlines WHERE tenant_id = $1 AND case_id = $2";
+
+/// The deadline rows of several cases of one tenant: followed by the tenant, then
+/// ` AND case_id IN (…)`. Served by the primary key (tenant_id, case_id, position).
+pub(crate) const DELETE_DEADLINES_OF_CASES: &str = "DELETE FROM deadlines WHERE tenant_id = ";
 
 /// Followed by `VALUES (…), (…)`, one tuple per [`DeadlineColumns`]. The lease columns are
 /// left NULL on purpose: rewriting a case's deadlines drops any lease on them, which is how a
@@ -162,6 +182,39 @@ pub(crate) const CASES_BY_IDS_ON: &str =
 /// Keys per cases_by_ids or release_timers statement: far below either backend's bind limit
 /// (SQLite 32766, Postgres 65535), and a sweep batch fits in one.
 pub(crate) const KEYS_PER_STATEMENT: usize = 500;
+
+/// Rows per multi-row INSERT of a batch: 256 × 14 binds stays far below either backend's
+/// bind limit.
+pub(crate) const ROWS_PER_STATEMENT: usize = 256;
+
+/// Rows a multi-row statement of a batch takes as they come: up to this many, the statement
+/// has exactly the batch's rows (one statement per table for a batch this size).
+const EXACT_ROWS: usize = 16;
+
+/// `items` in chunks for multi-row statements: `max` at a time, then powers of two down to
+/// [`EXACT_ROWS`], then the rest in one (100 with a max of 256: 64, 32, 4). A statement's
+/// text depends on its row count and the drivers cache a prepared statement per text: this
+/// way a table gets at most 21 texts however batches vary (sqlx keeps 100 per connection),
+/// while a batch of up to 16 writes needs one statement per table.
+pub(crate) fn row_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> + '_ {
+    debug_assert!(max.is_power_of_two() && max >= EXACT_ROWS);
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = if rest.len() >= max {
+            max
+        } else if rest.len() <= EXACT_ROWS {
+            rest.len()
+        } else {
+            1 << (usize::BITS - 1 - rest.len().leading_zeros())
+        };
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        Some(chunk)
+    })
+}
 
 /// Expiries due by `$3` and not leased past it, earliest first, at most `$4`. The
 /// `state = 'active'` term repeats the predicate of `deadlines_active_due` so that partial
@@ -789,6 +842,27 @@ pub(crate) fn classify(err: sqlx::Error, unavailable_code: fn(&str) -> bool) -> 
     }
 }
 
+/// A statement of a batched write failed: `map` says what the caller is told (the
+/// constraint violations that statement can meet, else the backend's classification), and
+/// the kind of error who gets it — a deadlock or serialization failure (PostgreSQL 40P01,
+/// 40001) reruns the batch, an unavailable database fails it whole, anything else is the
+/// write's own.
+pub(crate) fn fail(
+    err: sqlx::Error,
+    map: impl FnOnce(sqlx::Error) -> StoreError,
+) -> crate::group_commit::Fail {
+    use crate::group_commit::Fail;
+    let retry = err
+        .as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| matches!(code.as_ref(), "40P01" | "40001"));
+    match map(err) {
+        e if retry => Fail::Retry(e),
+        e @ StoreError::Unavailable(_) => Fail::Batch(e),
+        e => Fail::Write(e),
+    }
+}
+
 pub(crate) fn migrate_error(
     err: sqlx::migrate::MigrateError,
     unavailable_code: fn(&str) -> bool,
@@ -811,7 +885,8 @@ pub(crate) fn migrate_error(
 
 /// Expands `impl Store for $store`. The type must provide:
 /// - `fn reader(&self) -> &sqlx::Pool<$db>` for reads,
-/// - `fn writer(&self) -> &sqlx::Pool<$db>` for writes,
+/// - `fn writer(&self) -> &sqlx::Pool<$db>` for writes other than case writes,
+/// - `fn group(&self) -> &GroupCommit` for case writes (see [`impl_batch_writer`]),
 /// - `fn error(err: sqlx::Error) -> StoreError` to classify driver errors.
 ///
 /// `$backend` is what `Store::backend` returns; `$system` is the OpenTelemetry `db.system`;
@@ -1120,145 +1195,16 @@ macro_rules! impl_store {
                     case_id = %write.case.id,
                     mode = ?write.mode,
                     events = write.events.len(),
+                    batch = tracing::field::Empty,
+                    batch_size = tracing::field::Empty,
                 )
             )]
             async fn write(&self, write: $crate::CaseWrite) -> Result<Vec<$crate::StoredEvent>, $crate::StoreError> {
-                use $crate::sql;
-                use $crate::{StoreError, WriteMode};
-                use aftersales_domain::time::to_millis;
+                self.group().write(write).await
+            }
 
-                let case = &write.case;
-                let tenant = case.tenant.as_str();
-                // Dropping `tx` on any early return rolls the whole write back.
-                let mut tx = self.writer().begin().await.map_err(Self::error)?;
-
-                // First, so a repeated request fails before it has done anything.
-                if let Some(idem) = &write.idempotency {
-                    sqlx::query::<$db>(sql::INSERT_IDEMPOTENCY)
-                        .bind(tenant)
-                        .bind(idem.request_id.as_str())
-                        .bind(idem.method.as_str())
-                        .bind(idem.fingerprint.as_str())
-                        .bind(idem.response.as_slice())
-                        .bind(to_millis(idem.created_at))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| match sql::unique_violation(&e) {
-                            Some(_) => StoreError::DuplicateRequest { request_id: idem.request_id.clone() },
-                            None => Self::error(e),
-                        })?;
-                }
-
-                let replace_deadlines = match write.mode {
-                    WriteMode::Insert | WriteMode::Update { .. } => {
-                        let c = sql::CaseColumns::new(case)?;
-                        let statement = match write.mode {
-                            WriteMode::Insert => sql::INSERT_CASE,
-                            _ => sql::UPDATE_CASE,
-                        };
-                        let mut q = sqlx::query::<$db>(statement)
-                            .bind(c.tenant_id)
-                            .bind(c.id)
-                            .bind(c.shop_id)
-                            .bind(c.platform)
-                            .bind(c.platform_case_id)
-                            .bind(c.kind)
-                            .bind(c.state)
-                            .bind(c.next_deadline_at)
-                            .bind(c.platform_version)
-                            .bind(c.version)
-                            .bind(c.created_at)
-                            .bind(c.updated_at)
-                            .bind(c.order_id)
-                            .bind(c.sub_order_id)
-                            .bind(c.needs_refresh)
-                            .bind(c.body);
-                        if let WriteMode::Update { expected_version } = write.mode {
-                            q = q.bind(expected_version);
-                        }
-                        let done = q
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(|e| sql::case_conflict(e, case, Self::error))?;
-                        if let WriteMode::Update { expected_version } = write.mode {
-                            if done.rows_affected() == 0 {
-                                return Err(StoreError::VersionConflict {
-                                    case_id: case.id.to_string(),
-                                    expected: expected_version,
-                                });
-                            }
-                        }
-                        true
-                    }
-                    WriteMode::EventsOnly => false,
-                };
-
-                if replace_deadlines {
-                    sqlx::query::<$db>(sql::DELETE_DEADLINES)
-                        .bind(tenant)
-                        .bind(case.id.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(Self::error)?;
-                    if !case.deadlines.is_empty() {
-                        let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_DEADLINES);
-                        q.push_values(case.deadlines.iter().enumerate(), |mut row, (i, d)| {
-                            let d = sql::DeadlineColumns::new(case, i, d);
-                            row.push_bind(tenant)
-                                .push_bind(case.id.as_str())
-                                .push_bind(d.position)
-                                .push_bind(d.shop_id)
-                                .push_bind(d.platform)
-                                .push_bind(d.key)
-                                .push_bind(d.rule_id)
-                                .push_bind(d.due_party)
-                                .push_bind(d.due_at)
-                                .push_bind(d.remind_at)
-                                .push_bind(d.reminded_at)
-                                .push_bind(d.consequence)
-                                .push_bind(d.source)
-                                .push_bind(d.state);
-                        });
-                        q.build().execute(&mut *tx).await.map_err(Self::error)?;
-                    }
-                }
-
-                let mut stored = Vec::new();
-                if !write.events.is_empty() {
-                    let n = write.events.len() as i64;
-                    let last: i64 = sqlx::query_scalar::<$db, i64>(sql::BUMP_EVENT_COUNTER)
-                        .bind(tenant)
-                        .bind(n)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(Self::error)?;
-                    let first = last - n + 1;
-                    let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_EVENTS);
-                    q.push_values(write.events.iter().zip(first..), |mut row, (e, seq)| {
-                        let e = sql::EventColumns::new(seq, e);
-                        row.push_bind(tenant)
-                            .push_bind(e.seq)
-                            .push_bind(case.id.as_str())
-                            .push_bind(e.kind)
-                            .push_bind(e.actor_kind)
-                            .push_bind(e.actor_id)
-                            .push_bind(e.from_state)
-                            .push_bind(e.to_state)
-                            .push_bind(e.detail)
-                            .push_bind(e.occurred_at)
-                            .push_bind(case.shop.as_str())
-                            .push_bind(write.caller.as_ref().map(|c| c.account.as_str()))
-                            .push_bind(write.caller.as_ref().map(|c| c.key_id.as_str()));
-                    });
-                    q.build()
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| sql::missing_case(e, case, Self::error))?;
-                    stored = sql::stored_events(case, first, &write.events, write.caller.as_ref());
-                }
-
-                tx.commit().await.map_err(Self::error)?;
-                Ok(stored)
+            fn write_stats(&self) -> $crate::WriteStats {
+                self.group().stats()
             }
 
             #[tracing::instrument(skip_all, fields(db.system = $system, keys = keys.len()))]
@@ -1470,3 +1416,488 @@ macro_rules! insert_api_key {
 }
 
 pub(crate) use insert_api_key;
+
+/// Expands the group commit's [`BatchWriter`](crate::group_commit::BatchWriter) for a backend
+/// as the struct `$writer`, which holds the write pool; `<$store>::error` classifies driver
+/// errors. The statements are those above; see `crate::group_commit` for how a batch runs
+/// them.
+macro_rules! impl_batch_writer {
+    ($writer:ident, $store:ty, $db:ty, $system:literal) => {
+        /// Runs the group commit's batches on the write pool.
+        pub(crate) struct $writer {
+            pub(crate) pool: sqlx::Pool<$db>,
+        }
+
+        impl $writer {
+            /// The idempotency record and the case row of one write.
+            async fn head(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                write: &$crate::CaseWrite,
+            ) -> Result<(), $crate::group_commit::Fail> {
+                use $crate::group_commit::Fail;
+                use $crate::sql;
+                use $crate::{StoreError, WriteMode};
+                use aftersales_domain::time::to_millis;
+
+                let case = &write.case;
+                let tenant = case.tenant.as_str();
+
+                // First, so a repeated request fails before it has done anything.
+                if let Some(idem) = &write.idempotency {
+                    sqlx::query::<$db>(sql::INSERT_IDEMPOTENCY)
+                        .bind(tenant)
+                        .bind(idem.request_id.as_str())
+                        .bind(idem.method.as_str())
+                        .bind(idem.fingerprint.as_str())
+                        .bind(idem.response.as_slice())
+                        .bind(to_millis(idem.created_at))
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(|e| {
+                            sql::fail(e, |e| match sql::unique_violation(&e) {
+                                Some(_) => StoreError::DuplicateRequest {
+                                    request_id: idem.request_id.clone(),
+                                },
+                                None => <$store>::error(e),
+                            })
+                        })?;
+                }
+
+                if write.mode == WriteMode::EventsOnly {
+                    return Ok(());
+                }
+                let c = sql::CaseColumns::new(case).map_err(Fail::Write)?;
+                let statement = match write.mode {
+                    WriteMode::Insert => sql::INSERT_CASE,
+                    _ => sql::UPDATE_CASE,
+                };
+                let mut q = sqlx::query::<$db>(statement)
+                    .bind(c.tenant_id)
+                    .bind(c.id)
+                    .bind(c.shop_id)
+                    .bind(c.platform)
+                    .bind(c.platform_case_id)
+                    .bind(c.kind)
+                    .bind(c.state)
+                    .bind(c.next_deadline_at)
+                    .bind(c.platform_version)
+                    .bind(c.version)
+                    .bind(c.created_at)
+                    .bind(c.updated_at)
+                    .bind(c.order_id)
+                    .bind(c.sub_order_id)
+                    .bind(c.needs_refresh)
+                    .bind(c.body);
+                if let WriteMode::Update { expected_version } = write.mode {
+                    q = q.bind(expected_version);
+                }
+                let done = q
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| sql::fail(e, |e| sql::case_conflict(e, case, <$store>::error)))?;
+                if let WriteMode::Update { expected_version } = write.mode {
+                    if done.rows_affected() == 0 {
+                        // Nothing of this write is left but its idempotency record: take it
+                        // back, and the rest of the batch goes on in this transaction.
+                        if let Some(idem) = &write.idempotency {
+                            sqlx::query::<$db>(sql::DELETE_IDEMPOTENCY)
+                                .bind(tenant)
+                                .bind(idem.request_id.as_str())
+                                .execute(&mut **tx)
+                                .await
+                                .map_err(|e| sql::fail(e, <$store>::error))?;
+                        }
+                        return Err(Fail::Skip(StoreError::VersionConflict {
+                            case_id: case.id.to_string(),
+                            expected: expected_version,
+                        }));
+                    }
+                }
+                Ok(())
+            }
+
+            /// The deadline rows and events of one write whose head has run: the statements a
+            /// write ran on its own before group commit.
+            async fn tail(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                write: &$crate::CaseWrite,
+            ) -> Result<Vec<$crate::StoredEvent>, $crate::group_commit::Fail> {
+                use $crate::sql;
+                use $crate::WriteMode;
+
+                let case = &write.case;
+                let tenant = case.tenant.as_str();
+                let fail = |e| sql::fail(e, <$store>::error);
+
+                if write.mode != WriteMode::EventsOnly {
+                    sqlx::query::<$db>(sql::DELETE_DEADLINES)
+                        .bind(tenant)
+                        .bind(case.id.as_str())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(fail)?;
+                    if !case.deadlines.is_empty() {
+                        let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_DEADLINES);
+                        q.push_values(case.deadlines.iter().enumerate(), |mut row, (i, d)| {
+                            let d = sql::DeadlineColumns::new(case, i, d);
+                            row.push_bind(tenant)
+                                .push_bind(case.id.as_str())
+                                .push_bind(d.position)
+                                .push_bind(d.shop_id)
+                                .push_bind(d.platform)
+                                .push_bind(d.key)
+                                .push_bind(d.rule_id)
+                                .push_bind(d.due_party)
+                                .push_bind(d.due_at)
+                                .push_bind(d.remind_at)
+                                .push_bind(d.reminded_at)
+                                .push_bind(d.consequence)
+                                .push_bind(d.source)
+                                .push_bind(d.state);
+                        });
+                        q.build().execute(&mut **tx).await.map_err(fail)?;
+                    }
+                }
+
+                if write.events.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let n = write.events.len() as i64;
+                let last: i64 = sqlx::query_scalar::<$db, i64>(sql::BUMP_EVENT_COUNTER)
+                    .bind(tenant)
+                    .bind(n)
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(fail)?;
+                let first = last - n + 1;
+                let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_EVENTS);
+                q.push_values(write.events.iter().zip(first..), |mut row, (e, seq)| {
+                    let e = sql::EventColumns::new(seq, e);
+                    row.push_bind(tenant)
+                        .push_bind(e.seq)
+                        .push_bind(case.id.as_str())
+                        .push_bind(e.kind)
+                        .push_bind(e.actor_kind)
+                        .push_bind(e.actor_id)
+                        .push_bind(e.from_state)
+                        .push_bind(e.to_state)
+                        .push_bind(e.detail)
+                        .push_bind(e.occurred_at)
+                        .push_bind(case.shop.as_str())
+                        .push_bind(write.caller.as_ref().map(|c| c.account.as_str()))
+                        .push_bind(write.caller.as_ref().map(|c| c.key_id.as_str()));
+                });
+                q.build()
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| sql::fail(e, |e| sql::missing_case(e, case, <$store>::error)))?;
+                Ok(sql::stored_events(case, first, &write.events, write.caller.as_ref()))
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::group_commit::BatchWriter for $writer {
+            type Tx = sqlx::Transaction<'static, $db>;
+            const SYSTEM: &'static str = $system;
+
+            async fn begin(&self) -> Result<Self::Tx, $crate::group_commit::Fail> {
+                self.pool
+                    .begin()
+                    .await
+                    .map_err(|e| $crate::group_commit::Fail::Batch(<$store>::error(e)))
+            }
+
+            async fn commit(&self, tx: Self::Tx) -> Result<(), $crate::group_commit::Fail> {
+                tx.commit()
+                    .await
+                    .map_err(|e| $crate::group_commit::Fail::Batch(<$store>::error(e)))
+            }
+
+            async fn rollback(&self, tx: Self::Tx) {
+                if let Err(e) = tx.rollback().await {
+                    tracing::debug!(error = %e, "rollback failed");
+                }
+            }
+
+            async fn write_heads(
+                &self,
+                tx: &mut Self::Tx,
+                writes: &[&$crate::CaseWrite],
+            ) -> Result<Vec<Option<$crate::StoreError>>, (Option<usize>, $crate::group_commit::Fail)> {
+                use $crate::group_commit::Fail;
+                use $crate::sql;
+                use $crate::{StoreError, WriteMode};
+                use aftersales_domain::time::to_millis;
+                let batch_fail = |e| (None, sql::fail(e, <$store>::error));
+
+                // Idempotency records first, so a repeated request fails before its case is
+                // touched. A duplicate among them is someone's, but not knowably whose: the
+                // batch then runs write by write.
+                let records: Vec<(&str, &$crate::IdempotencyRecord)> = writes
+                    .iter()
+                    .filter_map(|w| Some((w.case.tenant.as_str(), w.idempotency.as_ref()?)))
+                    .collect();
+                for chunk in sql::row_chunks(&records, sql::ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_IDEMPOTENCY_ROWS);
+                    q.push_values(chunk, |mut row, (tenant, idem)| {
+                        row.push_bind(*tenant)
+                            .push_bind(idem.request_id.as_str())
+                            .push_bind(idem.method.as_str())
+                            .push_bind(idem.fingerprint.as_str())
+                            .push_bind(idem.response.as_slice())
+                            .push_bind(to_millis(idem.created_at));
+                    });
+                    q.build().execute(&mut **tx).await.map_err(batch_fail)?;
+                }
+
+                // New cases, all together (likewise for a duplicate).
+                let mut new_cases = Vec::new();
+                for (i, w) in writes.iter().enumerate() {
+                    if w.mode == WriteMode::Insert {
+                        new_cases.push(
+                            sql::CaseColumns::new(&w.case).map_err(|e| (Some(i), Fail::Write(e)))?,
+                        );
+                    }
+                }
+                for chunk in sql::row_chunks(&new_cases, sql::ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_CASE_ROWS);
+                    q.push_values(chunk, |mut row, c| {
+                        row.push_bind(c.tenant_id)
+                            .push_bind(c.id)
+                            .push_bind(c.shop_id)
+                            .push_bind(c.platform)
+                            .push_bind(c.platform_case_id)
+                            .push_bind(c.kind)
+                            .push_bind(c.state)
+                            .push_bind(c.next_deadline_at)
+                            .push_bind(c.platform_version)
+                            .push_bind(c.version)
+                            .push_bind(c.created_at)
+                            .push_bind(c.updated_at)
+                            .push_bind(c.order_id)
+                            .push_bind(c.sub_order_id)
+                            .push_bind(c.needs_refresh)
+                            .push_bind(c.body.as_str());
+                    });
+                    q.build().execute(&mut **tx).await.map_err(batch_fail)?;
+                }
+
+                // Updates one by one, in batch order: each sees the writes before it.
+                let mut skipped = Vec::with_capacity(writes.len());
+                for (i, w) in writes.iter().enumerate() {
+                    let WriteMode::Update { expected_version } = w.mode else {
+                        skipped.push(None);
+                        continue;
+                    };
+                    let case = &w.case;
+                    let c = sql::CaseColumns::new(case).map_err(|e| (Some(i), Fail::Write(e)))?;
+                    let done = sqlx::query::<$db>(sql::UPDATE_CASE)
+                        .bind(c.tenant_id)
+                        .bind(c.id)
+                        .bind(c.shop_id)
+                        .bind(c.platform)
+                        .bind(c.platform_case_id)
+                        .bind(c.kind)
+                        .bind(c.state)
+                        .bind(c.next_deadline_at)
+                        .bind(c.platform_version)
+                        .bind(c.version)
+                        .bind(c.created_at)
+                        .bind(c.updated_at)
+                        .bind(c.order_id)
+                        .bind(c.sub_order_id)
+                        .bind(c.needs_refresh)
+                        .bind(c.body)
+                        .bind(expected_version)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(|e| {
+                            (Some(i), sql::fail(e, |e| sql::case_conflict(e, case, <$store>::error)))
+                        })?;
+                    if done.rows_affected() > 0 {
+                        skipped.push(None);
+                        continue;
+                    }
+                    // Nothing of this write is left but its idempotency record: take it back,
+                    // and the rest of the batch goes on in this transaction.
+                    if let Some(idem) = &w.idempotency {
+                        sqlx::query::<$db>(sql::DELETE_IDEMPOTENCY)
+                            .bind(case.tenant.as_str())
+                            .bind(idem.request_id.as_str())
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(batch_fail)?;
+                    }
+                    skipped.push(Some(StoreError::VersionConflict {
+                        case_id: case.id.to_string(),
+                        expected: expected_version,
+                    }));
+                }
+                Ok(skipped)
+            }
+
+            async fn write_one(
+                &self,
+                tx: &mut Self::Tx,
+                write: &$crate::CaseWrite,
+            ) -> Result<Vec<$crate::StoredEvent>, $crate::group_commit::Fail> {
+                Self::head(tx, write).await?;
+                Self::tail(tx, write).await
+            }
+
+            async fn write_tails(
+                &self,
+                tx: &mut Self::Tx,
+                writes: &[&$crate::CaseWrite],
+            ) -> Result<Vec<Vec<$crate::StoredEvent>>, $crate::group_commit::Fail> {
+                use std::collections::{BTreeMap, HashMap};
+                use $crate::sql;
+                use $crate::WriteMode;
+                let fail = |e| sql::fail(e, <$store>::error);
+
+                // A case's deadline rows mirror it as the batch leaves it: as the last of its
+                // writes that wrote the case row has it. Only updated cases can have rows to
+                // replace; a case new in this batch has none yet (they reference it).
+                let mut last: HashMap<(&str, &str), usize> = HashMap::new();
+                let mut replaced: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+                for (i, w) in writes.iter().enumerate() {
+                    let key = (w.case.tenant.as_str(), w.case.id.as_str());
+                    match w.mode {
+                        WriteMode::EventsOnly => continue,
+                        WriteMode::Insert => {}
+                        WriteMode::Update { .. } => replaced.entry(key.0).or_default().push(key.1),
+                    }
+                    last.insert(key, i);
+                }
+                for (tenant, ids) in &mut replaced {
+                    ids.sort_unstable();
+                    ids.dedup();
+                    for chunk in sql::row_chunks(ids, sql::ROWS_PER_STATEMENT) {
+                        let mut q = sqlx::QueryBuilder::<$db>::new(sql::DELETE_DEADLINES_OF_CASES);
+                        q.push_bind(*tenant).push(" AND case_id IN (");
+                        let mut list = q.separated(", ");
+                        for id in chunk {
+                            list.push_bind(*id);
+                        }
+                        list.push_unseparated(")");
+                        q.build().execute(&mut **tx).await.map_err(fail)?;
+                    }
+                }
+                let deadlines: Vec<(&aftersales_domain::Case, usize, &aftersales_domain::Deadline)> =
+                    writes
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, w)| {
+                            last.get(&(w.case.tenant.as_str(), w.case.id.as_str())) == Some(i)
+                        })
+                        .flat_map(|(_, w)| {
+                            w.case.deadlines.iter().enumerate().map(|(p, d)| (&w.case, p, d))
+                        })
+                        .collect();
+                for chunk in sql::row_chunks(&deadlines, sql::ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_DEADLINES);
+                    q.push_values(chunk, |mut row, (case, i, d)| {
+                        let d = sql::DeadlineColumns::new(case, *i, d);
+                        row.push_bind(case.tenant.as_str())
+                            .push_bind(case.id.as_str())
+                            .push_bind(d.position)
+                            .push_bind(d.shop_id)
+                            .push_bind(d.platform)
+                            .push_bind(d.key)
+                            .push_bind(d.rule_id)
+                            .push_bind(d.due_party)
+                            .push_bind(d.due_at)
+                            .push_bind(d.remind_at)
+                            .push_bind(d.reminded_at)
+                            .push_bind(d.consequence)
+                            .push_bind(d.source)
+                            .push_bind(d.state);
+                    });
+                    q.build().execute(&mut **tx).await.map_err(fail)?;
+                }
+
+                // One counter bump per tenant, in tenant order (so two writers lock counters
+                // in the same order), after the rows above: the counter is the lock every
+                // writer of the tenant queues on, held from here to COMMIT.
+                let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+                for w in writes.iter().filter(|w| !w.events.is_empty()) {
+                    *counts.entry(w.case.tenant.as_str()).or_default() += w.events.len() as i64;
+                }
+                let mut next: HashMap<&str, i64> = HashMap::with_capacity(counts.len());
+                for (tenant, n) in counts {
+                    let last: i64 = sqlx::query_scalar::<$db, i64>(sql::BUMP_EVENT_COUNTER)
+                        .bind(tenant)
+                        .bind(n)
+                        .fetch_one(&mut **tx)
+                        .await
+                        .map_err(fail)?;
+                    next.insert(tenant, last - n + 1);
+                }
+                let mut stored = Vec::with_capacity(writes.len());
+                let mut events = Vec::new();
+                for w in writes {
+                    let Some(seq) = next.get_mut(w.case.tenant.as_str()) else {
+                        stored.push(Vec::new());
+                        continue;
+                    };
+                    let first = *seq;
+                    *seq += w.events.len() as i64;
+                    events.extend(w.events.iter().zip(first..).map(|(e, seq)| (*w, seq, e)));
+                    stored.push(sql::stored_events(&w.case, first, &w.events, w.caller.as_ref()));
+                }
+                for chunk in sql::row_chunks(&events, sql::ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_EVENTS);
+                    q.push_values(chunk, |mut row, (w, seq, e)| {
+                        let e = sql::EventColumns::new(*seq, e);
+                        row.push_bind(w.case.tenant.as_str())
+                            .push_bind(e.seq)
+                            .push_bind(w.case.id.as_str())
+                            .push_bind(e.kind)
+                            .push_bind(e.actor_kind)
+                            .push_bind(e.actor_id)
+                            .push_bind(e.from_state)
+                            .push_bind(e.to_state)
+                            .push_bind(e.detail)
+                            .push_bind(e.occurred_at)
+                            .push_bind(w.case.shop.as_str())
+                            .push_bind(w.caller.as_ref().map(|c| c.account.as_str()))
+                            .push_bind(w.caller.as_ref().map(|c| c.key_id.as_str()));
+                    });
+                    // A missing case (an events-only write for a case never stored) is one
+                    // write's error, but which one this cannot tell: the batch then runs
+                    // write by write.
+                    q.build().execute(&mut **tx).await.map_err(fail)?;
+                }
+                Ok(stored)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_batch_writer;
+
+#[cfg(test)]
+mod tests {
+    use super::row_chunks;
+
+    fn sizes(n: usize) -> Vec<usize> {
+        let items = vec![0u8; n];
+        row_chunks(&items, 256).map(<[u8]>::len).collect()
+    }
+
+    #[test]
+    fn row_chunks_keep_the_statement_texts_few() {
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(16), [16]);
+        assert_eq!(sizes(17), [16, 1]);
+        assert_eq!(sizes(100), [64, 32, 4]);
+        assert_eq!(sizes(600), [256, 256, 64, 16, 8]);
+        let mut texts = std::collections::BTreeSet::new();
+        for n in 0..2000 {
+            assert_eq!(sizes(n).iter().sum::<usize>(), n);
+            texts.extend(sizes(n));
+        }
+        assert!(texts.len() <= 21, "{texts:?}");
+    }
+}

@@ -1,5 +1,6 @@
 //! SQLite: the embedded default. One file, WAL, one writer connection and a few readers.
 
+use crate::group_commit::GroupCommit;
 use crate::sql;
 use crate::StoreError;
 use sqlx::sqlite::{
@@ -16,11 +17,14 @@ const READERS: u32 = 4;
 
 /// SQLite allows one writer at a time anyway, and sqlx's driver pays a thread hop per
 /// statement, so all writes share one connection (no lock contention between our own
-/// writers) and reads get their own small pool that WAL lets run beside the writer.
+/// writers) and reads get their own small pool that WAL lets run beside the writer. Case
+/// writes are grouped by one writer task on that connection: one transaction, one WAL sync,
+/// for every write waiting (see [`crate::group_commit`]).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    group: GroupCommit,
 }
 
 impl SqliteStore {
@@ -79,7 +83,17 @@ impl SqliteStore {
                 .connect_lazy_with(options.read_only(true))
         };
 
-        let store = SqliteStore { writer, reader };
+        let group = GroupCommit::start(
+            SqliteBatchWriter {
+                pool: writer.clone(),
+            },
+            1,
+        );
+        let store = SqliteStore {
+            writer,
+            reader,
+            group,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -92,7 +106,8 @@ impl SqliteStore {
             .map_err(|e| sql::migrate_error(e, unavailable_code))
     }
 
-    /// Close both pools, waiting for connections in use to be returned.
+    /// Close both pools, waiting for connections in use to be returned. Case writes after
+    /// this fail as unavailable.
     pub async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
@@ -104,6 +119,10 @@ impl SqliteStore {
 
     fn writer(&self) -> &SqlitePool {
         &self.writer
+    }
+
+    fn group(&self) -> &GroupCommit {
+        &self.group
     }
 
     fn error(err: sqlx::Error) -> StoreError {
@@ -130,6 +149,7 @@ fn unavailable_code(code: &str) -> bool {
 // No lock clause: SQLite lets one statement at a time write to the whole database, so the
 // select inside a claim and its update cannot interleave with another claim's.
 sql::impl_store!(SqliteStore, sqlx::Sqlite, "sqlite", "sqlite", "", "");
+sql::impl_batch_writer!(SqliteBatchWriter, SqliteStore, sqlx::Sqlite, "sqlite");
 
 // Here rather than in tests/store.rs: it checks the statement text itself, which is private.
 #[cfg(test)]

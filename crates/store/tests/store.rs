@@ -13,7 +13,7 @@ use aftersales_domain::{
 use aftersales_store::{
     ApiKeyRecord, Caller, CaseQuery, CaseWrite, ClaimedTimer, DueDeadline, DueDeadlineCursor,
     DueDeadlineQuery, IdempotencyRecord, OrderRef, PostgresStore, SqliteStore, Store, StoreError,
-    TimerClaim, TimerKind, WriteMode,
+    TimerClaim, TimerKind, WriteMode, WriteStats,
 };
 use chrono::{DateTime, Duration, Utc};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -31,6 +31,47 @@ use std::sync::Arc;
 struct Ctx {
     store: Arc<dyn Store>,
     raw: Raw,
+    /// Where the store's database is, to open another store on it.
+    at: Location,
+}
+
+enum Location {
+    Sqlite(String),
+    Postgres(Box<PgConnectOptions>),
+}
+
+impl Ctx {
+    /// Another store on the same database, with `writers` group-commit writers (SQLite has
+    /// one whatever is asked).
+    async fn open(&self, writers: usize) -> Arc<dyn Store> {
+        match &self.at {
+            Location::Sqlite(url) => Arc::new(SqliteStore::connect(url).await.unwrap()),
+            Location::Postgres(options) => Arc::new(
+                PostgresStore::connect_with_writers((**options).clone(), 4, writers)
+                    .await
+                    .unwrap(),
+            ),
+        }
+    }
+}
+
+/// A lock held on a connection of its own until `release`: a store write waits for it.
+enum Hold {
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+impl Hold {
+    async fn release(self) {
+        match self {
+            Hold::Sqlite(mut c) => {
+                sqlx::query("ROLLBACK").execute(&mut *c).await.unwrap();
+            }
+            Hold::Postgres(mut c) => {
+                sqlx::query("ROLLBACK").execute(&mut *c).await.unwrap();
+            }
+        }
+    }
 }
 
 enum Raw {
@@ -136,6 +177,34 @@ impl Raw {
         }
     }
 
+    /// Block writes to the case: SQLite's write lock (every write waits), PostgreSQL's lock on
+    /// the case row (writes of that case wait).
+    async fn hold(&self, tenant: &str, case_id: &str) -> Hold {
+        match self {
+            Raw::Sqlite(p) => {
+                let mut c = p.acquire().await.unwrap();
+                sqlx::query("BEGIN IMMEDIATE")
+                    .execute(&mut *c)
+                    .await
+                    .unwrap();
+                Hold::Sqlite(c)
+            }
+            Raw::Postgres(p) => {
+                let mut c = p.acquire().await.unwrap();
+                sqlx::query("BEGIN").execute(&mut *c).await.unwrap();
+                let locked =
+                    sqlx::query("SELECT 1 FROM cases WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+                        .bind(tenant)
+                        .bind(case_id)
+                        .fetch_all(&mut *c)
+                        .await
+                        .unwrap();
+                assert_eq!(locked.len(), 1, "no case {tenant}/{case_id} to hold");
+                Hold::Postgres(c)
+            }
+        }
+    }
+
     async fn execute(&self, sql: &str, arg: &str) {
         macro_rules! run {
             ($pool:expr) => {
@@ -214,9 +283,8 @@ where
         sqlx::raw_sql(&seed).execute(&old).await.unwrap();
         old.close().await;
     }
-    let store = SqliteStore::connect(&format!("sqlite:{}", path.display()))
-        .await
-        .expect("open SQLite store");
+    let url = format!("sqlite:{}", path.display());
+    let store = SqliteStore::connect(&url).await.expect("open SQLite store");
     let raw = SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(SqliteConnectOptions::new().filename(&path))
@@ -225,6 +293,7 @@ where
     let outcome = tokio::spawn(body(Ctx {
         store: Arc::new(store.clone()),
         raw: Raw::Sqlite(raw.clone()),
+        at: Location::Sqlite(url),
     }))
     .await;
     raw.close().await;
@@ -284,12 +353,13 @@ where
             .expect("open PostgreSQL store");
         let raw = PgPoolOptions::new()
             .max_connections(1)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .expect("connect directly");
         let outcome = tokio::spawn(body(Ctx {
             store: Arc::new(store.clone()),
             raw: Raw::Postgres(raw.clone()),
+            at: Location::Postgres(Box::new(options)),
         }))
         .await;
         raw.close().await;
@@ -369,6 +439,8 @@ on_both!(
     order_line_migration_backfills_existing_cases from before_order_lines,
     gauge_counts_count_open_cases_and_active_deadlines,
     gauge_queries_read_only_their_partial_indexes,
+    concurrent_writes_share_transactions_and_are_read_back_by_a_fresh_store,
+    a_failing_write_fails_alone_in_its_batch,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -2682,4 +2754,341 @@ async fn gauge_queries_read_only_their_partial_indexes(ctx: Ctx) {
         deadlines.contains("deadlines_active_by_platform"),
         "deadline gauge plan:\n{deadlines}"
     );
+}
+
+// Group commit
+
+/// Poll the store's write counters until `done` holds (at most 5 s).
+async fn until_stats(store: &dyn Store, what: &str, done: impl Fn(WriteStats) -> bool) {
+    let start = std::time::Instant::now();
+    while !done(store.write_stats()) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "timed out waiting for {what}: {:?}",
+            store.write_stats()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+/// Each tenant's feed is 1..n, once each, in order.
+async fn assert_gap_free(store: &dyn Store, tenant_id: &str) -> usize {
+    let feed = store
+        .tenant_events(&tenant(tenant_id), &[], 0, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        seqs(&feed),
+        (1..=feed.len() as i64).collect::<Vec<_>>(),
+        "{tenant_id}'s feed has a gap or a duplicate"
+    );
+    feed.len()
+}
+
+async fn concurrent_writes_share_transactions_and_are_read_back_by_a_fresh_store(ctx: Ctx) {
+    const TASKS: usize = 200;
+    const TENANTS: [&str; 4] = ["acme", "beta", "gamma", "delta"];
+    let before = ctx.store.write_stats();
+
+    // Released together, so they reach the store together; each checks its own write is
+    // readable as soon as it is acknowledged.
+    let start = Arc::new(tokio::sync::Barrier::new(TASKS));
+    let mut handles = Vec::new();
+    for t in 0..TASKS {
+        let store = ctx.store.clone();
+        let start = start.clone();
+        handles.push(tokio::spawn(async move {
+            let tenant_id = TENANTS[t % TENANTS.len()];
+            let change = simple(tenant_id, &format!("case-{t}"));
+            let mut write = insert(change.clone());
+            write.events.push(note(&change.case, t as i64));
+            start.wait().await;
+            let stored = store.write(write).await.unwrap();
+            let read = store
+                .case(&change.case.tenant, &change.case.id)
+                .await
+                .unwrap();
+            assert_eq!(read.as_ref(), Some(&change.case), "read after ack");
+            let events = store
+                .case_events(&change.case.tenant, &change.case.id, 0, 10)
+                .await
+                .unwrap();
+            assert_eq!(events, stored, "the events as acknowledged");
+            // Then an update of the same case, racing the other tasks' inserts and updates.
+            let next = changed(&change.case, CaseState::AwaitingBuyer);
+            let updated = store
+                .write(update(next.clone(), 1, vec![note(&next, 1000 + t as i64)]))
+                .await
+                .unwrap();
+            (tenant_id, next, [seqs(&stored), seqs(&updated)].concat())
+        }));
+    }
+    let mut written = Vec::new();
+    for h in handles {
+        let (tenant_id, case, seqs) = h.await.unwrap();
+        assert_eq!(seqs.len(), 3);
+        assert_eq!(seqs[1], seqs[0] + 1, "one write's events are contiguous");
+        written.push((tenant_id, case, seqs));
+    }
+    for tenant_id in TENANTS {
+        let mut acked: Vec<i64> = written
+            .iter()
+            .filter(|(t, _, _)| *t == tenant_id)
+            .flat_map(|(_, _, s)| s.clone())
+            .collect();
+        acked.sort_unstable();
+        let n = assert_gap_free(&*ctx.store, tenant_id).await;
+        assert_eq!(acked, (1..=n as i64).collect::<Vec<_>>(), "{tenant_id}");
+    }
+
+    // Batches formed: not one transaction per write.
+    let stats = ctx.store.write_stats();
+    let writes = stats.writes - before.writes;
+    let batches = stats.batches - before.batches;
+    assert_eq!(writes, 2 * TASKS as u64, "{stats:?}");
+    assert!(
+        batches < writes && stats.largest_batch > 1,
+        "every write had its own transaction: {stats:?}"
+    );
+    eprintln!(
+        "{} writes in {batches} transactions, largest {}",
+        writes, stats.largest_batch
+    );
+
+    // Acknowledged means committed: another store on the database reads all of it.
+    let fresh = ctx.open(1).await;
+    for (_, case, seqs) in &written {
+        assert_eq!(
+            fresh.case(&case.tenant, &case.id).await.unwrap().as_ref(),
+            Some(case)
+        );
+        let events = fresh
+            .case_events(&case.tenant, &case.id, 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(&self::seqs(&events), seqs);
+    }
+    for tenant_id in TENANTS {
+        assert_gap_free(&*fresh, tenant_id).await;
+    }
+}
+
+fn with_request(mut write: CaseWrite, request_id: &str) -> CaseWrite {
+    write.idempotency = Some(IdempotencyRecord {
+        request_id: request_id.to_string(),
+        method: "Test".to_string(),
+        fingerprint: request_id.to_string(),
+        response: request_id.as_bytes().to_vec(),
+        created_at: base(),
+    });
+    write
+}
+
+/// Writes queued behind one that waits for a lock form one batch; those that fail (a version
+/// conflict, a duplicate request id, a duplicate platform case, events for a missing case, the
+/// loser of two updates of one case) fail alone and leave nothing behind, the others commit
+/// together.
+async fn a_failing_write_fails_alone_in_its_batch(ctx: Ctx) {
+    // One writer, so everything queued behind the held write is one batch.
+    let store = ctx.open(1).await;
+    let s = &*store;
+    let blocker = simple("acme", "blocker");
+    let contested = simple("acme", "contested");
+    let other = simple("beta", "other");
+    let on_platform = open(
+        "acme",
+        "on-platform",
+        draft("demo", "shop-1", CaseKind::RefundOnly, Some("p-1")),
+        base(),
+    );
+    for change in [&blocker, &contested, &other, &on_platform] {
+        s.write(insert(change.clone())).await.unwrap();
+    }
+    s.write(with_request(insert(simple("acme", "used")), "req-used"))
+        .await
+        .unwrap();
+    let before = s.write_stats();
+
+    let hold = ctx.raw.hold("acme", "blocker").await;
+    let spawn = |write: CaseWrite| {
+        let store = store.clone();
+        tokio::spawn(async move { store.write(write).await })
+    };
+    let held = spawn(update(
+        changed(&blocker.case, CaseState::AwaitingBuyer),
+        1,
+        vec![note(&blocker.case, 1)],
+    ));
+    until_stats(s, "the held write's transaction", |st| {
+        st.transactions == before.transactions + 1
+    })
+    .await;
+
+    let race = |n| {
+        update(
+            changed(&contested.case, CaseState::AwaitingBuyer),
+            1,
+            vec![note(&contested.case, n)],
+        )
+    };
+    let ghost = simple("acme", "ghost").case;
+    let queued = [
+        (
+            "new-1",
+            with_request(insert(simple("acme", "new-1")), "req-new"),
+        ),
+        ("new-2", insert(simple("beta", "new-2"))),
+        (
+            "conflict",
+            with_request(
+                update(
+                    changed(&contested.case, CaseState::AwaitingBuyer),
+                    7,
+                    vec![],
+                ),
+                "req-conflict",
+            ),
+        ),
+        ("race-1", race(1)),
+        ("race-2", race(2)),
+        (
+            "dup-request",
+            with_request(insert(simple("acme", "dup-request")), "req-used"),
+        ),
+        (
+            "dup-platform",
+            insert(open(
+                "acme",
+                "dup-platform",
+                draft("demo", "shop-1", CaseKind::RefundOnly, Some("p-1")),
+                base(),
+            )),
+        ),
+        (
+            "missing",
+            CaseWrite {
+                events: vec![note(&ghost, 1)],
+                case: ghost,
+                mode: WriteMode::EventsOnly,
+                idempotency: None,
+                caller: None,
+            },
+        ),
+        (
+            "other",
+            update(
+                changed(&other.case, CaseState::AwaitingBuyer),
+                1,
+                vec![note(&other.case, 1)],
+            ),
+        ),
+    ];
+    let n = queued.len() as u64;
+    let handles: Vec<_> = queued
+        .into_iter()
+        .map(|(name, write)| (name, spawn(write)))
+        .collect();
+    until_stats(s, "the queued writes", |st| st.pending == n + 1).await;
+    hold.release().await;
+
+    held.await.unwrap().unwrap();
+    let mut results = std::collections::BTreeMap::new();
+    for (name, h) in handles {
+        results.insert(name, h.await.unwrap());
+    }
+    for name in ["new-1", "new-2", "other"] {
+        assert!(results[name].is_ok(), "{name}: {:?}", results[name]);
+    }
+    let race_wins = ["race-1", "race-2"]
+        .iter()
+        .filter(|name| results[**name].is_ok())
+        .count();
+    assert_eq!(race_wins, 1, "{results:?}");
+    for name in ["conflict", "race-1", "race-2"] {
+        if let Err(e) = &results[name] {
+            assert!(
+                matches!(e, StoreError::VersionConflict { .. }),
+                "{name}: {e:?}"
+            );
+        }
+    }
+    assert!(
+        matches!(&results["dup-request"], Err(StoreError::DuplicateRequest { request_id }) if request_id == "req-used"),
+        "{results:?}"
+    );
+    assert!(
+        matches!(
+            &results["dup-platform"],
+            Err(StoreError::DuplicatePlatformCase { .. })
+        ),
+        "{results:?}"
+    );
+    assert!(
+        matches!(&results["missing"], Err(StoreError::Database(msg)) if msg.contains("ghost")),
+        "{results:?}"
+    );
+
+    // The successful queued writes committed in one transaction, after reruns without the
+    // failed ones.
+    let stats = s.write_stats();
+    assert_eq!(stats.batches - before.batches, 2, "{stats:?}");
+    assert_eq!(stats.writes - before.writes, 5, "{stats:?}");
+    assert!(stats.largest_batch >= 4, "{stats:?}");
+    assert!(
+        stats.transactions - before.transactions > 2,
+        "the failures never rolled the batch back: {stats:?}"
+    );
+
+    // Nothing of the failed writes is left.
+    let acme = tenant("acme");
+    for id in ["dup-request", "dup-platform", "ghost"] {
+        assert_eq!(
+            s.case(&acme, &CaseId::parse(id).unwrap()).await.unwrap(),
+            None
+        );
+        assert!(s
+            .case_events(&acme, &CaseId::parse(id).unwrap(), 0, 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    assert_eq!(
+        s.idempotent_response(&acme, "req-conflict").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.idempotent_response(&acme, "req-used")
+            .await
+            .unwrap()
+            .unwrap()
+            .response,
+        b"req-used"
+    );
+    assert!(s
+        .idempotent_response(&acme, "req-new")
+        .await
+        .unwrap()
+        .is_some());
+    let contested_now = s.case(&acme, &contested.case.id).await.unwrap().unwrap();
+    assert_eq!(contested_now.version, 2);
+    let contested_events = s
+        .case_events(&acme, &contested.case.id, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(contested_events.len(), 2, "opened + the winner's note");
+    assert_eq!(
+        s.case(&tenant("beta"), &other.case.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
+    // Deadline rows follow the committed version.
+    assert_eq!(
+        ctx.raw.deadlines("acme", "contested").await.len(),
+        contested_now.deadlines.len()
+    );
+    assert_gap_free(s, "acme").await;
+    assert_gap_free(s, "beta").await;
 }
