@@ -14,7 +14,11 @@
 //!   missing case…) gets its error and nothing of it commits; the others go on. A version
 //!   conflict leaves nothing behind and the batch continues in the same transaction; any
 //!   other failure rolls the transaction back and the batch runs again without that write
-//!   (nothing had committed, so running it again is running it once);
+//!   (nothing had committed, so running it again is running it once). Every answer,
+//!   failures included, is sent once the batch has committed: a caller refused because of
+//!   another write of the batch then finds that write when it reads;
+//! - copies of one request (the same request id) in a batch: the first runs, the others get
+//!   DuplicateRequest once it has committed, or run in the writer's next batch if it failed;
 //! - two writes of one case in a batch behave as if serialized: the second sees the first's
 //!   version;
 //! - per-tenant event seqs stay gap-free and in commit order (one counter bump per tenant
@@ -211,13 +215,18 @@ impl GroupCommit {
 }
 
 async fn run<W: BatchWriter>(writer: Arc<W>, shared: Arc<Shared>) {
+    // Writes set aside by the last batch (a repeated request id), first in the next.
+    let mut carried = Vec::new();
     loop {
         let batch = {
             let mut queue = shared.queue.lock().await;
-            let Some(first) = queue.recv().await else {
-                return;
-            };
-            let mut batch = vec![first];
+            let mut batch: Vec<Pending> = std::mem::take(&mut carried);
+            if batch.is_empty() {
+                let Some(first) = queue.recv().await else {
+                    return;
+                };
+                batch.push(first);
+            }
             // The callers the last batch answered are about to send their next writes: let
             // them run first (one yield, no timer), or the few writes that came in during
             // that batch take the next transaction alone and the rest wait for it.
@@ -242,7 +251,7 @@ async fn run<W: BatchWriter>(writer: Arc<W>, shared: Arc<Shared>) {
         for p in &batch {
             span.follows_from(&p.span);
         }
-        run_batch(&*writer, batch, id, &shared)
+        carried = run_batch(&*writer, batch, id, &shared)
             .instrument(span)
             .await;
     }
@@ -254,7 +263,25 @@ struct Stop {
     fail: Fail,
 }
 
-async fn run_batch<W: BatchWriter>(writer: &W, batch: Vec<Pending>, id: u64, shared: &Shared) {
+/// The (tenant, request id) of a write that carries one.
+fn request_key(w: &CaseWrite) -> Option<(String, String)> {
+    let idem = w.idempotency.as_ref()?;
+    Some((w.case.tenant.to_string(), idem.request_id.clone()))
+}
+
+/// Run one batch to its end and answer its writes; returns the writes set aside for the
+/// next batch.
+///
+/// Every answer waits for the batch's outcome, failures included: a write refused because
+/// of another write of the batch (the same case, the same request id) is told so only once
+/// that write has committed, so a caller that then reads (the stored answer, the new
+/// version) finds it. If the batch then fails as a whole, every write gets that error.
+async fn run_batch<W: BatchWriter>(
+    writer: &W,
+    batch: Vec<Pending>,
+    id: u64,
+    shared: &Shared,
+) -> Vec<Pending> {
     let counters = &shared.counters;
     let mut batch = batch;
     // Lock order: case rows are locked in (tenant, case id) order by every batch, so two
@@ -270,33 +297,38 @@ async fn run_batch<W: BatchWriter>(writer: &W, batch: Vec<Pending>, id: u64, sha
         )
     }
     batch.sort_by(|a, b| key(&a.write).cmp(&key(&b.write)));
+    // Copies of one request (a client's retries racing each other): only the first runs.
+    // The others get DuplicateRequest once it has committed (or found the request stored),
+    // or are run in the next batch if it failed otherwise; failing them one at a time in
+    // this batch would cost a rerun each.
+    let mut seen = std::collections::HashSet::new();
+    let (mut batch, mut copies): (Vec<Pending>, Vec<Pending>) = batch
+        .into_iter()
+        .partition(|p| request_key(&p.write).is_none_or(|k| seen.insert(k)));
+
+    // The batch's size as formed, for the callers' spans.
+    let size = batch.len() + copies.len();
     let mut one_by_one = false;
     let mut retries = 0;
     let mut transactions = 0u64;
-    let reply = |p: Pending, result: Answer, size: usize| {
-        let _ = p.reply.send(Reply {
-            result,
-            batch: id,
-            batch_size: size,
-        });
-    };
-    loop {
+    // Writes that failed alone, answered with the batch.
+    let mut failed: Vec<(Pending, StoreError)> = Vec::new();
+    // Request ids now stored: committed by this batch, or found stored by it.
+    let mut stored_requests = std::collections::HashSet::new();
+    let outcome: Result<(), StoreError> = loop {
         let before = batch.len();
         batch.retain(|p| !p.reply.is_closed());
         counters
             .abandoned
             .fetch_add((before - batch.len()) as u64, Ordering::Relaxed);
         if batch.is_empty() {
-            break;
+            break Ok(());
         }
         transactions += 1;
         counters.transactions.fetch_add(1, Ordering::Relaxed);
         let mut tx = match writer.begin().await {
             Ok(tx) => tx,
-            Err(fail) => {
-                fail_all(batch, fail_error(fail), id, shared);
-                break;
-            }
+            Err(fail) => break Err(fail_error(fail)),
         };
         let mut answers: Vec<Option<Answer>> = (0..batch.len()).map(|_| None).collect();
         let attempt = if one_by_one {
@@ -308,35 +340,33 @@ async fn run_batch<W: BatchWriter>(writer: &W, batch: Vec<Pending>, id: u64, sha
             Ok(()) if batch.iter().any(|p| p.reply.is_closed()) => {
                 // A caller stopped waiting: it must not commit unseen. Again without it.
                 writer.rollback(tx).await;
-                batch = settle_skipped(batch, &mut answers, reply);
+                batch = set_failed_aside(batch, &mut answers, &mut failed);
             }
-            Ok(()) => match writer.commit(tx).await {
-                Ok(()) => {
-                    let committed = answers.iter().filter(|a| matches!(a, Some(Ok(_)))).count();
-                    let size = batch.len();
-                    for (p, answer) in batch.into_iter().zip(answers) {
-                        reply(p, answer.expect("every write has an answer"), size);
-                    }
-                    if committed > 0 {
-                        counters.batches.fetch_add(1, Ordering::Relaxed);
-                        counters
-                            .writes
-                            .fetch_add(committed as u64, Ordering::Relaxed);
-                        counters
-                            .largest_batch
-                            .fetch_max(committed as u64, Ordering::Relaxed);
-                    }
-                    tracing::Span::current().record("committed", committed);
-                    break;
+            Ok(()) => {
+                if let Err(fail) = writer.commit(tx).await {
+                    // A lost connection: the writes may or may not have committed, which
+                    // is what the error says.
+                    break Err(fail_error(fail));
                 }
-                Err(fail) => {
-                    // Skipped writes keep their own answer; the rest may or may not have
-                    // committed (a lost connection), which is what the error says.
-                    let batch = settle_skipped(batch, &mut answers, reply);
-                    fail_all(batch, fail_error(fail), id, shared);
-                    break;
+                let mut committed = 0;
+                for (p, answer) in std::mem::take(&mut batch).into_iter().zip(answers) {
+                    let answer = answer.expect("every write has an answer");
+                    if answer.is_ok() {
+                        committed += 1;
+                        stored_requests.extend(request_key(&p.write));
+                    }
+                    reply(p, answer, id, size);
                 }
-            },
+                if committed > 0 {
+                    counters.batches.fetch_add(1, Ordering::Relaxed);
+                    counters.writes.fetch_add(committed, Ordering::Relaxed);
+                    counters
+                        .largest_batch
+                        .fetch_max(committed, Ordering::Relaxed);
+                }
+                tracing::Span::current().record("committed", committed);
+                break Ok(());
+            }
             Err(Stop { at, fail }) => {
                 writer.rollback(tx).await;
                 match fail {
@@ -350,37 +380,68 @@ async fn run_batch<W: BatchWriter>(writer: &W, batch: Vec<Pending>, id: u64, sha
                     Fail::Retry(error) => {
                         retries += 1;
                         if retries > MAX_RETRIES {
-                            let batch = settle_skipped(batch, &mut answers, reply);
-                            fail_all(batch, error, id, shared);
-                            break;
+                            break Err(error);
                         }
                         tracing::debug!(%error, retries, "batch rolled back; running it again");
                     }
-                    Fail::Batch(error) => {
-                        let batch = settle_skipped(batch, &mut answers, reply);
-                        fail_all(batch, error, id, shared);
-                        break;
-                    }
+                    Fail::Batch(error) => break Err(error),
                 }
-                batch = settle_skipped(batch, &mut answers, reply);
+                batch = set_failed_aside(batch, &mut answers, &mut failed);
             }
         }
-    }
+    };
     tracing::Span::current().record("transactions", transactions);
+
+    match outcome {
+        Ok(()) => {
+            for (p, error) in failed {
+                if matches!(error, StoreError::DuplicateRequest { .. }) {
+                    stored_requests.extend(request_key(&p.write));
+                }
+                reply(p, Err(error), id, size);
+            }
+            let (duplicates, again): (Vec<Pending>, Vec<Pending>) = copies
+                .into_iter()
+                .partition(|p| request_key(&p.write).is_some_and(|k| stored_requests.contains(&k)));
+            for p in duplicates {
+                let request_id = p.write.idempotency.as_ref().map(|i| i.request_id.clone());
+                let error = StoreError::DuplicateRequest {
+                    request_id: request_id.unwrap_or_default(),
+                };
+                reply(p, Err(error), id, size);
+            }
+            again
+        }
+        Err(error) => {
+            let everyone = batch
+                .into_iter()
+                .chain(failed.into_iter().map(|(p, _)| p))
+                .chain(copies.drain(..));
+            fail_all(everyone.collect(), error, id, shared);
+            Vec::new()
+        }
+    }
 }
 
-/// Answer the writes that already have their (failed) answer and return the others, whose
+fn reply(p: Pending, result: Answer, batch: u64, batch_size: usize) {
+    let _ = p.reply.send(Reply {
+        result,
+        batch,
+        batch_size,
+    });
+}
+
+/// Set aside the writes that have their (failed) answer and return the others, whose
 /// answers are reset for the next attempt.
-fn settle_skipped(
+fn set_failed_aside(
     batch: Vec<Pending>,
     answers: &mut Vec<Option<Answer>>,
-    reply: impl Fn(Pending, Answer, usize),
+    failed: &mut Vec<(Pending, StoreError)>,
 ) -> Vec<Pending> {
-    let size = batch.len();
-    let mut rest = Vec::with_capacity(size);
+    let mut rest = Vec::with_capacity(batch.len());
     for (p, answer) in batch.into_iter().zip(answers.drain(..)) {
         match answer {
-            Some(Err(e)) => reply(p, Err(e), size),
+            Some(Err(e)) => failed.push((p, e)),
             _ => rest.push(p),
         }
     }
@@ -659,8 +720,11 @@ merchant_actions = ["agree"]
 
     impl Rig {
         fn submit(&self, id: &str) -> tokio::task::JoinHandle<Answer> {
+            self.submit_write(write(id))
+        }
+
+        fn submit_write(&self, w: CaseWrite) -> tokio::task::JoinHandle<Answer> {
             let group = self.group.clone();
-            let w = write(id);
             tokio::spawn(async move { group.write(w).await })
         }
 
@@ -816,6 +880,67 @@ merchant_actions = ["agree"]
                 "{answer:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn failures_are_answered_with_the_batch_not_before() {
+        let rig = rig(1, false);
+        rig.gate.add_permits(1000);
+        let first = rig.submit("first");
+        first.await.unwrap().unwrap();
+        // One batch: dup-1 fails, rolling it back; the rerun waits in slow-2's head.
+        let blocker = rig.submit("slow-1");
+        rig.until("the slow batch", |s| s.transactions == 2).await;
+        let dup = rig.submit("dup-1");
+        let slow = rig.submit("slow-2");
+        rig.until("the queue", |s| s.pending == 3).await;
+        rig.slow.add_permits(1);
+        blocker.await.unwrap().unwrap();
+        rig.until("the rerun", |s| s.transactions == 4).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !dup.is_finished(),
+            "a failure was answered before its batch ended"
+        );
+        rig.slow.add_permits(1);
+        assert!(dup.await.unwrap().is_err());
+        slow.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn copies_of_one_request_run_once() {
+        let rig = rig(1, false);
+        let with_request = |id: &str| {
+            let mut w = write(id);
+            w.idempotency = Some(crate::IdempotencyRecord {
+                request_id: "req-1".into(),
+                method: "Test".into(),
+                fingerprint: "f".into(),
+                response: vec![],
+                created_at: chrono::Utc::now(),
+            });
+            w
+        };
+        let first = rig.submit("first");
+        rig.until("the first batch", |s| s.transactions == 1).await;
+        let copies: Vec<_> = (0..5)
+            .map(|_| rig.submit_write(with_request("copy")))
+            .collect();
+        rig.until("the queue", |s| s.pending == 6).await;
+        rig.gate.add_permits(1000);
+        first.await.unwrap().unwrap();
+        let mut ok = 0;
+        for c in copies {
+            match c.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(StoreError::DuplicateRequest { request_id }) => assert_eq!(request_id, "req-1"),
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!(ok, 1);
+        // Run once, in one transaction: no rerun per copy.
+        assert_eq!(rig.committed()[1], ["copy", "tails"]);
+        assert_eq!(rig.group.stats().transactions, 2);
     }
 
     #[tokio::test]

@@ -441,6 +441,7 @@ on_both!(
     gauge_queries_read_only_their_partial_indexes,
     concurrent_writes_share_transactions_and_are_read_back_by_a_fresh_store,
     a_failing_write_fails_alone_in_its_batch,
+    copies_of_one_request_commit_once_and_the_rest_find_it,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -3091,4 +3092,66 @@ async fn a_failing_write_fails_alone_in_its_batch(ctx: Ctx) {
     );
     assert_gap_free(s, "acme").await;
     assert_gap_free(s, "beta").await;
+}
+
+/// Sixteen copies of one request at once (a client's racing retries): one commits, and every
+/// other copy is told DuplicateRequest only once the stored answer can be read.
+async fn copies_of_one_request_commit_once_and_the_rest_find_it(ctx: Ctx) {
+    const COPIES: usize = 16;
+    let original = simple("acme", "copied");
+    ctx.store.write(insert(original.clone())).await.unwrap();
+    for (what, write) in [
+        (
+            "update",
+            with_request(
+                update(
+                    changed(&original.case, CaseState::AwaitingBuyer),
+                    1,
+                    vec![note(&original.case, 1)],
+                ),
+                "req-update",
+            ),
+        ),
+        (
+            "insert",
+            with_request(insert(simple("acme", "new-copied")), "req-insert"),
+        ),
+    ] {
+        let start = Arc::new(tokio::sync::Barrier::new(COPIES));
+        let mut handles = Vec::new();
+        for _ in 0..COPIES {
+            let (store, start, write) = (ctx.store.clone(), start.clone(), write.clone());
+            handles.push(tokio::spawn(async move {
+                start.wait().await;
+                let request_id = write.idempotency.clone().unwrap().request_id;
+                let answer = store.write(write).await;
+                let stored = store
+                    .idempotent_response(&tenant("acme"), &request_id)
+                    .await
+                    .unwrap();
+                (answer, stored.is_some())
+            }));
+        }
+        let mut ok = 0;
+        for h in handles {
+            match h.await.unwrap() {
+                (Ok(_), _) => ok += 1,
+                (Err(StoreError::DuplicateRequest { .. }), found) => {
+                    assert!(
+                        found,
+                        "{what}: told DuplicateRequest before the answer was stored"
+                    )
+                }
+                (Err(e), _) => panic!("{what}: {e:?}"),
+            }
+        }
+        assert_eq!(ok, 1, "{what}");
+    }
+    let events = ctx
+        .store
+        .case_events(&tenant("acme"), &original.case.id, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2, "opened + one update");
+    assert_gap_free(&*ctx.store, "acme").await;
 }
