@@ -948,6 +948,13 @@ async fn run_backend(backend: Backend, args: &Args, report: &mut Report) -> Res<
         if load.seeded.set(seeded).is_err() {
             bail!("seeded twice");
         }
+        // Fresh statistics, as autovacuum would give a live database (this machine's
+        // PostgreSQL runs with autovacuum off, and never-analysed tables plan badly).
+        if backend == Backend::Postgres {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await?;
+            sqlx::query("ANALYZE").execute(&mut conn).await?;
+            conn.close().await?;
+        }
 
         for &c in &args.concurrency {
             let echo_f = echo_rate(&echo.addr, c, args).await?;
