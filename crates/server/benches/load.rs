@@ -4,7 +4,7 @@
 //! ```sh
 //! cargo bench -p aftersales-server --bench load -- [--backend sqlite|postgres|both] \
 //!     [--mix ingest-new,ingest-update,actions,get,list,realistic] [--concurrency 16,64] \
-//!     [--seconds 10] [--requests 200000] [--seed 50000] [--connections 4] \
+//!     [--seconds 10] [--requests 200000] [--seed 120000] [--connections 4] \
 //!     [--database-url URL (an existing database, e.g. one deadline_sweep --keep left)]
 //! ```
 //!
@@ -123,7 +123,7 @@ fn parse_args() -> Res<Args> {
         concurrency: vec![16, 64],
         seconds: 10.0,
         requests: 200_000,
-        seed: 50_000,
+        seed: 120_000,
         connections: 4,
         database_url: None,
     };
@@ -190,6 +190,8 @@ struct Figures {
     p50: Duration,
     p99: Duration,
     p999: Duration,
+    /// The mix ran out of work (every seeded case acted on) before its window ended.
+    ran_out: bool,
 }
 
 fn figures(mut latencies: Vec<Duration>, errors: u64, elapsed: Duration) -> Figures {
@@ -208,6 +210,7 @@ fn figures(mut latencies: Vec<Duration>, errors: u64, elapsed: Duration) -> Figu
         p50: at(0.50),
         p99: at(0.99),
         p999: at(0.999),
+        ran_out: false,
     }
 }
 
@@ -528,6 +531,7 @@ where
     let issued = Arc::new(AtomicU64::new(0));
     let last_end = Arc::new(Mutex::new(measure_from));
     let errors = Arc::new(AtomicU64::new(0));
+    let ran_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let first_errors = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
     let budget = args.requests;
     let mut tasks = Vec::new();
@@ -538,7 +542,7 @@ where
             errors.clone(),
             first_errors.clone(),
         );
-        let (measured, last_end) = (measured.clone(), last_end.clone());
+        let (measured, last_end, ran_out) = (measured.clone(), last_end.clone(), ran_out.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -560,7 +564,10 @@ where
                         *last = (*last).max(began + took);
                     }
                     Ok(()) => {}
-                    Err(e) if e == EXHAUSTED => break,
+                    Err(e) if e == EXHAUSTED => {
+                        ran_out.store(true, Ordering::Relaxed);
+                        break;
+                    }
                     Err(e) => {
                         errors.fetch_add(1, Ordering::Relaxed);
                         *first_errors.lock().unwrap().entry(e).or_default() += 1;
@@ -580,11 +587,14 @@ where
     for (e, n) in first_errors.lock().unwrap().iter().take(5) {
         println!("    error ×{n}: {e}");
     }
-    figures(
-        latencies,
-        errors.load(Ordering::Relaxed),
-        elapsed.max(Duration::from_millis(1)),
-    )
+    Figures {
+        ran_out: ran_out.load(Ordering::Relaxed),
+        ..figures(
+            latencies,
+            errors.load(Ordering::Relaxed),
+            elapsed.max(Duration::from_millis(1)),
+        )
+    }
 }
 
 /// Open-loop: `per_second` calls on a fixed schedule for `--seconds` (at most `--requests`),
@@ -968,7 +978,18 @@ async fn run_backend(backend: Backend, args: &Args, report: &mut Report) -> Res<
                     async move { l.call(mix, n).await }
                 })
                 .await;
-                report.row(b, mix.name(), c, &f, &server.rss());
+                // A rate over a window cut short by running out of seeded cases is still a
+                // rate, but a window with no calls in it measured nothing: say so, not 0/s.
+                let name = if f.ran_out {
+                    format!("{} (seeded cases ran out)", mix.name())
+                } else {
+                    mix.name().to_string()
+                };
+                report.row(b, &name, c, &f, &server.rss());
+                if f.requests == 0 && f.ran_out {
+                    println!("  {b}: {} not measured at c={c}: raise --seed", mix.name());
+                    continue;
+                }
                 if mix == Mix::Get {
                     let ratio = f.per_second / echo_f.per_second;
                     report.target(
