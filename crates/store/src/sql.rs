@@ -337,6 +337,34 @@ pub(crate) fn shops_column(scope: &ShopScope) -> Option<String> {
     }
 }
 
+/// Binds a [`CaseColumns`] in the column order `INSERT_CASE`, `INSERT_CASE_ROWS` and
+/// `UPDATE_CASE` share, with `bind` (a query) or `push_bind` (a `push_values` row): one
+/// list, so a column added to the statements cannot be bound in a different order in one
+/// of the three places that write case rows.
+macro_rules! bind_case_columns {
+    ($target:expr, $bind:ident, $c:expr) => {{
+        let c = &$c;
+        $target
+            .$bind(c.tenant_id)
+            .$bind(c.id)
+            .$bind(c.shop_id)
+            .$bind(c.platform)
+            .$bind(c.platform_case_id)
+            .$bind(c.kind)
+            .$bind(c.state)
+            .$bind(c.next_deadline_at)
+            .$bind(c.platform_version)
+            .$bind(c.version)
+            .$bind(c.created_at)
+            .$bind(c.updated_at)
+            .$bind(c.order_id)
+            .$bind(c.sub_order_id)
+            .$bind(c.needs_refresh)
+            .$bind(c.body.as_str())
+    }};
+}
+pub(crate) use bind_case_columns;
+
 /// The indexed columns of a case row, ready to bind.
 pub(crate) struct CaseColumns<'a> {
     pub tenant_id: &'a str,
@@ -1471,23 +1499,7 @@ macro_rules! impl_batch_writer {
                     WriteMode::Insert => sql::INSERT_CASE,
                     _ => sql::UPDATE_CASE,
                 };
-                let mut q = sqlx::query::<$db>(statement)
-                    .bind(c.tenant_id)
-                    .bind(c.id)
-                    .bind(c.shop_id)
-                    .bind(c.platform)
-                    .bind(c.platform_case_id)
-                    .bind(c.kind)
-                    .bind(c.state)
-                    .bind(c.next_deadline_at)
-                    .bind(c.platform_version)
-                    .bind(c.version)
-                    .bind(c.created_at)
-                    .bind(c.updated_at)
-                    .bind(c.order_id)
-                    .bind(c.sub_order_id)
-                    .bind(c.needs_refresh)
-                    .bind(c.body);
+                let mut q = sql::bind_case_columns!(sqlx::query::<$db>(statement), bind, c);
                 if let WriteMode::Update { expected_version } = write.mode {
                     q = q.bind(expected_version);
                 }
@@ -1662,22 +1674,7 @@ macro_rules! impl_batch_writer {
                 for chunk in sql::row_chunks(&new_cases, sql::ROWS_PER_STATEMENT) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_CASE_ROWS);
                     q.push_values(chunk, |mut row, c| {
-                        row.push_bind(c.tenant_id)
-                            .push_bind(c.id)
-                            .push_bind(c.shop_id)
-                            .push_bind(c.platform)
-                            .push_bind(c.platform_case_id)
-                            .push_bind(c.kind)
-                            .push_bind(c.state)
-                            .push_bind(c.next_deadline_at)
-                            .push_bind(c.platform_version)
-                            .push_bind(c.version)
-                            .push_bind(c.created_at)
-                            .push_bind(c.updated_at)
-                            .push_bind(c.order_id)
-                            .push_bind(c.sub_order_id)
-                            .push_bind(c.needs_refresh)
-                            .push_bind(c.body.as_str());
+                        sql::bind_case_columns!(row, push_bind, c);
                     });
                     q.build().execute(&mut **tx).await.map_err(batch_fail)?;
                 }
@@ -1691,23 +1688,7 @@ macro_rules! impl_batch_writer {
                     };
                     let case = &w.case;
                     let c = sql::CaseColumns::new(case).map_err(|e| (Some(i), Fail::Write(e)))?;
-                    let done = sqlx::query::<$db>(sql::UPDATE_CASE)
-                        .bind(c.tenant_id)
-                        .bind(c.id)
-                        .bind(c.shop_id)
-                        .bind(c.platform)
-                        .bind(c.platform_case_id)
-                        .bind(c.kind)
-                        .bind(c.state)
-                        .bind(c.next_deadline_at)
-                        .bind(c.platform_version)
-                        .bind(c.version)
-                        .bind(c.created_at)
-                        .bind(c.updated_at)
-                        .bind(c.order_id)
-                        .bind(c.sub_order_id)
-                        .bind(c.needs_refresh)
-                        .bind(c.body)
+                    let done = sql::bind_case_columns!(sqlx::query::<$db>(sql::UPDATE_CASE), bind, c)
                         .bind(expected_version)
                         .execute(&mut **tx)
                         .await
