@@ -529,7 +529,6 @@ where
     let stop = measure_from + Duration::from_secs_f64(args.seconds);
     let measured = Arc::new(AtomicU64::new(0));
     let issued = Arc::new(AtomicU64::new(0));
-    let last_end = Arc::new(Mutex::new(measure_from));
     let errors = Arc::new(AtomicU64::new(0));
     let ran_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let first_errors = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
@@ -542,7 +541,7 @@ where
             errors.clone(),
             first_errors.clone(),
         );
-        let (measured, last_end, ran_out) = (measured.clone(), last_end.clone(), ran_out.clone());
+        let (measured, ran_out) = (measured.clone(), ran_out.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -560,8 +559,6 @@ where
                 match outcome {
                     Ok(()) if began >= measure_from => {
                         latencies.push(took);
-                        let mut last = last_end.lock().unwrap();
-                        *last = (*last).max(began + took);
                     }
                     Ok(()) => {}
                     Err(e) if e == EXHAUSTED => {
