@@ -19,7 +19,7 @@ use aftersales_domain::{
     ActorKind, Case, CaseId, CaseState, Deadline, DeadlineSource, DueParty, NewEvent, ShopId,
     TenantId,
 };
-use std::fmt::Display;
+use std::fmt::{Display, Write as _};
 
 // ---------------------------------------------------------------------------------------------
 // Statements
@@ -168,8 +168,84 @@ pub(crate) const SELECT_TENANT_EVENTS: &str = "SELECT tenant_id, seq, case_id, k
      actor_id, from_state, to_state, detail, occurred_at, recorded_by, api_key_id \
      FROM case_events";
 
-/// The start of the ListCases query; the caller appends ` WHERE tenant_id = ` and the filters.
+/// The start of the ListCases query; [`case_list_query`] appends the filters.
 pub(crate) const LIST_CASES: &str = "SELECT tenant_id, id, body FROM cases";
+
+/// A value bound to a statement built at run time.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// A statement built at run time: text with `$1`, `$2`, … placeholders (both backends take
+/// them), and their values in order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ListQuery {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+impl ListQuery {
+    fn new(head: &str) -> Self {
+        ListQuery {
+            sql: head.to_string(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Appends `clause` and then a placeholder for `value`.
+    fn bind(&mut self, clause: &str, value: Param) -> &mut Self {
+        self.params.push(value);
+        let _ = write!(self.sql, "{clause}${}", self.params.len());
+        self
+    }
+}
+
+/// A page of a tenant's cases: the filters of `query`, ordered by id after `after_id`. Served
+/// by the `cases_by_*` index each filter leads with; one text per set of filters present, so a
+/// prepared-statement cache holds a few shapes, not one per value.
+pub(crate) fn case_list_query(tenant: &TenantId, query: &crate::CaseQuery) -> ListQuery {
+    let mut q = ListQuery::new(LIST_CASES);
+    q.bind(" WHERE tenant_id = ", Param::Text(tenant.as_str().into()));
+    if let Some(p) = &query.platform {
+        q.bind(" AND platform = ", Param::Text(p.as_str().into()));
+    }
+    if let Some(s) = &query.shop {
+        q.bind(" AND shop_id = ", Param::Text(s.as_str().into()));
+    }
+    if !query.shops.is_empty() {
+        let mut sep = " AND shop_id IN (";
+        for shop in &query.shops {
+            q.bind(sep, Param::Text(shop.as_str().into()));
+            sep = ", ";
+        }
+        q.sql.push(')');
+    }
+    if let Some(k) = query.kind {
+        q.bind(" AND kind = ", Param::Text(k.as_str().into()));
+    }
+    if let Some(s) = query.state {
+        q.bind(" AND state = ", Param::Text(s.as_str().into()));
+    }
+    if let Some(t) = query.next_deadline_before {
+        q.bind(" AND next_deadline_at < ", Param::Int(to_millis(t)));
+    }
+    if let Some(t) = query.next_deadline_after {
+        q.bind(" AND next_deadline_at > ", Param::Int(to_millis(t)));
+    }
+    if let Some(t) = query.updated_after {
+        q.bind(" AND updated_at > ", Param::Int(to_millis(t)));
+    }
+    if query.needs_refresh {
+        q.sql.push_str(" AND needs_refresh = 1");
+    }
+    if let Some(id) = &query.after_id {
+        q.bind(" AND id > ", Param::Text(id.as_str().into()));
+    }
+    q.bind(" ORDER BY id LIMIT ", Param::Int(i64::from(query.limit)));
+    q
+}
 
 /// cases_by_ids is `CASES_BY_IDS`, `VALUES (tenant_id, id), …`, then `CASES_BY_IDS_ON`. A join
 /// with a VALUES list: SQLite takes row values on the right of IN only from a subquery, and
@@ -1115,40 +1191,15 @@ macro_rules! impl_store {
                 tenant: &aftersales_domain::TenantId,
                 query: &$crate::CaseQuery,
             ) -> Result<Vec<aftersales_domain::Case>, $crate::StoreError> {
-                use aftersales_domain::time::to_millis;
-                let mut q = sqlx::QueryBuilder::<$db>::new($crate::sql::LIST_CASES);
-                q.push(" WHERE tenant_id = ").push_bind(tenant.as_str());
-                if let Some(p) = &query.platform {
-                    q.push(" AND platform = ").push_bind(p.as_str());
+                let built = $crate::sql::case_list_query(tenant, query);
+                let mut q = sqlx::query::<$db>(&built.sql);
+                for param in &built.params {
+                    q = match param {
+                        $crate::sql::Param::Text(t) => q.bind(t.as_str()),
+                        $crate::sql::Param::Int(i) => q.bind(*i),
+                    };
                 }
-                if let Some(s) = &query.shop {
-                    q.push(" AND shop_id = ").push_bind(s.as_str());
-                }
-                $crate::sql::push_shops(&mut q, "shop_id", &query.shops);
-                if let Some(k) = query.kind {
-                    q.push(" AND kind = ").push_bind(k.as_str());
-                }
-                if let Some(s) = query.state {
-                    q.push(" AND state = ").push_bind(s.as_str());
-                }
-                if let Some(t) = query.next_deadline_before {
-                    q.push(" AND next_deadline_at < ").push_bind(to_millis(t));
-                }
-                if let Some(t) = query.next_deadline_after {
-                    q.push(" AND next_deadline_at > ").push_bind(to_millis(t));
-                }
-                if let Some(t) = query.updated_after {
-                    q.push(" AND updated_at > ").push_bind(to_millis(t));
-                }
-                if query.needs_refresh {
-                    q.push(" AND needs_refresh = 1");
-                }
-                if let Some(id) = &query.after_id {
-                    q.push(" AND id > ").push_bind(id.as_str());
-                }
-                q.push(" ORDER BY id LIMIT ").push_bind(i64::from(query.limit));
-                q.build()
-                    .fetch_all(self.reader())
+                q.fetch_all(self.reader())
                     .await
                     .map_err(Self::error)?
                     .iter()
@@ -1859,7 +1910,9 @@ pub(crate) use impl_batch_writer;
 
 #[cfg(test)]
 mod tests {
-    use super::row_chunks;
+    use super::{case_list_query, row_chunks, Param};
+    use crate::CaseQuery;
+    use aftersales_domain::{CaseId, ShopId, TenantId};
 
     fn sizes(n: usize) -> Vec<usize> {
         let items = vec![0u8; n];
@@ -1880,5 +1933,35 @@ mod tests {
             texts.extend(sizes(n));
         }
         assert!(texts.len() <= 21, "{texts:?}");
+    }
+
+    /// Both backends bind by position: every `$n` must be the n-th value, or a filter would
+    /// compare one column with another filter's value.
+    #[test]
+    fn case_list_query_numbers_placeholders_in_bind_order() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let query = CaseQuery {
+            shops: vec![ShopId::parse("s1").unwrap(), ShopId::parse("s2").unwrap()],
+            needs_refresh: true,
+            after_id: Some(CaseId::parse("c-9").unwrap()),
+            limit: 50,
+            ..CaseQuery::default()
+        };
+        let built = case_list_query(&tenant, &query);
+        assert_eq!(
+            built.sql,
+            "SELECT tenant_id, id, body FROM cases WHERE tenant_id = $1 \
+             AND shop_id IN ($2, $3) AND needs_refresh = 1 AND id > $4 ORDER BY id LIMIT $5"
+        );
+        assert_eq!(
+            built.params,
+            [
+                Param::Text("acme".into()),
+                Param::Text("s1".into()),
+                Param::Text("s2".into()),
+                Param::Text("c-9".into()),
+                Param::Int(50),
+            ]
+        );
     }
 }
