@@ -19,6 +19,7 @@ pub mod group_commit;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+mod sqlite_read;
 
 pub use postgres::PostgresStore;
 /// The SQL of [`Store::gauge_counts`], for the tests and benchmarks that EXPLAIN it.

@@ -105,6 +105,10 @@ impl PostgresStore {
         &self.pool
     }
 
+    fn direct_reader(&self) -> Option<&crate::sqlite_read::DirectReader> {
+        None
+    }
+
     fn group(&self) -> &GroupCommit {
         &self.group
     }

@@ -989,6 +989,8 @@ pub(crate) fn migrate_error(
 
 /// Expands `impl Store for $store`. The type must provide:
 /// - `fn reader(&self) -> &sqlx::Pool<$db>` for reads,
+/// - `fn direct_reader(&self) -> Option<&DirectReader>` for the hot reads (a case, a page of
+///   cases) when the backend can serve them without sqlx (see [`crate::sqlite_read`]),
 /// - `fn writer(&self) -> &sqlx::Pool<$db>` for writes other than case writes,
 /// - `fn group(&self) -> &GroupCommit` for case writes (see [`impl_batch_writer`]),
 /// - `fn error(err: sqlx::Error) -> StoreError` to classify driver errors.
@@ -1109,6 +1111,9 @@ macro_rules! impl_store {
                 tenant: &aftersales_domain::TenantId,
                 id: &aftersales_domain::CaseId,
             ) -> Result<Option<aftersales_domain::Case>, $crate::StoreError> {
+                if let Some(direct) = self.direct_reader() {
+                    return direct.case(tenant, id);
+                }
                 sqlx::query::<$db>($crate::sql::SELECT_CASE)
                     .bind(tenant.as_str())
                     .bind(id.as_str())
@@ -1192,6 +1197,9 @@ macro_rules! impl_store {
                 query: &$crate::CaseQuery,
             ) -> Result<Vec<aftersales_domain::Case>, $crate::StoreError> {
                 let built = $crate::sql::case_list_query(tenant, query);
+                if let Some(direct) = self.direct_reader() {
+                    return direct.cases(&built);
+                }
                 let mut q = sqlx::query::<$db>(&built.sql);
                 for param in &built.params {
                     q = match param {

@@ -2,12 +2,14 @@
 
 use crate::group_commit::GroupCommit;
 use crate::sql;
+use crate::sqlite_read::DirectReader;
 use crate::StoreError;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -19,11 +21,13 @@ const READERS: u32 = 4;
 /// statement, so all writes share one connection (no lock contention between our own
 /// writers) and reads get their own small pool that WAL lets run beside the writer. Case
 /// writes are grouped by one writer task on that connection: one transaction, one WAL sync,
-/// for every write waiting (see [`crate::group_commit`]).
+/// for every write waiting (see [`crate::group_commit`]). A case and a page of cases are read
+/// without sqlx when the database is a file (see [`crate::sqlite_read`]).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    direct: Option<Arc<DirectReader>>,
     group: GroupCommit,
 }
 
@@ -71,8 +75,10 @@ impl SqliteStore {
             .await
             .map_err(Self::error)?;
 
+        // Separate connections to an in-memory database would each see an empty one.
+        let file = options.get_filename().to_path_buf();
+        let direct = (!in_memory).then(|| Arc::new(DirectReader::new(&file)));
         let reader = if in_memory {
-            // Separate connections to an in-memory database would each see an empty one.
             writer.clone()
         } else {
             // WAL is a property of the file, already set by the writer; readers only read.
@@ -92,6 +98,7 @@ impl SqliteStore {
         let store = SqliteStore {
             writer,
             reader,
+            direct,
             group,
         };
         store.migrate().await?;
@@ -121,6 +128,10 @@ impl SqliteStore {
         &self.writer
     }
 
+    fn direct_reader(&self) -> Option<&DirectReader> {
+        self.direct.as_deref()
+    }
+
     fn group(&self) -> &GroupCommit {
         &self.group
     }
@@ -141,7 +152,7 @@ fn create_dir(dir: &Path) -> Result<(), StoreError> {
 
 /// SQLITE_BUSY and SQLITE_LOCKED (with their extended codes): another process held the
 /// database past the busy timeout. SQLITE_CANTOPEN: the file is not reachable.
-fn unavailable_code(code: &str) -> bool {
+pub(crate) fn unavailable_code(code: &str) -> bool {
     code.parse::<i32>()
         .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 14))
 }

@@ -1,0 +1,137 @@
+//! The hot SQLite reads (a case by id, a page of cases) run on the calling thread through
+//! rusqlite instead of through sqlx.
+//!
+//! Why: sqlx's SQLite driver runs every connection on a thread of its own and passes each
+//! command and each row back through channels. Profiling GetCase (docs/benchmarks.md) put a
+//! quarter to a third of the server's time in those hand-offs, against a few per cent in
+//! SQLite itself; a page of 50 cases pays the hand-off 50 times.
+//!
+//! Why it may block an async worker: a read here is a primary-key or index walk over pages
+//! that are almost always in SQLite's or the OS's cache — tens of microseconds, less than the
+//! hand-offs it replaces. WAL readers never wait for the writer; the one wait left is SQLite's
+//! own retry while a checkpoint or a crashed writer's recovery holds the WAL index, bounded
+//! by [`BUSY_TIMEOUT`]. A case this reader cannot open (an in-memory database, which only its
+//! own connection sees) keeps the sqlx path.
+
+use crate::sql::{self, SqlRow};
+use crate::StoreError;
+use aftersales_domain::{Case, CaseId, TenantId};
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Long enough for SQLite's WAL-index retries, short enough that a worker thread is never
+/// held for long.
+const BUSY_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// At most this many connections are kept between reads. Reads never await while they hold
+/// one, so no more are in use at once than there are threads calling the store.
+const MAX_IDLE: usize = 16;
+
+/// Prepared statements kept per connection: the case lookup and the few shapes of a page.
+const STATEMENT_CACHE: usize = 64;
+
+#[derive(Debug)]
+pub(crate) struct DirectReader {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl DirectReader {
+    /// Readers of the database file at `path`, opened when first needed.
+    pub(crate) fn new(path: &Path) -> Self {
+        DirectReader {
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn connect(&self) -> Result<Connection, StoreError> {
+        // NO_MUTEX: a connection is used by one thread at a time (it is taken out of `idle`).
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags).map_err(error)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(error)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(conn)
+    }
+
+    /// Runs `read` on an idle connection (or a new one) and puts the connection back.
+    fn with_connection<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.connect()?,
+        };
+        let result = read(&conn);
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+        result
+    }
+
+    pub(crate) fn case(&self, tenant: &TenantId, id: &CaseId) -> Result<Option<Case>, StoreError> {
+        self.with_connection(|conn| {
+            let mut statement = conn.prepare_cached(sql::SELECT_CASE).map_err(error)?;
+            let mut rows = statement
+                .query((tenant.as_str(), id.as_str()))
+                .map_err(error)?;
+            match rows.next().map_err(error)? {
+                Some(row) => sql::decode_case(row).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// The cases a query built by [`sql::case_list_query`] selects, in its order.
+    pub(crate) fn cases(&self, query: &sql::ListQuery) -> Result<Vec<Case>, StoreError> {
+        self.with_connection(|conn| {
+            let mut statement = conn.prepare_cached(&query.sql).map_err(error)?;
+            let params = rusqlite::params_from_iter(query.params.iter().map(|p| match p {
+                sql::Param::Text(t) => rusqlite::types::Value::Text(t.clone()),
+                sql::Param::Int(i) => rusqlite::types::Value::Integer(*i),
+            }));
+            let mut rows = statement.query(params).map_err(error)?;
+            let mut cases = Vec::new();
+            while let Some(row) = rows.next().map_err(error)? {
+                cases.push(sql::decode_case(row)?);
+            }
+            Ok(cases)
+        })
+    }
+}
+
+impl SqlRow for rusqlite::Row<'_> {
+    fn int(&self, col: &str) -> Result<i64, String> {
+        self.get(col).map_err(|e| e.to_string())
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, String> {
+        self.get(col).map_err(|e| e.to_string())
+    }
+    fn text(&self, col: &str) -> Result<String, String> {
+        self.get(col).map_err(|e| e.to_string())
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>, String> {
+        self.get(col).map_err(|e| e.to_string())
+    }
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, String> {
+        self.get(col).map_err(|e| e.to_string())
+    }
+}
+
+/// Busy, locked and cannot-open are worth a retry, as on the sqlx path; anything else is
+/// the database's error.
+fn error(err: rusqlite::Error) -> StoreError {
+    match &err {
+        rusqlite::Error::SqliteFailure(failure, _)
+            if crate::sqlite::unavailable_code(&failure.extended_code.to_string()) =>
+        {
+            StoreError::Unavailable(err.to_string())
+        }
+        _ => StoreError::Database(err.to_string()),
+    }
+}
