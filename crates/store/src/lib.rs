@@ -19,6 +19,7 @@ pub mod group_commit;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+mod sqlite_checkpoint;
 mod sqlite_read;
 
 pub use postgres::PostgresStore;

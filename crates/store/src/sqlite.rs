@@ -2,6 +2,7 @@
 
 use crate::group_commit::GroupCommit;
 use crate::sql;
+use crate::sqlite_checkpoint::{Checkpointer, WRITER_BACKSTOP_PAGES};
 use crate::sqlite_read::DirectReader;
 use crate::StoreError;
 use sqlx::sqlite::{
@@ -28,6 +29,9 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     direct: Option<Arc<DirectReader>>,
+    /// WAL checkpoints off the writer (see [`crate::sqlite_checkpoint`]); stops with the
+    /// last clone.
+    checkpointer: Option<Arc<Checkpointer>>,
     group: GroupCommit,
 }
 
@@ -57,6 +61,7 @@ impl SqliteStore {
                 .clone()
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
+                .pragma("wal_autocheckpoint", WRITER_BACKSTOP_PAGES.to_string())
         };
         // The writer is never recycled: for an in-memory database closing the last
         // connection would drop the data, and for a file there is no reason to reconnect.
@@ -89,6 +94,15 @@ impl SqliteStore {
                 .connect_lazy_with(options.read_only(true))
         };
 
+        // After the writer connected: it made the file and switched it to WAL.
+        let checkpointer = if in_memory {
+            None
+        } else {
+            let started = Checkpointer::start(&file).map_err(|e| {
+                StoreError::Unavailable(format!("cannot start the WAL checkpointer: {e}"))
+            })?;
+            Some(Arc::new(started))
+        };
         let group = GroupCommit::start(
             SqliteBatchWriter {
                 pool: writer.clone(),
@@ -99,6 +113,7 @@ impl SqliteStore {
             writer,
             reader,
             direct,
+            checkpointer,
             group,
         };
         store.migrate().await?;
@@ -116,6 +131,9 @@ impl SqliteStore {
     /// Close both pools, waiting for connections in use to be returned. Case writes after
     /// this fail as unavailable.
     pub async fn close(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.stop();
+        }
         self.reader.close().await;
         self.writer.close().await;
     }

@@ -2433,6 +2433,53 @@ async fn sqlite_file_is_created_in_wal_mode() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// WAL checkpoints run off the writer (crates/store/src/sqlite_checkpoint.rs): a write reaches
+/// the database file itself soon after it commits, although the writer's own automatic
+/// checkpoint waits for 64 MiB of WAL. The database file alone — copied without its WAL —
+/// holds only what a checkpoint has copied into it.
+#[tokio::test]
+async fn sqlite_wal_is_checkpointed_off_the_writer() {
+    let dir = std::env::temp_dir().join(format!(
+        "aftersales-store-test-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let path = dir.join("store.db");
+    let store = SqliteStore::connect(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    store.write(insert(simple("acme", "case-1"))).await.unwrap();
+
+    let copy = dir.join("copy.db");
+    let mut checkpointed = false;
+    for _ in 0..100 {
+        // A copy taken while a checkpoint writes may be torn: that is "not yet", not a failure.
+        std::fs::copy(&path, &copy).unwrap();
+        let mut found = None;
+        let options = SqliteConnectOptions::new().filename(&copy);
+        if let Ok(mut conn) = sqlx::SqliteConnection::connect_with(&options).await {
+            found = sqlx::query_scalar::<_, i64>(
+                "SELECT 1 FROM cases WHERE tenant_id = 'acme' AND id = 'case-1'",
+            )
+            .fetch_optional(&mut conn)
+            .await
+            .unwrap_or(None);
+            let _ = conn.close().await;
+        }
+        let _ = std::fs::remove_file(&copy);
+        if found.is_some() {
+            checkpointed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        checkpointed,
+        "the committed case never reached the database file within 5 s"
+    );
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn sqlite_in_memory_works() {
     let store = aftersales_store::connect("sqlite::memory:", 4)
