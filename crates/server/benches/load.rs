@@ -595,8 +595,14 @@ where
 }
 
 /// Open-loop: `per_second` calls on a fixed schedule for `--seconds` (at most `--requests`),
-/// each timed from when it was due, so a stalled server cannot hide its queue.
-async fn open_loop<F, Fut>(per_second: f64, args: &Args, call: F) -> Figures
+/// each timed from when it was due, so a stalled server cannot hide its queue. With `kind_of`
+/// (which kind of call the `n`th is), also the figures of each kind: what makes a mix's tail.
+async fn open_loop<F, Fut>(
+    per_second: f64,
+    args: &Args,
+    kind_of: Option<fn(u64) -> Mix>,
+    call: F,
+) -> (Figures, Vec<(Mix, Figures)>)
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static + Clone,
     Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
@@ -605,7 +611,9 @@ where
         .min(args.requests)
         .max(1);
     let start = Instant::now() + Duration::from_millis(50);
-    let latencies = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
+    let latencies = Arc::new(Mutex::new(Vec::<(u64, Duration)>::with_capacity(
+        total as usize,
+    )));
     let errors = Arc::new(AtomicU64::new(0));
     let in_flight = Arc::new(tokio::sync::Semaphore::new(4096));
     let mut tasks = Vec::new();
@@ -619,7 +627,7 @@ where
             let took = due.elapsed();
             drop(permit);
             match outcome {
-                Ok(()) => latencies.lock().unwrap().push(took),
+                Ok(()) => latencies.lock().unwrap().push((n, took)),
                 Err(_) => {
                     errors.fetch_add(1, Ordering::Relaxed);
                 }
@@ -631,12 +639,43 @@ where
     }
     let elapsed = start.elapsed();
     let latencies = std::mem::take(&mut *latencies.lock().unwrap());
-    figures(latencies, errors.load(Ordering::Relaxed), elapsed)
+    let figures_of = |pick: &dyn Fn(u64) -> bool| {
+        let picked = latencies.iter().filter(|(n, _)| pick(*n)).map(|(_, d)| *d);
+        figures(picked.collect(), 0, elapsed)
+    };
+    let breakdown = match kind_of {
+        Some(kind_of) => Mix::ALL
+            .into_iter()
+            .map(|mix| (mix, figures_of(&|n| kind_of(n) == mix)))
+            .filter(|(_, f)| f.requests > 0)
+            .collect(),
+        None => Vec::new(),
+    };
+    let all = figures_of(&|_| true);
+    (
+        Figures {
+            errors: errors.load(Ordering::Relaxed),
+            ..all
+        },
+        breakdown,
+    )
 }
 
 /// The cases the bench made, with what the next call on each needs. The first half gets
 /// newer versions from the platform, the second half merchant actions, so neither finds the
 /// other's changes (a stale etag, an update to a refunded case).
+/// Which call the `n`th call of the realistic mix is: 50% get, 15% list, 15% ingest-new,
+/// 10% ingest-update, 10% actions.
+fn realistic_kind(n: u64) -> Mix {
+    match n % 20 {
+        0..=9 => Mix::Get,
+        10..=12 => Mix::List,
+        13..=15 => Mix::IngestNew,
+        16..=17 => Mix::IngestUpdate,
+        _ => Mix::Actions,
+    }
+}
+
 struct Seeded {
     names: Vec<String>,
     refund_ids: Vec<String>,
@@ -813,11 +852,11 @@ impl Load {
 
     /// What a merchant's day looks like from here: mostly reads, a fifth writes.
     async fn realistic(&self, n: u64) -> Result<(), String> {
-        match n % 20 {
-            0..=9 => self.get(n).await,
-            10..=12 => self.list(n).await,
-            13..=15 => self.ingest_new(n).await.map(|_| ()),
-            16..=17 => self.ingest_update(n).await,
+        match realistic_kind(n) {
+            Mix::Get => self.get(n).await,
+            Mix::List => self.list(n).await,
+            Mix::IngestNew => self.ingest_new(n).await.map(|_| ()),
+            Mix::IngestUpdate => self.ingest_update(n).await,
             _ => match self.action(n).await {
                 Err(e) if e == EXHAUSTED => self.ingest_update(n).await,
                 other => other,
@@ -1009,13 +1048,20 @@ async fn run_backend(backend: Backend, args: &Args, report: &mut Report) -> Res<
                 if matches!(mix, Mix::Get | Mix::Realistic) && c == max_concurrency {
                     let l = load.clone();
                     let half = f.per_second * HALF;
-                    let h = open_loop(half, args, move |n| {
+                    let kind_of =
+                        (mix == Mix::Realistic).then_some(realistic_kind as fn(u64) -> Mix);
+                    let (h, kinds) = open_loop(half, args, kind_of, move |n| {
                         let l = l.clone();
                         async move { l.call(mix, n).await }
                     })
                     .await;
                     let what = format!("{} at half load ({})", mix.name(), rate(half));
                     report.row(b, &what, 0, &h, &server.rss());
+                    for (kind, k) in &kinds {
+                        let what =
+                            format!("{} at half load: its {} calls", mix.name(), kind.name());
+                        report.row(b, &what, 0, k, &server.rss());
+                    }
                     report.target(
                         format!("{b}: {} p99 < 10 ms at half load", mix.name()),
                         ms(h.p99),
