@@ -661,9 +661,6 @@ where
     )
 }
 
-/// The cases the bench made, with what the next call on each needs. The first half gets
-/// newer versions from the platform, the second half merchant actions, so neither finds the
-/// other's changes (a stale etag, an update to a refunded case).
 /// Which call the `n`th call of the realistic mix is: 50% get, 15% list, 15% ingest-new,
 /// 10% ingest-update, 10% actions.
 fn realistic_kind(n: u64) -> Mix {
@@ -676,6 +673,9 @@ fn realistic_kind(n: u64) -> Mix {
     }
 }
 
+/// The cases the bench made, with what the next call on each needs. The first half gets
+/// newer versions from the platform, the second half merchant actions, so neither finds the
+/// other's changes (a stale etag, an update to a refunded case).
 struct Seeded {
     names: Vec<String>,
     refund_ids: Vec<String>,

@@ -170,9 +170,13 @@ fn create_dir(dir: &Path) -> Result<(), StoreError> {
 
 /// SQLITE_BUSY and SQLITE_LOCKED (with their extended codes): another process held the
 /// database past the busy timeout. SQLITE_CANTOPEN: the file is not reachable.
-pub(crate) fn unavailable_code(code: &str) -> bool {
-    code.parse::<i32>()
-        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 14))
+fn unavailable_code(code: &str) -> bool {
+    code.parse::<i32>().is_ok_and(unavailable)
+}
+
+/// [`unavailable_code`] for a numeric (extended) result code.
+pub(crate) fn unavailable(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 6 | 14)
 }
 
 // No lock clause: SQLite lets one statement at a time write to the whole database, so the

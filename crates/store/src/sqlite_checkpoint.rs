@@ -20,7 +20,7 @@ use std::time::Duration;
 
 /// How often the checkpointer looks at the WAL. Each pass copies what the writer appended
 /// since the last: ~100 ms of writes.
-pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// `wal_autocheckpoint` of the writer connection (pages of 4 KiB: 64 MiB): far above what
 /// accrues between two passes of the checkpointer.

@@ -128,10 +128,48 @@ impl SqlRow for rusqlite::Row<'_> {
 fn error(err: rusqlite::Error) -> StoreError {
     match &err {
         rusqlite::Error::SqliteFailure(failure, _)
-            if crate::sqlite::unavailable_code(&failure.extended_code.to_string()) =>
+            if crate::sqlite::unavailable(failure.extended_code) =>
         {
             StoreError::Unavailable(err.to_string())
         }
         _ => StoreError::Database(err.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error;
+    use crate::StoreError;
+    use rusqlite::ffi;
+
+    fn failure(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(ffi::Error::new(code), None)
+    }
+
+    /// A read refused by a lock is worth a retry (UNAVAILABLE), as on the sqlx path; a broken
+    /// database or query is not.
+    #[test]
+    fn busy_locked_and_cannot_open_are_unavailable() {
+        for code in [
+            ffi::SQLITE_BUSY,
+            ffi::SQLITE_BUSY_RECOVERY,
+            ffi::SQLITE_LOCKED,
+            ffi::SQLITE_CANTOPEN,
+        ] {
+            assert!(
+                matches!(error(failure(code)), StoreError::Unavailable(_)),
+                "{code}"
+            );
+        }
+        for code in [ffi::SQLITE_CORRUPT, ffi::SQLITE_ERROR, ffi::SQLITE_NOTADB] {
+            assert!(
+                matches!(error(failure(code)), StoreError::Database(_)),
+                "{code}"
+            );
+        }
+        assert!(matches!(
+            error(rusqlite::Error::InvalidColumnName("body".into())),
+            StoreError::Database(_)
+        ));
     }
 }
