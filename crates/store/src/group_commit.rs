@@ -14,7 +14,9 @@
 //!   missing case…) gets its error and nothing of it commits; the others go on. A version
 //!   conflict leaves nothing behind and the batch continues in the same transaction; any
 //!   other failure rolls the transaction back and the batch runs again without that write
-//!   (nothing had committed, so running it again is running it once). Every answer,
+//!   (nothing had committed, so running it again is running it once), writes skipped in the
+//!   rolled-back attempt included: their conflict may have been with a write that is now
+//!   gone. Every answer,
 //!   failures included, is sent once the batch has committed: a caller refused because of
 //!   another write of the batch then finds that write when it reads;
 //! - copies of one request (the same request id) in a batch: the first runs, the others get
@@ -338,9 +340,9 @@ async fn run_batch<W: BatchWriter>(
         };
         match attempt {
             Ok(()) if batch.iter().any(|p| p.reply.is_closed()) => {
-                // A caller stopped waiting: it must not commit unseen. Again without it.
+                // A caller stopped waiting: it must not commit unseen. Again without it (the
+                // next pass drops it); everyone else runs again, skips included.
                 writer.rollback(tx).await;
-                batch = set_failed_aside(batch, &mut answers, &mut failed);
             }
             Ok(()) => {
                 if let Err(fail) = writer.commit(tx).await {
@@ -369,9 +371,13 @@ async fn run_batch<W: BatchWriter>(
             }
             Err(Stop { at, fail }) => {
                 writer.rollback(tx).await;
+                // Only the failing write is set aside. A write skipped in the rolled-back
+                // attempt runs again: what made it conflict (an earlier write of the batch,
+                // perhaps the failing one) may not commit, and its answer must describe what
+                // did.
                 match fail {
                     Fail::Write(error) | Fail::Skip(error) => match at {
-                        Some(i) => answers[i] = Some(Err(error)),
+                        Some(i) => failed.push((batch.remove(i), error)),
                         None => {
                             tracing::debug!(%error, "a batched statement failed; running the batch write by write");
                             one_by_one = true;
@@ -386,7 +392,6 @@ async fn run_batch<W: BatchWriter>(
                     }
                     Fail::Batch(error) => break Err(error),
                 }
-                batch = set_failed_aside(batch, &mut answers, &mut failed);
             }
         }
     };
@@ -429,23 +434,6 @@ fn reply(p: Pending, result: Answer, batch: u64, batch_size: usize) {
         batch,
         batch_size,
     });
-}
-
-/// Set aside the writes that have their (failed) answer and return the others, whose
-/// answers are reset for the next attempt.
-fn set_failed_aside(
-    batch: Vec<Pending>,
-    answers: &mut Vec<Option<Answer>>,
-    failed: &mut Vec<(Pending, StoreError)>,
-) -> Vec<Pending> {
-    let mut rest = Vec::with_capacity(batch.len());
-    for (p, answer) in batch.into_iter().zip(answers.drain(..)) {
-        match answer {
-            Some(Err(e)) => failed.push((p, e)),
-            _ => rest.push(p),
-        }
-    }
-    rest
 }
 
 fn fail_error(fail: Fail) -> StoreError {
@@ -594,8 +582,9 @@ merchant_actions = ["agree"]
         }
     }
 
-    /// Ids: `conflict*` skips, `dup*` fails (rollback), `tail*` fails only in its own tail
-    /// (found write by write), `down*` makes the database unavailable, `deadlock*` deadlocks
+    /// Ids: `conflict*` skips, `uses-<id>` skips when the transaction already holds write
+    /// `<id>` (a version conflict with an earlier write of the batch), `dup*` fails
+    /// (rollback), `tail*` fails only in its own tail (found write by write), `down*` makes the database unavailable, `deadlock*` deadlocks
     /// once, `slow*` waits for `slow` before its head. Every batch waits for a `gate` permit.
     struct Fake {
         gate: Arc<Semaphore>,
@@ -615,6 +604,12 @@ merchant_actions = ["agree"]
             let error = StoreError::Database(id.to_string());
             match id {
                 _ if id.starts_with("conflict") => Err(Fail::Skip(error)),
+                _ if id
+                    .strip_prefix("uses-")
+                    .is_some_and(|earlier| tx.iter().any(|w| w == earlier)) =>
+                {
+                    Err(Fail::Skip(error))
+                }
                 _ if id.starts_with("dup") => Err(Fail::Write(error)),
                 _ if id.starts_with("down") => Err(Fail::Batch(StoreError::Unavailable(id.into()))),
                 _ if id.starts_with("deadlock")
@@ -803,6 +798,25 @@ merchant_actions = ["agree"]
         // first; then: dup rerun, deadlock rerun, tail → write by write, tail rerun, commit.
         assert_eq!(stats.transactions, 6, "{stats:?}");
         assert_eq!(stats.pending, 0);
+    }
+
+    /// A write skipped because of an earlier write of its batch is not told it conflicted
+    /// when that earlier write then fails and never commits: it runs again, and commits.
+    #[tokio::test]
+    async fn a_conflict_with_a_write_that_did_not_commit_is_run_again() {
+        let rig = rig(1, false);
+        let answers = rig
+            .one_batch(&["tail-1", "uses-tail-1", "conflict-1"])
+            .await;
+        assert!(
+            error_of(&answers, "tail-1").contains("tail-1"),
+            "{answers:?}"
+        );
+        assert!(error_of(&answers, "conflict-1").contains("conflict-1"));
+        assert!(answers["uses-tail-1"].is_ok(), "{answers:?}");
+        let committed = rig.committed();
+        assert_eq!(committed.len(), 2, "{committed:?}");
+        assert_eq!(committed[1], ["uses-tail-1", "tail"], "{committed:?}");
     }
 
     #[tokio::test]
