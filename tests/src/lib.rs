@@ -170,7 +170,7 @@ impl TestServer {
         configure: impl FnOnce(&mut ServeOptions),
     ) -> TestServer {
         let (database, url) = Database::create(backend).await;
-        let store = open_store(&url, 8).await.expect("open store");
+        let store = open_store(&url, 8, None).await.expect("open store");
         let clock = ManualClock::new(test_epoch());
         let services = Services::new(store.clone(), Arc::new(clock.clone())).expect("services");
         let engine = DeadlineEngine::new(

@@ -35,10 +35,15 @@ pub enum StartError {
     Other(String),
 }
 
-/// Open the store named by the URL. Migrations run here; the Postgres migrator holds an
-/// advisory lock, so replicas starting together are safe.
-pub async fn open_store(url: &str, pg_max_connections: u32) -> Result<Arc<dyn Store>, StartError> {
-    Ok(aftersales_store::connect(url, pg_max_connections).await?)
+/// Open the store named by the URL, with `pg_writers` group-commit writers on PostgreSQL
+/// (`None`: the store's default for the pool). Migrations run here; the Postgres migrator
+/// holds an advisory lock, so replicas starting together are safe.
+pub async fn open_store(
+    url: &str,
+    pg_max_connections: u32,
+    pg_writers: Option<usize>,
+) -> Result<Arc<dyn Store>, StartError> {
+    Ok(aftersales_store::connect_with_writers(url, pg_max_connections, pg_writers).await?)
 }
 
 /// A URL safe to print: the password replaced.
@@ -194,7 +199,12 @@ pub async fn serve(
     let local = listener
         .local_addr()
         .map_err(|e| StartError::Other(e.to_string()))?;
-    tracing::info!(address = %local, backend = services.store.backend(), "serving aftersales.v1");
+    tracing::info!(
+        address = %local,
+        backend = services.store.backend(),
+        case_writers = services.store.write_stats().writers,
+        "serving aftersales.v1"
+    );
 
     let drain_timeout = options.drain_timeout;
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();

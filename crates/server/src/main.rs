@@ -56,6 +56,10 @@ struct DbArgs {
         global = true
     )]
     pg_max_connections: u32,
+    /// PostgreSQL group-commit writers: case-write transactions in flight at once, each on a
+    /// connection of the pool [default: an eighth of the pool, 1 to 4]. SQLite always has one.
+    #[arg(long, env = "AFTERSALES_PG_WRITERS", global = true)]
+    pg_writers: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -247,7 +251,22 @@ async fn run(cli: Cli, exports_metrics: bool) -> Result<(), Box<dyn std::error::
     let command = cli.command.unwrap_or(Command::Serve);
     let args = cli.serve;
     tracing::info!(database = %redact(&cli.db.database_url), "opening store");
-    let store = open_store(&cli.db.database_url, cli.db.pg_max_connections).await?;
+    if let Some(writers) = cli.db.pg_writers {
+        let pool = cli.db.pg_max_connections;
+        if writers == 0 || writers > pool as usize {
+            return Err(format!(
+                "--pg-writers must be between 1 and --pg-max-connections ({pool}); \
+                 each writer holds one of the pool's connections while it commits"
+            )
+            .into());
+        }
+    }
+    let store = open_store(
+        &cli.db.database_url,
+        cli.db.pg_max_connections,
+        cli.db.pg_writers,
+    )
+    .await?;
     match command {
         Command::Migrate => {
             println!("migrations applied to {}", redact(&cli.db.database_url));

@@ -113,3 +113,38 @@ fn bad_database_url_fails_clearly() {
         "the password must not be printed: {err}"
     );
 }
+
+/// `--pg-writers` outside 1..=`--pg-max-connections` is refused before anything is opened,
+/// saying what the range is; one inside it is taken.
+#[test]
+fn pg_writers_outside_the_pool_are_refused() {
+    let dir =
+        std::env::temp_dir().join(format!("aftersales-bin-{}", uuid::Uuid::new_v4().simple()));
+    let url = format!("sqlite://{}/aftersales.db", dir.display());
+    for (writers, pool) in [("0", "16"), ("17", "16"), ("3", "2")] {
+        let out = bin()
+            .args(["migrate", "--pg-max-connections", pool])
+            .env("AFTERSALES_DATABASE_URL", &url)
+            .env("AFTERSALES_PG_WRITERS", writers)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{writers} writers, pool {pool}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--pg-writers must be between 1 and --pg-max-connections"),
+            "{err}"
+        );
+        assert!(!dir.exists(), "nothing is created before the refusal");
+    }
+    let out = bin()
+        .args(["migrate", "--pg-writers", "2", "--pg-max-connections", "2"])
+        .env("AFTERSALES_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

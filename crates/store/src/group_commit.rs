@@ -154,6 +154,7 @@ struct Shared {
 pub(crate) struct GroupCommit {
     queue: mpsc::Sender<Pending>,
     counters: Arc<Counters>,
+    writers: usize,
 }
 
 impl std::fmt::Debug for GroupCommit {
@@ -175,10 +176,15 @@ impl GroupCommit {
             next_batch: AtomicU64::new(1),
         });
         let writer = Arc::new(writer);
-        for _ in 0..writers.max(1) {
+        let writers = writers.max(1);
+        for _ in 0..writers {
             tokio::spawn(run(writer.clone(), shared.clone()));
         }
-        GroupCommit { queue, counters }
+        GroupCommit {
+            queue,
+            counters,
+            writers,
+        }
     }
 
     /// Queue `write` and wait until its batch has committed (or it failed).
@@ -212,6 +218,7 @@ impl GroupCommit {
             transactions: c.transactions.load(Ordering::Relaxed),
             abandoned: c.abandoned.load(Ordering::Relaxed),
             pending: c.pending.load(Ordering::Relaxed),
+            writers: self.writers as u64,
         }
     }
 }

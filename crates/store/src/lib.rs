@@ -33,11 +33,28 @@ pub use sqlite::SqliteStore;
 /// `sqlite::memory:`) or `postgres://…` / `postgresql://…` with a pool of
 /// `pg_max_connections`. Migrations run before it returns.
 pub async fn connect(url: &str, pg_max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    connect_with_writers(url, pg_max_connections, None).await
+}
+
+/// As [`connect`], with `pg_writers` group-commit writers on PostgreSQL rather than
+/// [`postgres::default_writers`] of the pool. SQLite has one writer whatever this says: the
+/// file takes one writing transaction at a time.
+pub async fn connect_with_writers(
+    url: &str,
+    pg_max_connections: u32,
+    pg_writers: Option<usize>,
+) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(url).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let writers = pg_writers.unwrap_or_else(|| postgres::default_writers(pg_max_connections));
         Ok(Arc::new(
-            PostgresStore::connect(url, pg_max_connections).await?,
+            PostgresStore::connect_with_writers(
+                postgres::parse_url(url)?,
+                pg_max_connections,
+                writers,
+            )
+            .await?,
         ))
     } else {
         // Not echoing the URL: it may hold a password.
@@ -262,6 +279,8 @@ pub struct WriteStats {
     pub abandoned: u64,
     /// Writes waiting for their answer right now: queued or in a batch.
     pub pending: u64,
+    /// Writer tasks taking batches, each with its own transaction (always 1 on SQLite).
+    pub writers: u64,
 }
 
 impl WriteStats {

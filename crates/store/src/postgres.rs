@@ -30,6 +30,13 @@ pub fn default_writers(max_connections: u32) -> usize {
     (max_connections / 8).clamp(1, 4) as usize
 }
 
+/// The connection options a `postgres://…` URL gives. The URL may carry a password, so the
+/// error does not repeat it.
+pub fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
+    PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Database(format!("bad PostgreSQL URL: {e}")))
+}
+
 impl PostgresStore {
     /// Connect to `url` (`postgres://…` or `postgresql://…`) and bring the schema up to date.
     ///
@@ -37,10 +44,7 @@ impl PostgresStore {
     /// while it works, so replicas starting together apply each migration exactly once and
     /// the others wait for it rather than failing.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        // The URL may carry a password, so the error does not repeat it.
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Database(format!("bad PostgreSQL URL: {e}")))?;
-        Self::connect_with(options, max_connections).await
+        Self::connect_with(parse_url(url)?, max_connections).await
     }
 
     /// As [`connect`](Self::connect), from options built in code.

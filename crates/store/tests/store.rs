@@ -442,6 +442,7 @@ on_both!(
     concurrent_writes_share_transactions_and_are_read_back_by_a_fresh_store,
     a_failing_write_fails_alone_in_its_batch,
     copies_of_one_request_commit_once_and_the_rest_find_it,
+    writer_count_follows_the_setting,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -3201,4 +3202,42 @@ async fn copies_of_one_request_commit_once_and_the_rest_find_it(ctx: Ctx) {
         .unwrap();
     assert_eq!(events.len(), 2, "opened + one update");
     assert_gap_free(&*ctx.store, "acme").await;
+}
+
+/// The group-commit writers an operator sets (`--pg-writers`, `AFTERSALES_PG_WRITERS`) are
+/// what a store opened from a URL runs on PostgreSQL, and the default follows the pool; SQLite
+/// runs one whatever is asked (one writing transaction per file).
+async fn writer_count_follows_the_setting(ctx: Ctx) {
+    let (url, sqlite) = match &ctx.at {
+        Location::Sqlite(url) => (url.clone(), true),
+        Location::Postgres(o) => (
+            format!(
+                "postgres://{}@{}:{}/{}",
+                o.get_username(),
+                o.get_host(),
+                o.get_port(),
+                o.get_database().unwrap()
+            ),
+            false,
+        ),
+    };
+    let three = aftersales_store::connect_with_writers(&url, 8, Some(3))
+        .await
+        .unwrap();
+    assert_eq!(three.write_stats().writers, if sqlite { 1 } else { 3 });
+    three.write(insert(simple("acme", "case-1"))).await.unwrap();
+    assert!(ctx
+        .store
+        .case(&tenant("acme"), &CaseId::parse("case-1").unwrap())
+        .await
+        .unwrap()
+        .is_some());
+    for (pool, expected) in [(1, 1), (16, 2), (64, 4)] {
+        let default = aftersales_store::connect(&url, pool).await.unwrap();
+        assert_eq!(
+            default.write_stats().writers,
+            if sqlite { 1 } else { expected },
+            "pool of {pool}"
+        );
+    }
 }
