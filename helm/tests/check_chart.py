@@ -285,6 +285,8 @@ def case_production():
     assert cm["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4317"
     assert cm["data"]["OTEL_METRIC_EXPORT_INTERVAL"] == "15000"
     assert cm["data"]["AFTERSALES_GAUGE_INTERVAL_MS"] == "15000"
+    # writers left at 0: the binary's own default, so the variable is not set at all.
+    assert "AFTERSALES_PG_WRITERS" not in cm["data"]
     assert only(docs, "Service", f"{FULLNAME}-headless")["spec"]["clusterIP"] == "None"
 
 
@@ -314,6 +316,7 @@ def case_inline_url():
     assert dep["spec"]["template"]["spec"]["serviceAccountName"] == "default"
     assert env["EXTRA_FROM_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == "other"
     assert only(docs, "ConfigMap")["data"]["OTEL_RESOURCE_ATTRIBUTES"] == "deployment.environment=staging"
+    assert only(docs, "ConfigMap")["data"]["AFTERSALES_PG_WRITERS"] == "2"
     # No endpoint: no export settings (the binary reads the gauges only when it exports).
     assert "OTEL_METRIC_EXPORT_INTERVAL" not in only(docs, "ConfigMap")["data"]
 
@@ -411,6 +414,8 @@ def main():
         (["--set", "database.existingSecret=db,podDisruptionBudget.minAvailable=1"], "not both"),
         (["--set", "database.existingSecret=db,replicas=3"], "additional properties 'replicas' not allowed"),
         (["--set", "database.existingSecret=db,lifecycle.preStopMode=never"], "preStopMode"),
+        (["--set", "database.existingSecret=db,database.maxConnections=4,database.writers=5"], "must not exceed database.maxConnections"),
+        (["--set", "database.existingSecret=db,database.writers=-1"], "writers"),
     ]
     for args, message in refusals:
         check(f"refused: {' '.join(args) or '(no database)'}", refused(args, message))

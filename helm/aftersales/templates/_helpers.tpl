@@ -173,6 +173,9 @@ all stop on them.
 {{- fail "database: PostgreSQL needs its URL. Set database.existingSecret to a Secret holding it (recommended; key database.existingSecretKey, default database-url) or database.url; or database.engine=sqlite to try the chart with one replica" }}
 {{- end }}
 {{- end }}
+{{- if gt (int $db.writers) (int $db.maxConnections) }}
+{{- fail (printf "database.writers (%d) must not exceed database.maxConnections (%d): each group-commit writer holds one of the pool's connections while it commits" (int $db.writers) (int $db.maxConnections)) }}
+{{- end }}
 {{- $pdb := .Values.podDisruptionBudget -}}
 {{- if and $pdb.enabled ($pdb.minAvailable | default "" | toString) ($pdb.maxUnavailable | default "" | toString) }}
 {{- fail "podDisruptionBudget: set minAvailable or maxUnavailable, not both (set maxUnavailable to \"\" to use minAvailable)" }}
