@@ -2395,6 +2395,59 @@ async fn timer_migration_backfills_existing_deadlines(ctx: Ctx) {
 // ---------------------------------------------------------------------------------------------
 // Backend-specific behaviour
 
+/// The admin URL the PostgreSQL tests use, with `params` (`sslmode=…`) appended.
+fn postgres_url_with(params: &str) -> String {
+    let url = std::env::var("AFTERSALES_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{params}")
+}
+
+/// Managed PostgreSQL services refuse connections without TLS: `sslmode=require` in the
+/// database URL must give an encrypted session. The test server (Debian's default
+/// configuration) has `ssl = on` with its self-signed certificate.
+#[tokio::test]
+async fn postgres_connects_over_tls_when_the_url_requires_it() {
+    let url = postgres_url_with("sslmode=require");
+    let mut conn = PgConnection::connect(&url).await.unwrap_or_else(|e| {
+        panic!(
+            "no TLS session with the test PostgreSQL ({e}); its server needs `ssl = on` \
+             (Debian's default, with the snakeoil certificate)"
+        )
+    });
+    let encrypted: bool =
+        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!(encrypted, "sslmode=require gave a plain-text session");
+    let _ = conn.close().await;
+    // The store itself, through the same URL the server is given.
+    let store = aftersales_store::connect(&url, 2).await.unwrap();
+    assert_eq!(store.backend(), "postgres");
+}
+
+/// `sslmode=verify-full` checks the server's certificate against trusted roots: a
+/// self-signed one is refused, with an error, not a hang or a silent plain-text fallback.
+#[tokio::test]
+async fn postgres_verify_full_refuses_an_untrusted_certificate() {
+    let url = postgres_url_with("sslmode=verify-full");
+    let refused = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        aftersales_store::connect(&url, 2),
+    )
+    .await
+    .expect("an answer within 10 s");
+    let Err(err) = refused else {
+        panic!("a self-signed certificate passed verify-full")
+    };
+    let text = err.to_string().to_lowercase();
+    assert!(
+        text.contains("certificate") || text.contains("tls"),
+        "the error should say it is about TLS: {err}"
+    );
+}
+
 #[tokio::test]
 async fn sqlite_file_is_created_in_wal_mode() {
     let dir = std::env::temp_dir().join(format!(
