@@ -13,6 +13,7 @@ use aftersales_domain::{CaseState, Clock};
 use aftersales_store::{GaugeCounts, Store};
 use opentelemetry::metrics::{Histogram, ObservableGauge};
 use opentelemetry::KeyValue;
+use opentelemetry_otlp::WithTonicConfig as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::Resource;
 use std::collections::BTreeSet;
@@ -32,9 +33,11 @@ pub const METER: &str = "aftersales";
 /// The OTLP metric exporter on a periodic reader, installed as the global meter provider.
 /// Must run inside the Tokio runtime (the tonic exporter needs it).
 pub fn provider(resource: Resource) -> Result<SdkMeterProvider, Box<dyn std::error::Error>> {
-    let exporter = opentelemetry_otlp::MetricExporter::builder()
-        .with_tonic()
-        .build()?;
+    let mut builder = opentelemetry_otlp::MetricExporter::builder().with_tonic();
+    if let Some(tls) = crate::telemetry::otlp_tls("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")? {
+        builder = builder.with_tls_config(tls);
+    }
+    let exporter = builder.build()?;
     // The periodic reader reads OTEL_METRIC_EXPORT_INTERVAL itself.
     let provider = SdkMeterProvider::builder()
         .with_periodic_exporter(exporter)

@@ -5,9 +5,11 @@
 use crate::metrics::{self, StoreTiming};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{Key, KeyValue};
+use opentelemetry_otlp::WithTonicConfig as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
+use tonic::transport::{Certificate, ClientTlsConfig};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -99,9 +101,11 @@ pub fn init(format: LogFormat) -> Result<TelemetryGuard, Box<dyn std::error::Err
         .unwrap_or(false);
     let resource = endpoint_set.then(resource);
     let (otel_layer, provider) = if let Some(resource) = resource.clone() {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .build()?;
+        let mut builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+        if let Some(tls) = otlp_tls("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")? {
+            builder = builder.with_tls_config(tls);
+        }
+        let exporter = builder.build()?;
         let processor = BatchSpanProcessor::builder(exporter)
             .with_batch_config(
                 BatchConfigBuilder::default()
@@ -136,4 +140,34 @@ pub fn init(format: LogFormat) -> Result<TelemetryGuard, Box<dyn std::error::Err
         .with(store_timing)
         .try_init()?;
     Ok(TelemetryGuard { provider, meters })
+}
+
+/// TLS for an OTLP exporter whose endpoint (`signal_endpoint_var`, else
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`) is `https://`: the public roots built into the binary, and
+/// the CA certificate file `OTEL_EXPORTER_OTLP_CERTIFICATE` names (the OpenTelemetry
+/// variable, which the exporter crate does not read itself) for a collector with a private
+/// CA. `None` for `http://`. An unreadable CA file stops the start: exporting in plain text
+/// or to no one instead would hide it.
+pub(crate) fn otlp_tls(
+    signal_endpoint_var: &str,
+) -> Result<Option<ClientTlsConfig>, Box<dyn std::error::Error>> {
+    let endpoint = [signal_endpoint_var, "OTEL_EXPORTER_OTLP_ENDPOINT"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_default();
+    if !endpoint.to_ascii_lowercase().starts_with("https://") {
+        return Ok(None);
+    }
+    let mut tls = ClientTlsConfig::new().with_webpki_roots();
+    if let Some(path) = std::env::var_os("OTEL_EXPORTER_OTLP_CERTIFICATE").filter(|p| !p.is_empty())
+    {
+        let pem = std::fs::read(&path).map_err(|e| {
+            format!(
+                "OTEL_EXPORTER_OTLP_CERTIFICATE {}: {e}",
+                std::path::Path::new(&path).display()
+            )
+        })?;
+        tls = tls.ca_certificate(Certificate::from_pem(pem));
+    }
+    Ok(Some(tls))
 }

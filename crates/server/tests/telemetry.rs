@@ -83,6 +83,26 @@ impl Collector {
         format!("http://{addr}")
     }
 
+    /// As [`start`](Self::start), over TLS with the test certificate for `localhost`
+    /// (tests/fixtures/otlp-tls, signed by its `ca.pem`).
+    async fn start_tls(&self) -> String {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/otlp-tls");
+        let cert = std::fs::read(format!("{fixtures}/collector.pem")).unwrap();
+        let key = std::fs::read(format!("{fixtures}/collector.key")).unwrap();
+        let tls = tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(cert, key));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tonic::transport::Server::builder()
+            .tls_config(tls)
+            .unwrap()
+            .add_service(TraceServiceServer::new(self.clone()))
+            .add_service(MetricsServiceServer::new(self.clone()))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
+        tokio::spawn(server);
+        format!("https://localhost:{port}")
+    }
+
     /// Every span received so far, with its resource's `service.name`.
     fn spans(&self) -> Vec<(String, Span)> {
         let traces = self.traces.lock().unwrap();
@@ -662,4 +682,98 @@ async fn sqlite_spans_and_metrics_reach_the_collector() {
 #[tokio::test]
 async fn postgres_spans_and_metrics_reach_the_collector() {
     spans_and_metrics_reach_the_collector(true).await
+}
+
+/// The test CA the TLS collector's certificate is signed by.
+fn test_ca() -> String {
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/otlp-tls/ca.pem"
+    )
+    .to_string()
+}
+
+/// A collector reached over `https://` (a vendor endpoint, or an in-cluster collector with
+/// TLS) gets the spans and metrics, its private CA given by OTEL_EXPORTER_OTLP_CERTIFICATE.
+#[tokio::test]
+async fn spans_and_metrics_reach_a_collector_over_tls() {
+    let collector = Collector::default();
+    let endpoint = collector.start_tls().await;
+    let (db, url) = Db::fresh(false).await;
+    let key = create_key(&url, TENANT, "ops");
+    let ca = test_ca();
+    let server = ServerProcess::start(
+        &url,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.as_str()),
+            ("OTEL_SERVICE_NAME", "aftersales-tls-test"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+            ("RUST_LOG", "info"),
+        ],
+    );
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = AftersalesServiceClient::new(channel);
+    let mut request = tonic::Request::new(pb::ListCasesRequest {
+        page_size: 1,
+        ..Default::default()
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        MetadataValue::try_from(format!("Bearer {key}")).unwrap(),
+    );
+    client.list_cases(request).await.unwrap();
+
+    let log = || std::fs::read_to_string(&server.log).unwrap_or_default();
+    eventually(
+        Duration::from_secs(20),
+        "a span of the ListCases call, over TLS",
+        || {
+            collector.spans().into_iter().find(|(service, span)| {
+                service == "aftersales-tls-test" && span.name.contains("ListCases")
+            })
+        },
+        log,
+    )
+    .await;
+    eventually(
+        Duration::from_secs(20),
+        "a metrics export, over TLS",
+        || collector.latest_metrics(),
+        log,
+    )
+    .await;
+    drop(server);
+    db.drop_now().await;
+}
+
+/// A CA file that cannot be read stops the start with an error naming the variable, rather
+/// than exporting nowhere.
+#[test]
+fn an_unreadable_otlp_ca_file_stops_the_start() {
+    let dir =
+        std::env::temp_dir().join(format!("aftersales-tls-{}", uuid::Uuid::new_v4().simple()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aftersales"))
+        .args(["serve"])
+        .env(
+            "AFTERSALES_DATABASE_URL",
+            format!("sqlite://{}/a.db", dir.display()),
+        )
+        .env("AFTERSALES_LISTEN", "127.0.0.1:0")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "https://localhost:4317")
+        .env("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("OTEL_EXPORTER_OTLP_CERTIFICATE") && err.contains("/nonexistent/ca.pem"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
