@@ -288,6 +288,15 @@ def case_production():
     # writers left at 0: the binary's own default, so the variable is not set at all.
     assert "AFTERSALES_PG_WRITERS" not in cm["data"]
     assert only(docs, "Service", f"{FULLNAME}-headless")["spec"]["clusterIP"] == "None"
+    # The private CA volume reaches the pods and the migration job (both connect).
+    job = only(docs, "Job", f"{FULLNAME}-migrate")
+    for what, pod in [("deployment", dep["spec"]["template"]["spec"]), ("migration job", job["spec"]["template"]["spec"])]:
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes.get("pg-ca", {}).get("secret") == {"secretName": "aftersales-pg-ca"}, f"{what}: {volumes}"
+        (container,) = pod["containers"]
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        assert mounts.get("pg-ca") == {"name": "pg-ca", "mountPath": "/etc/aftersales/pg-ca", "readOnly": True}, f"{what}: {mounts}"
+        assert "tmp" in volumes and "tmp" in mounts, f"{what}: the chart's own volume is kept"
 
 
 def case_inline_url():
