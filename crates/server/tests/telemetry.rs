@@ -178,6 +178,32 @@ fn has(attributes: &[KeyValue], want: &[(&str, &str)]) -> bool {
     })
 }
 
+/// The server on `url`, exporting to `endpoint` quickly (spans after 100 ms, metrics every
+/// 200 ms, at the level RUST_LOG lets through: info), with `env` on top; and a client of it.
+async fn start_exporting(
+    url: &str,
+    endpoint: &str,
+    env: &[(&str, &str)],
+) -> (
+    ServerProcess,
+    AftersalesServiceClient<tonic::transport::Channel>,
+) {
+    let mut settings = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+        ("RUST_LOG", "info"),
+    ];
+    settings.extend_from_slice(env);
+    let server = ServerProcess::start(url, &settings);
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    (server, AftersalesServiceClient::new(channel))
+}
+
 /// Poll `probe` until it yields, failing after `limit` with `what` and `context()`.
 async fn eventually<T>(
     limit: Duration,
@@ -301,24 +327,15 @@ async fn spans_and_metrics_reach_the_collector(postgres: bool) {
         seed(&store, Utc::now() - ChronoDuration::hours(40), "o-remind").await;
     }
     let key = create_key(&url, TENANT, "ops");
-    let server = ServerProcess::start(
+    let (server, mut client) = start_exporting(
         &url,
+        &endpoint,
         &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
             ("OTEL_SERVICE_NAME", "aftersales-telemetry-test"),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
             ("AFTERSALES_GAUGE_INTERVAL_MS", "100"),
-            // Spans are exported at the level RUST_LOG lets through.
-            ("RUST_LOG", "info"),
         ],
-    );
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut client = AftersalesServiceClient::new(channel);
+    )
+    .await;
 
     // The caller's trace: one trace id, a different parent span per call.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -702,32 +719,24 @@ async fn spans_and_metrics_reach_a_collector_over_tls() {
     let (db, url) = Db::fresh(false).await;
     let key = create_key(&url, TENANT, "ops");
     let ca = test_ca();
-    let server = ServerProcess::start(
+    let (server, mut client) = start_exporting(
         &url,
+        &endpoint,
         &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
             ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.as_str()),
             ("OTEL_SERVICE_NAME", "aftersales-tls-test"),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
-            ("RUST_LOG", "info"),
         ],
-    );
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut client = AftersalesServiceClient::new(channel);
-    let mut request = tonic::Request::new(pb::ListCasesRequest {
+    )
+    .await;
+    let request = pb::ListCasesRequest {
         page_size: 1,
         ..Default::default()
-    });
-    request.metadata_mut().insert(
-        "authorization",
-        MetadataValue::try_from(format!("Bearer {key}")).unwrap(),
-    );
-    client.list_cases(request).await.unwrap();
+    };
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    client
+        .list_cases(traced(&key, traceparent, request))
+        .await
+        .unwrap();
 
     let log = || std::fs::read_to_string(&server.log).unwrap_or_default();
     eventually(
