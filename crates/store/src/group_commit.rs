@@ -16,9 +16,8 @@
 //!   other failure rolls the transaction back and the batch runs again without that write
 //!   (nothing had committed, so running it again is running it once), writes skipped in the
 //!   rolled-back attempt included: their conflict may have been with a write that is now
-//!   gone. Every answer,
-//!   failures included, is sent once the batch has committed: a caller refused because of
-//!   another write of the batch then finds that write when it reads;
+//!   gone. Every answer, failures included, is sent once the batch has committed: a caller
+//!   refused because of another write of the batch then finds that write when it reads;
 //! - copies of one request (the same request id) in a batch: the first runs, the others get
 //!   DuplicateRequest once it has committed, or run in the writer's next batch if it failed;
 //! - two writes of one case in a batch behave as if serialized: the second sees the first's
@@ -591,8 +590,9 @@ merchant_actions = ["agree"]
 
     /// Ids: `conflict*` skips, `uses-<id>` skips when the transaction already holds write
     /// `<id>` (a version conflict with an earlier write of the batch), `dup*` fails
-    /// (rollback), `tail*` fails only in its own tail (found write by write), `down*` makes the database unavailable, `deadlock*` deadlocks
-    /// once, `slow*` waits for `slow` before its head. Every batch waits for a `gate` permit.
+    /// (rollback), `tail*` fails only in its own tail (found write by write), `down*` makes
+    /// the database unavailable, `deadlock*` deadlocks once, `slow*` waits for `slow` before
+    /// its head. Every batch waits for a `gate` permit.
     struct Fake {
         gate: Arc<Semaphore>,
         slow: Arc<Semaphore>,

@@ -195,10 +195,9 @@ impl ListQuery {
     }
 
     /// Appends `clause` and then a placeholder for `value`.
-    fn bind(&mut self, clause: &str, value: Param) -> &mut Self {
+    fn bind(&mut self, clause: &str, value: Param) {
         self.params.push(value);
         let _ = write!(self.sql, "{clause}${}", self.params.len());
-        self
     }
 }
 

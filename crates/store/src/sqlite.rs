@@ -28,10 +28,9 @@ const READERS: u32 = 4;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    direct: Option<Arc<DirectReader>>,
-    /// WAL checkpoints off the writer (see [`crate::sqlite_checkpoint`]); stops with the
-    /// last clone.
-    checkpointer: Option<Arc<Checkpointer>>,
+    /// What only a database file has (an in-memory one is visible to the writer's
+    /// connection alone); its checkpointer stops with the last clone.
+    file: Option<Arc<FileAccess>>,
     group: GroupCommit,
 }
 
@@ -80,10 +79,9 @@ impl SqliteStore {
             .await
             .map_err(Self::error)?;
 
-        // Separate connections to an in-memory database would each see an empty one.
-        let file = options.get_filename().to_path_buf();
-        let direct = (!in_memory).then(|| Arc::new(DirectReader::new(&file)));
+        let path = options.get_filename().to_path_buf();
         let reader = if in_memory {
+            // Separate connections to an in-memory database would each see an empty one.
             writer.clone()
         } else {
             // WAL is a property of the file, already set by the writer; readers only read.
@@ -95,13 +93,16 @@ impl SqliteStore {
         };
 
         // After the writer connected: it made the file and switched it to WAL.
-        let checkpointer = if in_memory {
+        let file = if in_memory {
             None
         } else {
-            let started = Checkpointer::start(&file).map_err(|e| {
+            let checkpointer = Checkpointer::start(&path).map_err(|e| {
                 StoreError::Unavailable(format!("cannot start the WAL checkpointer: {e}"))
             })?;
-            Some(Arc::new(started))
+            Some(Arc::new(FileAccess {
+                reader: DirectReader::new(&path),
+                checkpointer,
+            }))
         };
         let group = GroupCommit::start(
             SqliteBatchWriter {
@@ -112,8 +113,7 @@ impl SqliteStore {
         let store = SqliteStore {
             writer,
             reader,
-            direct,
-            checkpointer,
+            file,
             group,
         };
         store.migrate().await?;
@@ -131,8 +131,8 @@ impl SqliteStore {
     /// Close both pools, waiting for connections in use to be returned. Case writes after
     /// this fail as unavailable.
     pub async fn close(&self) {
-        if let Some(checkpointer) = &self.checkpointer {
-            checkpointer.stop();
+        if let Some(file) = &self.file {
+            file.checkpointer.stop();
         }
         self.reader.close().await;
         self.writer.close().await;
@@ -147,7 +147,7 @@ impl SqliteStore {
     }
 
     fn direct_reader(&self) -> Option<&DirectReader> {
-        self.direct.as_deref()
+        self.file.as_deref().map(|f| &f.reader)
     }
 
     fn group(&self) -> &GroupCommit {
@@ -157,6 +157,14 @@ impl SqliteStore {
     fn error(err: sqlx::Error) -> StoreError {
         sql::classify(err, unavailable_code)
     }
+}
+
+/// The parts of a SQLite store that work on the database file beside sqlx: the hot reads
+/// (see [`crate::sqlite_read`]) and the WAL checkpoints (see [`crate::sqlite_checkpoint`]).
+#[derive(Debug)]
+struct FileAccess {
+    reader: DirectReader,
+    checkpointer: Checkpointer,
 }
 
 fn create_dir(dir: &Path) -> Result<(), StoreError> {

@@ -304,14 +304,19 @@ where
     }
 }
 
+/// The PostgreSQL server the tests create their databases on.
+fn admin_postgres_url() -> String {
+    std::env::var("AFTERSALES_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
 /// Run `body` on a database created for it alone, dropped afterwards even if the body panics.
 async fn on_postgres<F, Fut>(start: Start, body: F)
 where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let admin_url = std::env::var("AFTERSALES_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    let admin_url = admin_postgres_url();
     let mut admin = PgConnection::connect(&admin_url)
         .await
         .unwrap_or_else(|e| {
@@ -2397,8 +2402,7 @@ async fn timer_migration_backfills_existing_deadlines(ctx: Ctx) {
 
 /// The admin URL the PostgreSQL tests use, with `params` (`sslmode=…`) appended.
 fn postgres_url_with(params: &str) -> String {
-    let url = std::env::var("AFTERSALES_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    let url = admin_postgres_url();
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{params}")
 }
