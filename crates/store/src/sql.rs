@@ -94,11 +94,20 @@ pub(crate) const INSERT_CASE_ROWS: &str = "INSERT INTO cases \
       needs_refresh, body) ";
 
 /// Binds: the [`CaseColumns`] in field order ($1…$16), then the expected version ($17).
+///
+/// Sets only what a case can change after it opened. A case's identity (tenant, id, shop,
+/// platform, platform record, order line, opening time) is fixed when it opens, and a column
+/// left out of SET is one whose indexes SQLite does not touch: it decides by the SET list, not
+/// the values, and writes every touched index page to the WAL whole — naming all sixteen made
+/// an update rewrite entries in all eleven indexes on `cases`. The identity is still compared,
+/// so a write that changed it matches no row and is refused (as a version conflict) rather
+/// than leaving columns that disagree with the body.
 pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET \
-     shop_id = $3, platform = $4, platform_case_id = $5, kind = $6, state = $7, \
-     next_deadline_at = $8, platform_version = $9, version = $10, created_at = $11, \
-     updated_at = $12, order_id = $13, sub_order_id = $14, needs_refresh = $15, body = $16 \
-     WHERE tenant_id = $1 AND id = $2 AND version = $17";
+     kind = $6, state = $7, next_deadline_at = $8, platform_version = $9, version = $10, \
+     updated_at = $12, needs_refresh = $15, body = $16 \
+     WHERE tenant_id = $1 AND id = $2 AND version = $17 \
+     AND (shop_id, platform, platform_case_id, created_at, order_id, sub_order_id) \
+     IS NOT DISTINCT FROM ($3, $4, $5, $11, $13, $14)";
 
 /// The cases on one order, every line (TB-03, TB-29, PD-07), oldest first. Served by
 /// `cases_by_order_line` (its prefix).
@@ -128,19 +137,68 @@ pub(crate) const SELECT_CASE: &str = "SELECT tenant_id, id, body FROM cases \
 pub(crate) const SELECT_CASE_BY_PLATFORM_ID: &str = "SELECT tenant_id, id, body FROM cases \
      WHERE tenant_id = $1 AND platform = $2 AND platform_case_id = $3";
 
-pub(crate) const DELETE_DEADLINES: &str =
-    "DELETE FROM deadlines WHERE tenant_id = $1 AND case_id = $2";
+/// The DELETE of one tenant's deadline rows past each listed case's last position, so the
+/// mirror ends where each case's deadlines do: `ends` holds (case id, deadline count). Served
+/// by the primary key (tenant_id, case_id, position): the IN list finds the cases, the CASE
+/// picks each one's end.
+pub(crate) fn delete_surplus_deadlines<'args, DB>(
+    tenant: &'args str,
+    ends: &[(&'args str, i64)],
+) -> sqlx::QueryBuilder<'args, DB>
+where
+    DB: sqlx::Database,
+    &'args str: sqlx::Encode<'args, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'args, DB> + sqlx::Type<DB>,
+{
+    let mut q = sqlx::QueryBuilder::new("DELETE FROM deadlines WHERE tenant_id = ");
+    q.push_bind(tenant).push(" AND case_id IN (");
+    let mut ids = q.separated(", ");
+    for (id, _) in ends {
+        ids.push_bind(*id);
+    }
+    ids.push_unseparated(") AND position >= CASE case_id");
+    for (id, end) in ends {
+        q.push(" WHEN ")
+            .push_bind(*id)
+            .push(" THEN ")
+            .push_bind(*end);
+    }
+    q.push(" END");
+    q
+}
 
-/// The deadline rows of several cases of one tenant: followed by the tenant, then
-/// ` AND case_id IN (…)`. Served by the primary key (tenant_id, case_id, position).
-pub(crate) const DELETE_DEADLINES_OF_CASES: &str = "DELETE FROM deadlines WHERE tenant_id = ";
-
-/// Followed by `VALUES (…), (…)`, one tuple per [`DeadlineColumns`]. The lease columns are
-/// left NULL on purpose: rewriting a case's deadlines drops any lease on them, which is how a
-/// sweeper's claim completes once it has written the case.
+/// Followed by `VALUES (…), (…)`, one tuple per [`DeadlineColumns`], then
+/// [`UPSERT_DEADLINES`]. The lease columns are left NULL on purpose: rewriting a case's
+/// deadlines drops any lease on them, which is how a sweeper's claim completes once it has
+/// written the case.
 pub(crate) const INSERT_DEADLINES: &str = "INSERT INTO deadlines \
      (tenant_id, case_id, position, shop_id, platform, key, rule_id, due_party, due_at, \
       remind_at, reminded_at, consequence, source, state) ";
+
+/// Ends [`INSERT_DEADLINES`]: a row already mirrored at its position is rewritten only when a
+/// column differs or a sweeper holds a lease on it (the lease is then dropped, as a new row
+/// would have none). Deleting and re-inserting every row of an updated case instead wrote
+/// each of the deadline table's six indexes twice per deadline even when nothing changed:
+/// SQLite copies each touched page to the WAL, PostgreSQL adds an index entry per new row
+/// version. `IS DISTINCT FROM` is SQL standard; SQLite has it since 3.39.
+pub(crate) const UPSERT_DEADLINES: &str = " ON CONFLICT (tenant_id, case_id, position) \
+     DO UPDATE SET shop_id = excluded.shop_id, platform = excluded.platform, \
+     key = excluded.key, rule_id = excluded.rule_id, due_party = excluded.due_party, \
+     due_at = excluded.due_at, remind_at = excluded.remind_at, \
+     reminded_at = excluded.reminded_at, consequence = excluded.consequence, \
+     source = excluded.source, state = excluded.state, lease_owner = NULL, lease_until = NULL \
+     WHERE deadlines.lease_owner IS NOT NULL OR deadlines.lease_until IS NOT NULL \
+     OR deadlines.shop_id IS DISTINCT FROM excluded.shop_id \
+     OR deadlines.platform IS DISTINCT FROM excluded.platform \
+     OR deadlines.key IS DISTINCT FROM excluded.key \
+     OR deadlines.rule_id IS DISTINCT FROM excluded.rule_id \
+     OR deadlines.due_party IS DISTINCT FROM excluded.due_party \
+     OR deadlines.due_at IS DISTINCT FROM excluded.due_at \
+     OR deadlines.remind_at IS DISTINCT FROM excluded.remind_at \
+     OR deadlines.reminded_at IS DISTINCT FROM excluded.reminded_at \
+     OR deadlines.consequence IS DISTINCT FROM excluded.consequence \
+     OR deadlines.source IS DISTINCT FROM excluded.source \
+     OR deadlines.state IS DISTINCT FROM excluded.state";
 
 /// Adds `$2` to the tenant's counter and returns the new last seq. The counter row then stays
 /// locked until commit (Postgres; SQLite holds the whole database write lock), so a write
@@ -1600,33 +1658,8 @@ macro_rules! impl_batch_writer {
                 let fail = |e| sql::fail(e, <$store>::error);
 
                 if write.mode != WriteMode::EventsOnly {
-                    sqlx::query::<$db>(sql::DELETE_DEADLINES)
-                        .bind(tenant)
-                        .bind(case.id.as_str())
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(fail)?;
-                    if !case.deadlines.is_empty() {
-                        let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_DEADLINES);
-                        q.push_values(case.deadlines.iter().enumerate(), |mut row, (i, d)| {
-                            let d = sql::DeadlineColumns::new(case, i, d);
-                            row.push_bind(tenant)
-                                .push_bind(case.id.as_str())
-                                .push_bind(d.position)
-                                .push_bind(d.shop_id)
-                                .push_bind(d.platform)
-                                .push_bind(d.key)
-                                .push_bind(d.rule_id)
-                                .push_bind(d.due_party)
-                                .push_bind(d.due_at)
-                                .push_bind(d.remind_at)
-                                .push_bind(d.reminded_at)
-                                .push_bind(d.consequence)
-                                .push_bind(d.source)
-                                .push_bind(d.state);
-                        });
-                        q.build().execute(&mut **tx).await.map_err(fail)?;
-                    }
+                    let replaced = matches!(write.mode, WriteMode::Update { .. });
+                    Self::mirror_deadlines(tx, &[(case, replaced)]).await?;
                 }
 
                 if write.events.is_empty() {
@@ -1662,6 +1695,66 @@ macro_rules! impl_batch_writer {
                     .await
                     .map_err(|e| sql::fail(e, |e| sql::missing_case(e, case, <$store>::error)))?;
                 Ok(sql::stored_events(case, first, &write.events, write.caller.as_ref()))
+            }
+        }
+
+        impl $writer {
+            /// Makes the deadline mirror of each case equal its deadlines: rows past a case's
+            /// last position go, the others are upserted (rewritten only where they differ,
+            /// see [`sql::UPSERT_DEADLINES`]). `true` beside a case says it may have rows
+            /// already (an update); a case opened in this transaction has none.
+            async fn mirror_deadlines(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                cases: &[(&aftersales_domain::Case, bool)],
+            ) -> Result<(), $crate::group_commit::Fail> {
+                use std::collections::BTreeMap;
+                use $crate::sql;
+                let fail = |e| sql::fail(e, <$store>::error);
+
+                let mut surplus: BTreeMap<&str, Vec<(&str, i64)>> = BTreeMap::new();
+                for (case, _) in cases.iter().filter(|(_, replaced)| *replaced) {
+                    surplus
+                        .entry(case.tenant.as_str())
+                        .or_default()
+                        .push((case.id.as_str(), case.deadlines.len() as i64));
+                }
+                for (tenant, ends) in &surplus {
+                    for chunk in sql::row_chunks(ends, sql::ROWS_PER_STATEMENT) {
+                        let mut q = sql::delete_surplus_deadlines::<$db>(tenant, chunk);
+                        q.build().execute(&mut **tx).await.map_err(fail)?;
+                    }
+                }
+
+                let rows: Vec<(&aftersales_domain::Case, usize, &aftersales_domain::Deadline)> =
+                    cases
+                        .iter()
+                        .flat_map(|(case, _)| {
+                            case.deadlines.iter().enumerate().map(move |(p, d)| (*case, p, d))
+                        })
+                        .collect();
+                for chunk in sql::row_chunks(&rows, sql::ROWS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_DEADLINES);
+                    q.push_values(chunk, |mut row, (case, i, d)| {
+                        let d = sql::DeadlineColumns::new(case, *i, d);
+                        row.push_bind(case.tenant.as_str())
+                            .push_bind(case.id.as_str())
+                            .push_bind(d.position)
+                            .push_bind(d.shop_id)
+                            .push_bind(d.platform)
+                            .push_bind(d.key)
+                            .push_bind(d.rule_id)
+                            .push_bind(d.due_party)
+                            .push_bind(d.due_at)
+                            .push_bind(d.remind_at)
+                            .push_bind(d.reminded_at)
+                            .push_bind(d.consequence)
+                            .push_bind(d.source)
+                            .push_bind(d.state);
+                    });
+                    q.push(sql::UPSERT_DEADLINES);
+                    q.build().execute(&mut **tx).await.map_err(fail)?;
+                }
+                Ok(())
             }
         }
 
@@ -1795,65 +1888,21 @@ macro_rules! impl_batch_writer {
                 let fail = |e| sql::fail(e, <$store>::error);
 
                 // A case's deadline rows mirror it as the batch leaves it: as the last of its
-                // writes that wrote the case row has it. Only updated cases can have rows to
-                // replace; a case new in this batch has none yet (they reference it).
+                // writes that wrote the case row has it. Only an updated case can have rows
+                // already; a case new in this batch has none yet (they reference it).
                 let mut last: HashMap<(&str, &str), usize> = HashMap::new();
-                let mut replaced: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
                 for (i, w) in writes.iter().enumerate() {
-                    let key = (w.case.tenant.as_str(), w.case.id.as_str());
-                    match w.mode {
-                        WriteMode::EventsOnly => continue,
-                        WriteMode::Insert => {}
-                        WriteMode::Update { .. } => replaced.entry(key.0).or_default().push(key.1),
-                    }
-                    last.insert(key, i);
-                }
-                for (tenant, ids) in &mut replaced {
-                    ids.sort_unstable();
-                    ids.dedup();
-                    for chunk in sql::row_chunks(ids, sql::ROWS_PER_STATEMENT) {
-                        let mut q = sqlx::QueryBuilder::<$db>::new(sql::DELETE_DEADLINES_OF_CASES);
-                        q.push_bind(*tenant).push(" AND case_id IN (");
-                        let mut list = q.separated(", ");
-                        for id in chunk {
-                            list.push_bind(*id);
-                        }
-                        list.push_unseparated(")");
-                        q.build().execute(&mut **tx).await.map_err(fail)?;
+                    if w.mode != WriteMode::EventsOnly {
+                        last.insert((w.case.tenant.as_str(), w.case.id.as_str()), i);
                     }
                 }
-                let deadlines: Vec<(&aftersales_domain::Case, usize, &aftersales_domain::Deadline)> =
-                    writes
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, w)| {
-                            last.get(&(w.case.tenant.as_str(), w.case.id.as_str())) == Some(i)
-                        })
-                        .flat_map(|(_, w)| {
-                            w.case.deadlines.iter().enumerate().map(|(p, d)| (&w.case, p, d))
-                        })
-                        .collect();
-                for chunk in sql::row_chunks(&deadlines, sql::ROWS_PER_STATEMENT) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_DEADLINES);
-                    q.push_values(chunk, |mut row, (case, i, d)| {
-                        let d = sql::DeadlineColumns::new(case, *i, d);
-                        row.push_bind(case.tenant.as_str())
-                            .push_bind(case.id.as_str())
-                            .push_bind(d.position)
-                            .push_bind(d.shop_id)
-                            .push_bind(d.platform)
-                            .push_bind(d.key)
-                            .push_bind(d.rule_id)
-                            .push_bind(d.due_party)
-                            .push_bind(d.due_at)
-                            .push_bind(d.remind_at)
-                            .push_bind(d.reminded_at)
-                            .push_bind(d.consequence)
-                            .push_bind(d.source)
-                            .push_bind(d.state);
-                    });
-                    q.build().execute(&mut **tx).await.map_err(fail)?;
-                }
+                let mirrored: Vec<(&aftersales_domain::Case, bool)> = writes
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, w)| last.get(&(w.case.tenant.as_str(), w.case.id.as_str())) == Some(i))
+                    .map(|(_, w)| (&w.case, matches!(w.mode, WriteMode::Update { .. })))
+                    .collect();
+                Self::mirror_deadlines(tx, &mirrored).await?;
 
                 // One counter bump per tenant, in tenant order (so two writers lock counters
                 // in the same order), after the rows above: the counter is the lock every

@@ -271,6 +271,32 @@ mod tests {
         assert_no_scan(sql::NEXT_TIMER_AT, &plan, "deadlines");
     }
 
+    /// A case write's statements on rows that exist find them by primary key: the case
+    /// update, and the DELETE that trims an updated case's deadline rows (its CASE must not
+    /// turn the IN list into a scan of the tenant's deadlines).
+    #[tokio::test]
+    async fn case_write_statements_find_rows_by_primary_key() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let update = plan(&store, sql::UPDATE_CASE, 17).await;
+        assert_searches(
+            sql::UPDATE_CASE,
+            &update,
+            "SEARCH cases USING INDEX sqlite_autoindex_cases_1 (tenant_id=? AND id=?)",
+        );
+
+        let q = sql::delete_surplus_deadlines::<sqlx::Sqlite>("t", &[("a", 1), ("b", 0)]);
+        let surplus = plan(&store, q.sql(), 5).await;
+        assert!(
+            surplus
+                .iter()
+                .any(|step| step.starts_with("SEARCH deadlines USING")
+                    && step.contains("sqlite_autoindex_deadlines_1 (tenant_id=? AND case_id=?)")),
+            "{}\ndoes not search the primary key: {surplus:#?}",
+            q.sql()
+        );
+        assert_no_scan(q.sql(), &surplus, "deadlines");
+    }
+
     /// The key-list statements look each key up rather than reading the whole table.
     #[tokio::test]
     async fn key_list_statements_look_keys_up() {

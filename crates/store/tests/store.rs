@@ -205,6 +205,74 @@ impl Raw {
         }
     }
 
+    /// Logs every row written to `deadlines` (op, case id, position) into `deadline_writes`,
+    /// through triggers, which see what the statements did rather than what they left.
+    async fn log_deadline_writes(&self) {
+        match self {
+            Raw::Sqlite(p) => {
+                sqlx::raw_sql(
+                    "CREATE TABLE deadline_writes (op TEXT, case_id TEXT, position INTEGER);
+                     CREATE TRIGGER deadline_inserted AFTER INSERT ON deadlines BEGIN
+                         INSERT INTO deadline_writes VALUES ('insert', new.case_id, new.position);
+                     END;
+                     CREATE TRIGGER deadline_updated AFTER UPDATE ON deadlines BEGIN
+                         INSERT INTO deadline_writes VALUES ('update', new.case_id, new.position);
+                     END;
+                     CREATE TRIGGER deadline_deleted AFTER DELETE ON deadlines BEGIN
+                         INSERT INTO deadline_writes VALUES ('delete', old.case_id, old.position);
+                     END;",
+                )
+                .execute(p)
+                .await
+                .unwrap();
+            }
+            Raw::Postgres(p) => {
+                sqlx::raw_sql(
+                    "CREATE TABLE deadline_writes (op TEXT, case_id TEXT, position BIGINT);
+                     CREATE FUNCTION log_deadline_write() RETURNS trigger LANGUAGE plpgsql AS $$
+                     BEGIN
+                         IF TG_OP = 'DELETE' THEN
+                             INSERT INTO deadline_writes VALUES ('delete', OLD.case_id, OLD.position);
+                         ELSE
+                             INSERT INTO deadline_writes VALUES (lower(TG_OP), NEW.case_id, NEW.position);
+                         END IF;
+                         RETURN NULL;
+                     END $$;
+                     CREATE TRIGGER deadline_written AFTER INSERT OR UPDATE OR DELETE ON deadlines
+                         FOR EACH ROW EXECUTE FUNCTION log_deadline_write();",
+                )
+                .execute(p)
+                .await
+                .unwrap();
+            }
+        }
+    }
+
+    /// What [`Raw::log_deadline_writes`] logged since the last call, as "op case/position",
+    /// sorted; the log is emptied.
+    async fn take_deadline_writes(&self) -> Vec<String> {
+        const SELECT: &str = "SELECT op, case_id, position FROM deadline_writes";
+        const CLEAR: &str = "DELETE FROM deadline_writes";
+        let rows: Vec<(String, String, i64)> = match self {
+            Raw::Sqlite(p) => {
+                let rows = sqlx::query_as(SELECT).fetch_all(p).await.unwrap();
+                sqlx::query(CLEAR).execute(p).await.unwrap();
+                rows
+            }
+            Raw::Postgres(p) => {
+                let rows = sqlx::query_as(SELECT).fetch_all(p).await.unwrap();
+                sqlx::query(CLEAR).execute(p).await.unwrap();
+                rows
+            }
+        };
+        let mut writes: Vec<String> = rows
+            .into_iter()
+            .map(|(op, case, position)| format!("{op} {case}/{position}"))
+            .collect();
+        writes.sort();
+        writes
+    }
+
     async fn execute(&self, sql: &str, arg: &str) {
         macro_rules! run {
             ($pool:expr) => {
@@ -418,6 +486,8 @@ macro_rules! on_both {
 on_both!(
     case_round_trip,
     update_checks_the_expected_version,
+    an_update_cannot_change_a_cases_identity,
+    an_update_rewrites_only_the_deadline_rows_that_changed,
     duplicate_cases_are_refused,
     idempotency_records_commit_with_the_write,
     event_seqs_are_gap_free_per_tenant,
@@ -1300,6 +1370,118 @@ async fn deadline_rows_mirror_the_case(ctx: Ctx) {
     v3.deadlines.clear();
     s.write(update(v3, 2, vec![])).await.unwrap();
     assert!(ctx.raw.deadlines("acme", "case-1").await.is_empty());
+}
+
+/// An update rewrites only the deadline rows that changed, and rows past the case's last
+/// deadline go: deleting and re-inserting every row wrote each of the table's indexes twice per
+/// deadline on every case write, most of the WAL a SQLite update produced.
+async fn an_update_rewrites_only_the_deadline_rows_that_changed(ctx: Ctx) {
+    let s = &*ctx.store;
+    ctx.raw.log_deadline_writes().await;
+    let v1 = simple("acme", "case-1").case;
+    s.write(insert(simple("acme", "case-1"))).await.unwrap();
+    assert_eq!(
+        ctx.raw.take_deadline_writes().await,
+        vec!["insert case-1/0", "insert case-1/1"]
+    );
+    let rows_v1 = ctx.raw.deadlines("acme", "case-1").await;
+
+    // Same deadlines, new state: no deadline row is written.
+    let v2 = rewrite(s, &v1, |_| {}).await;
+    assert_eq!(ctx.raw.take_deadline_writes().await, Vec::<String>::new());
+    assert_eq!(ctx.raw.deadlines("acme", "case-1").await, rows_v1);
+
+    // One deadline moves: only its row is rewritten.
+    let v3 = rewrite(s, &v2, |c| c.deadlines[1].due_at += Duration::hours(1)).await;
+    assert_eq!(
+        ctx.raw.take_deadline_writes().await,
+        vec!["update case-1/1"]
+    );
+    let rows = ctx.raw.deadlines("acme", "case-1").await;
+    assert_eq!(rows[0], rows_v1[0]);
+    assert_eq!(rows[1].4, rows_v1[1].4 + 3_600_000);
+
+    // A sweeper's lease is dropped by the next write of the case even where nothing else
+    // changed: that is how its claim completes.
+    ctx.raw
+        .execute(
+            "UPDATE deadlines SET lease_owner = $1, lease_until = 1 WHERE position = 0",
+            "sweeper-1",
+        )
+        .await;
+    ctx.raw.take_deadline_writes().await;
+    let v4 = rewrite(s, &v3, |_| {}).await;
+    assert_eq!(
+        ctx.raw.take_deadline_writes().await,
+        vec!["update case-1/0"]
+    );
+    let leases: Vec<_> = ctx
+        .raw
+        .timer_columns("acme", "case-1")
+        .await
+        .into_iter()
+        .map(|t| (t.4, t.5))
+        .collect();
+    assert_eq!(leases, vec![(None, None), (None, None)]);
+
+    // The case loses its last deadline: that row goes, the first stays untouched.
+    rewrite(s, &v4, |c| {
+        c.deadlines.truncate(1);
+    })
+    .await;
+    assert_eq!(
+        ctx.raw.take_deadline_writes().await,
+        vec!["delete case-1/1"]
+    );
+    assert_eq!(
+        ctx.raw.deadlines("acme", "case-1").await,
+        rows_v1[..1].to_vec()
+    );
+}
+
+/// A case's identity (shop, platform, platform record, order line, opening time) is fixed when
+/// it opens: the update statement no longer sets those columns (so SQLite does not rewrite
+/// their indexes), and a write that changed one is refused whole instead of leaving the
+/// columns disagreeing with the stored body.
+async fn an_update_cannot_change_a_cases_identity(ctx: Ctx) {
+    let s = &*ctx.store;
+    let v1 = simple("acme", "case-1").case;
+    s.write(insert(simple("acme", "case-1"))).await.unwrap();
+    let edits: [(&str, fn(&mut Case)); 5] = [
+        ("shop", |c| c.shop = ShopId::parse("shop-2").unwrap()),
+        ("platform case id", |c| {
+            c.platform_case_id = Some(PlatformCaseId::parse("p-9").unwrap())
+        }),
+        ("order", |c| c.order_id = None),
+        ("sub-order", |c| {
+            c.sub_order_id = Some(OrderId::parse("line-9").unwrap())
+        }),
+        ("opening time", |c| c.created_at += Duration::seconds(1)),
+    ];
+    for (what, edit) in edits {
+        let mut next = changed(&v1, CaseState::AwaitingBuyer);
+        edit(&mut next);
+        let err = s
+            .write(update(next, 1, vec![note(&v1, 1)]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::VersionConflict { expected: 1, .. }),
+            "changing the {what}: {err:?}"
+        );
+        assert_eq!(s.case(&v1.tenant, &v1.id).await.unwrap(), Some(v1.clone()));
+        let by_shop = CaseQuery {
+            shop: Some(v1.shop.clone()),
+            limit: 10,
+            ..CaseQuery::default()
+        };
+        let listed = s.list_cases(&v1.tenant, &by_shop).await.unwrap();
+        assert_eq!(listed, vec![v1.clone()], "changing the {what}");
+    }
+    // The same update without the identity change goes through.
+    s.write(update(changed(&v1, CaseState::AwaitingBuyer), 1, vec![]))
+        .await
+        .unwrap();
 }
 
 async fn events_only_leaves_the_case_alone(ctx: Ctx) {
