@@ -1447,7 +1447,8 @@ async fn an_update_cannot_change_a_cases_identity(ctx: Ctx) {
     let s = &*ctx.store;
     let v1 = simple("acme", "case-1").case;
     s.write(insert(simple("acme", "case-1"))).await.unwrap();
-    let edits: [(&str, fn(&mut Case)); 5] = [
+    type IdentityEdit = (&'static str, fn(&mut Case));
+    let edits: [IdentityEdit; 5] = [
         ("shop", |c| c.shop = ShopId::parse("shop-2").unwrap()),
         ("platform case id", |c| {
             c.platform_case_id = Some(PlatformCaseId::parse("p-9").unwrap())
