@@ -167,6 +167,30 @@ impl std::fmt::Debug for GroupCommit {
 impl GroupCommit {
     /// Spawn `writers` writer tasks (at least one) on the current Tokio runtime.
     pub(crate) fn start<W: BatchWriter>(writer: W, writers: usize) -> Self {
+        let writers = writers.max(1);
+        let (group, shared) = Self::new(writers);
+        let writer = Arc::new(writer);
+        for _ in 0..writers {
+            tokio::spawn(run(writer.clone(), shared.clone()));
+        }
+        group
+    }
+
+    /// Run one writer task on a thread of its own, named `name`, for a writer whose
+    /// statements block (see [`crate::sqlite_write`]): it may then block that thread, never
+    /// one of the runtime's workers. The thread ends with the writer task.
+    pub(crate) fn start_on_thread<W: BatchWriter>(writer: W, name: &str) -> std::io::Result<Self> {
+        let (group, shared) = Self::new(1);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || runtime.block_on(run(Arc::new(writer), shared)))?;
+        Ok(group)
+    }
+
+    fn new(writers: usize) -> (Self, Arc<Shared>) {
         let (queue, receiver) = mpsc::channel(QUEUE);
         let counters = Arc::new(Counters::default());
         let shared = Arc::new(Shared {
@@ -174,16 +198,12 @@ impl GroupCommit {
             counters: counters.clone(),
             next_batch: AtomicU64::new(1),
         });
-        let writer = Arc::new(writer);
-        let writers = writers.max(1);
-        for _ in 0..writers {
-            tokio::spawn(run(writer.clone(), shared.clone()));
-        }
-        GroupCommit {
+        let group = GroupCommit {
             queue,
             counters,
             writers,
-        }
+        };
+        (group, shared)
     }
 
     /// Queue `write` and wait until its batch has committed (or it failed).
@@ -356,21 +376,22 @@ async fn run_batch<W: BatchWriter>(
                     // is what the error says.
                     break Err(fail_error(fail));
                 }
-                let mut committed = 0;
-                for (p, answer) in std::mem::take(&mut batch).into_iter().zip(answers) {
-                    let answer = answer.expect("every write has an answer");
-                    if answer.is_ok() {
-                        committed += 1;
-                        stored_requests.extend(request_key(&p.write));
-                    }
-                    reply(p, answer, id, size);
-                }
+                // Counted before anyone is answered, so a caller that reads the stats once
+                // it has its answer sees its batch in them.
+                let committed = answers.iter().filter(|a| matches!(a, Some(Ok(_)))).count() as u64;
                 if committed > 0 {
                     counters.batches.fetch_add(1, Ordering::Relaxed);
                     counters.writes.fetch_add(committed, Ordering::Relaxed);
                     counters
                         .largest_batch
                         .fetch_max(committed, Ordering::Relaxed);
+                }
+                for (p, answer) in std::mem::take(&mut batch).into_iter().zip(answers) {
+                    let answer = answer.expect("every write has an answer");
+                    if answer.is_ok() {
+                        stored_requests.extend(request_key(&p.write));
+                    }
+                    reply(p, answer, id, size);
                 }
                 tracing::Span::current().record("committed", committed);
                 break Ok(());

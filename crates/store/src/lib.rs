@@ -15,12 +15,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
+mod batch;
 pub mod group_commit;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
 mod sqlite_checkpoint;
 mod sqlite_read;
+mod sqlite_write;
 
 pub use postgres::PostgresStore;
 /// The SQL of [`Store::gauge_counts`], for the tests and benchmarks that EXPLAIN it.

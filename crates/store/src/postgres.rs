@@ -146,4 +146,4 @@ sql::impl_store!(
     " FOR UPDATE SKIP LOCKED",
     CLAIM_SETUP
 );
-sql::impl_batch_writer!(PgBatchWriter, PostgresStore, sqlx::Postgres, "postgresql");
+crate::batch::impl_sqlx_batch_writer!(PgBatchWriter, PostgresStore, sqlx::Postgres, "postgresql");

@@ -6,7 +6,7 @@
 //! encode bounds for a generic `Database` are long and leak into every signature; the macro
 //! expands the same code once per backend, and each backend supplies only `reader()`,
 //! `writer()`, `group()` and `error()`. Case writes go through the group commit
-//! (`crate::group_commit`), whose per-backend statements are the `impl_batch_writer!` macro.
+//! (`crate::group_commit`), whose statements are in `crate::batch`.
 
 use crate::{
     ApiKeyRecord, Caller, ClaimedTimer, DueDeadline, IdempotencyRecord, StoreError, StoredEvent,
@@ -136,36 +136,6 @@ pub(crate) const SELECT_CASE: &str = "SELECT tenant_id, id, body FROM cases \
 
 pub(crate) const SELECT_CASE_BY_PLATFORM_ID: &str = "SELECT tenant_id, id, body FROM cases \
      WHERE tenant_id = $1 AND platform = $2 AND platform_case_id = $3";
-
-/// The DELETE of one tenant's deadline rows past each listed case's last position, so the
-/// mirror ends where each case's deadlines do: `ends` holds (case id, deadline count). Served
-/// by the primary key (tenant_id, case_id, position): the IN list finds the cases, the CASE
-/// picks each one's end.
-pub(crate) fn delete_surplus_deadlines<'args, DB>(
-    tenant: &'args str,
-    ends: &[(&'args str, i64)],
-) -> sqlx::QueryBuilder<'args, DB>
-where
-    DB: sqlx::Database,
-    &'args str: sqlx::Encode<'args, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'args, DB> + sqlx::Type<DB>,
-{
-    let mut q = sqlx::QueryBuilder::new("DELETE FROM deadlines WHERE tenant_id = ");
-    q.push_bind(tenant).push(" AND case_id IN (");
-    let mut ids = q.separated(", ");
-    for (id, _) in ends {
-        ids.push_bind(*id);
-    }
-    ids.push_unseparated(") AND position >= CASE case_id");
-    for (id, end) in ends {
-        q.push(" WHEN ")
-            .push_bind(*id)
-            .push(" THEN ")
-            .push_bind(*end);
-    }
-    q.push(" END");
-    q
-}
 
 /// Followed by `VALUES (…), (…)`, one tuple per [`DeadlineColumns`], then
 /// [`UPSERT_DEADLINES`]. The lease columns are left NULL on purpose: rewriting a case's
@@ -470,34 +440,6 @@ pub(crate) fn shops_column(scope: &ShopScope) -> Option<String> {
     }
 }
 
-/// Binds a [`CaseColumns`] in the column order `INSERT_CASE`, `INSERT_CASE_ROWS` and
-/// `UPDATE_CASE` share, with `bind` (a query) or `push_bind` (a `push_values` row): one
-/// list, so a column added to the statements cannot be bound in a different order in one
-/// of the three places that write case rows.
-macro_rules! bind_case_columns {
-    ($target:expr, $bind:ident, $c:expr) => {{
-        let c = &$c;
-        $target
-            .$bind(c.tenant_id)
-            .$bind(c.id)
-            .$bind(c.shop_id)
-            .$bind(c.platform)
-            .$bind(c.platform_case_id)
-            .$bind(c.kind)
-            .$bind(c.state)
-            .$bind(c.next_deadline_at)
-            .$bind(c.platform_version)
-            .$bind(c.version)
-            .$bind(c.created_at)
-            .$bind(c.updated_at)
-            .$bind(c.order_id)
-            .$bind(c.sub_order_id)
-            .$bind(c.needs_refresh)
-            .$bind(c.body.as_str())
-    }};
-}
-pub(crate) use bind_case_columns;
-
 /// The indexed columns of a case row, ready to bind.
 pub(crate) struct CaseColumns<'a> {
     pub tenant_id: &'a str,
@@ -540,6 +482,30 @@ impl<'a> CaseColumns<'a> {
             needs_refresh: i64::from(case.needs_refresh.is_some()),
             body,
         })
+    }
+
+    /// The values in the column order `INSERT_CASE`, `INSERT_CASE_ROWS` and `UPDATE_CASE`
+    /// share: one list, so a column added to the statements cannot be bound in a different
+    /// order in one of the places that write case rows.
+    pub fn values(&self) -> [crate::batch::Value<'_>; 16] {
+        [
+            self.tenant_id.into(),
+            self.id.into(),
+            self.shop_id.into(),
+            self.platform.into(),
+            self.platform_case_id.into(),
+            self.kind.into(),
+            self.state.into(),
+            self.next_deadline_at.into(),
+            self.platform_version.into(),
+            self.version.into(),
+            self.created_at.into(),
+            self.updated_at.into(),
+            self.order_id.into(),
+            self.sub_order_id.into(),
+            self.needs_refresh.into(),
+            self.body.as_str().into(),
+        ]
     }
 }
 
@@ -948,46 +914,6 @@ pub(crate) fn unique_violation(err: &sqlx::Error) -> Option<String> {
     Some(db.constraint().unwrap_or(db.message()).to_string())
 }
 
-/// A unique violation while inserting or updating a case row: the platform-record index
-/// (both backends mention `platform_case_id`, Postgres in the index name, SQLite in the
-/// column list) or else the primary key.
-pub(crate) fn case_conflict(
-    err: sqlx::Error,
-    case: &Case,
-    other: impl FnOnce(sqlx::Error) -> StoreError,
-) -> StoreError {
-    match unique_violation(&err) {
-        Some(what) if what.contains("platform_case_id") => StoreError::DuplicatePlatformCase {
-            platform: case.platform.to_string(),
-            platform_case_id: case
-                .platform_case_id
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-        },
-        Some(_) => StoreError::AlreadyExists {
-            what: format!("case {}", case.id),
-        },
-        None => other(err),
-    }
-}
-
-/// Events name their case through a foreign key; appending to a case that was never stored is
-/// a caller bug, said plainly rather than as a bare constraint failure.
-pub(crate) fn missing_case(
-    err: sqlx::Error,
-    case: &Case,
-    other: impl FnOnce(sqlx::Error) -> StoreError,
-) -> StoreError {
-    match err.as_database_error().map(|db| db.kind()) {
-        Some(sqlx::error::ErrorKind::ForeignKeyViolation) => StoreError::Database(format!(
-            "events for case {} of tenant {}, which is not stored",
-            case.id, case.tenant
-        )),
-        _ => other(err),
-    }
-}
-
 /// Map a driver error; `unavailable_code` says which database error codes of this backend
 /// mean "cannot serve right now" rather than "this statement is wrong".
 pub(crate) fn classify(err: sqlx::Error, unavailable_code: fn(&str) -> bool) -> StoreError {
@@ -1000,27 +926,6 @@ pub(crate) fn classify(err: sqlx::Error, unavailable_code: fn(&str) -> bool) -> 
             StoreError::Unavailable(err.to_string())
         }
         _ => StoreError::Database(err.to_string()),
-    }
-}
-
-/// A statement of a batched write failed: `map` says what the caller is told (the
-/// constraint violations that statement can meet, else the backend's classification), and
-/// the kind of error who gets it — a deadlock or serialization failure (PostgreSQL 40P01,
-/// 40001) reruns the batch, an unavailable database fails it whole, anything else is the
-/// write's own.
-pub(crate) fn fail(
-    err: sqlx::Error,
-    map: impl FnOnce(sqlx::Error) -> StoreError,
-) -> crate::group_commit::Fail {
-    use crate::group_commit::Fail;
-    let retry = err
-        .as_database_error()
-        .and_then(|db| db.code())
-        .is_some_and(|code| matches!(code.as_ref(), "40P01" | "40001"));
-    match map(err) {
-        e if retry => Fail::Retry(e),
-        e @ StoreError::Unavailable(_) => Fail::Batch(e),
-        e => Fail::Write(e),
     }
 }
 
@@ -1049,7 +954,7 @@ pub(crate) fn migrate_error(
 /// - `fn direct_reader(&self) -> Option<&DirectReader>` for the hot reads (a case, a page of
 ///   cases) when the backend can serve them without sqlx (see [`crate::sqlite_read`]),
 /// - `fn writer(&self) -> &sqlx::Pool<$db>` for writes other than case writes,
-/// - `fn group(&self) -> &GroupCommit` for case writes (see [`impl_batch_writer`]),
+/// - `fn group(&self) -> &GroupCommit` for case writes (see [`crate::batch`]),
 /// - `fn error(err: sqlx::Error) -> StoreError` to classify driver errors.
 ///
 /// `$backend` is what `Store::backend` returns; `$system` is the OpenTelemetry `db.system`;
@@ -1560,409 +1465,6 @@ macro_rules! insert_api_key {
 }
 
 pub(crate) use insert_api_key;
-
-/// Expands the group commit's [`BatchWriter`](crate::group_commit::BatchWriter) for a backend
-/// as the struct `$writer`, which holds the write pool; `<$store>::error` classifies driver
-/// errors. The statements are those above; see `crate::group_commit` for how a batch runs
-/// them.
-macro_rules! impl_batch_writer {
-    ($writer:ident, $store:ty, $db:ty, $system:literal) => {
-        /// Runs the group commit's batches on the write pool.
-        pub(crate) struct $writer {
-            pub(crate) pool: sqlx::Pool<$db>,
-        }
-
-        impl $writer {
-            /// The idempotency record and the case row of one write.
-            async fn head(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                write: &$crate::CaseWrite,
-            ) -> Result<(), $crate::group_commit::Fail> {
-                use $crate::group_commit::Fail;
-                use $crate::sql;
-                use $crate::{StoreError, WriteMode};
-                use aftersales_domain::time::to_millis;
-
-                let case = &write.case;
-                let tenant = case.tenant.as_str();
-
-                // First, so a repeated request fails before it has done anything.
-                if let Some(idem) = &write.idempotency {
-                    sqlx::query::<$db>(sql::INSERT_IDEMPOTENCY)
-                        .bind(tenant)
-                        .bind(idem.request_id.as_str())
-                        .bind(idem.method.as_str())
-                        .bind(idem.fingerprint.as_str())
-                        .bind(idem.response.as_slice())
-                        .bind(to_millis(idem.created_at))
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(|e| {
-                            sql::fail(e, |e| match sql::unique_violation(&e) {
-                                Some(_) => StoreError::DuplicateRequest {
-                                    request_id: idem.request_id.clone(),
-                                },
-                                None => <$store>::error(e),
-                            })
-                        })?;
-                }
-
-                if write.mode == WriteMode::EventsOnly {
-                    return Ok(());
-                }
-                let c = sql::CaseColumns::new(case).map_err(Fail::Write)?;
-                let statement = match write.mode {
-                    WriteMode::Insert => sql::INSERT_CASE,
-                    _ => sql::UPDATE_CASE,
-                };
-                let mut q = sql::bind_case_columns!(sqlx::query::<$db>(statement), bind, c);
-                if let WriteMode::Update { expected_version } = write.mode {
-                    q = q.bind(expected_version);
-                }
-                let done = q
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(|e| sql::fail(e, |e| sql::case_conflict(e, case, <$store>::error)))?;
-                if let WriteMode::Update { expected_version } = write.mode {
-                    if done.rows_affected() == 0 {
-                        // Nothing of this write is left but its idempotency record: take it
-                        // back, and the rest of the batch goes on in this transaction.
-                        if let Some(idem) = &write.idempotency {
-                            sqlx::query::<$db>(sql::DELETE_IDEMPOTENCY)
-                                .bind(tenant)
-                                .bind(idem.request_id.as_str())
-                                .execute(&mut **tx)
-                                .await
-                                .map_err(|e| sql::fail(e, <$store>::error))?;
-                        }
-                        return Err(Fail::Skip(StoreError::VersionConflict {
-                            case_id: case.id.to_string(),
-                            expected: expected_version,
-                        }));
-                    }
-                }
-                Ok(())
-            }
-
-            /// The deadline rows and events of one write whose head has run: the statements a
-            /// write ran on its own before group commit.
-            async fn tail(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                write: &$crate::CaseWrite,
-            ) -> Result<Vec<$crate::StoredEvent>, $crate::group_commit::Fail> {
-                use $crate::sql;
-                use $crate::WriteMode;
-
-                let case = &write.case;
-                let tenant = case.tenant.as_str();
-                let fail = |e| sql::fail(e, <$store>::error);
-
-                if write.mode != WriteMode::EventsOnly {
-                    let replaced = matches!(write.mode, WriteMode::Update { .. });
-                    Self::mirror_deadlines(tx, &[(case, replaced)]).await?;
-                }
-
-                if write.events.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let n = write.events.len() as i64;
-                let last: i64 = sqlx::query_scalar::<$db, i64>(sql::BUMP_EVENT_COUNTER)
-                    .bind(tenant)
-                    .bind(n)
-                    .fetch_one(&mut **tx)
-                    .await
-                    .map_err(fail)?;
-                let first = last - n + 1;
-                let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_EVENTS);
-                q.push_values(write.events.iter().zip(first..), |mut row, (e, seq)| {
-                    let e = sql::EventColumns::new(seq, e);
-                    row.push_bind(tenant)
-                        .push_bind(e.seq)
-                        .push_bind(case.id.as_str())
-                        .push_bind(e.kind)
-                        .push_bind(e.actor_kind)
-                        .push_bind(e.actor_id)
-                        .push_bind(e.from_state)
-                        .push_bind(e.to_state)
-                        .push_bind(e.detail)
-                        .push_bind(e.occurred_at)
-                        .push_bind(case.shop.as_str())
-                        .push_bind(write.caller.as_ref().map(|c| c.account.as_str()))
-                        .push_bind(write.caller.as_ref().map(|c| c.key_id.as_str()));
-                });
-                q.build()
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(|e| sql::fail(e, |e| sql::missing_case(e, case, <$store>::error)))?;
-                Ok(sql::stored_events(case, first, &write.events, write.caller.as_ref()))
-            }
-        }
-
-        impl $writer {
-            /// Makes the deadline mirror of each case equal its deadlines: rows past a case's
-            /// last position go, the others are upserted (rewritten only where they differ,
-            /// see [`sql::UPSERT_DEADLINES`]). `true` beside a case says it may have rows
-            /// already (an update); a case opened in this transaction has none.
-            async fn mirror_deadlines(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                cases: &[(&aftersales_domain::Case, bool)],
-            ) -> Result<(), $crate::group_commit::Fail> {
-                use std::collections::BTreeMap;
-                use $crate::sql;
-                let fail = |e| sql::fail(e, <$store>::error);
-
-                let mut surplus: BTreeMap<&str, Vec<(&str, i64)>> = BTreeMap::new();
-                for (case, _) in cases.iter().filter(|(_, replaced)| *replaced) {
-                    surplus
-                        .entry(case.tenant.as_str())
-                        .or_default()
-                        .push((case.id.as_str(), case.deadlines.len() as i64));
-                }
-                for (tenant, ends) in &surplus {
-                    for chunk in sql::row_chunks(ends, sql::ROWS_PER_STATEMENT) {
-                        let mut q = sql::delete_surplus_deadlines::<$db>(tenant, chunk);
-                        q.build().execute(&mut **tx).await.map_err(fail)?;
-                    }
-                }
-
-                let rows: Vec<(&aftersales_domain::Case, usize, &aftersales_domain::Deadline)> =
-                    cases
-                        .iter()
-                        .flat_map(|(case, _)| {
-                            case.deadlines.iter().enumerate().map(move |(p, d)| (*case, p, d))
-                        })
-                        .collect();
-                for chunk in sql::row_chunks(&rows, sql::ROWS_PER_STATEMENT) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_DEADLINES);
-                    q.push_values(chunk, |mut row, (case, i, d)| {
-                        let d = sql::DeadlineColumns::new(case, *i, d);
-                        row.push_bind(case.tenant.as_str())
-                            .push_bind(case.id.as_str())
-                            .push_bind(d.position)
-                            .push_bind(d.shop_id)
-                            .push_bind(d.platform)
-                            .push_bind(d.key)
-                            .push_bind(d.rule_id)
-                            .push_bind(d.due_party)
-                            .push_bind(d.due_at)
-                            .push_bind(d.remind_at)
-                            .push_bind(d.reminded_at)
-                            .push_bind(d.consequence)
-                            .push_bind(d.source)
-                            .push_bind(d.state);
-                    });
-                    q.push(sql::UPSERT_DEADLINES);
-                    q.build().execute(&mut **tx).await.map_err(fail)?;
-                }
-                Ok(())
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::group_commit::BatchWriter for $writer {
-            type Tx = sqlx::Transaction<'static, $db>;
-            const SYSTEM: &'static str = $system;
-
-            async fn begin(&self) -> Result<Self::Tx, $crate::group_commit::Fail> {
-                self.pool
-                    .begin()
-                    .await
-                    .map_err(|e| $crate::group_commit::Fail::Batch(<$store>::error(e)))
-            }
-
-            async fn commit(&self, tx: Self::Tx) -> Result<(), $crate::group_commit::Fail> {
-                tx.commit()
-                    .await
-                    .map_err(|e| $crate::group_commit::Fail::Batch(<$store>::error(e)))
-            }
-
-            async fn rollback(&self, tx: Self::Tx) {
-                if let Err(e) = tx.rollback().await {
-                    tracing::debug!(error = %e, "rollback failed");
-                }
-            }
-
-            async fn write_heads(
-                &self,
-                tx: &mut Self::Tx,
-                writes: &[&$crate::CaseWrite],
-            ) -> Result<Vec<Option<$crate::StoreError>>, (Option<usize>, $crate::group_commit::Fail)> {
-                use $crate::group_commit::Fail;
-                use $crate::sql;
-                use $crate::{StoreError, WriteMode};
-                use aftersales_domain::time::to_millis;
-                let batch_fail = |e| (None, sql::fail(e, <$store>::error));
-
-                // Idempotency records first, so a repeated request fails before its case is
-                // touched. A duplicate among them is someone's, but not knowably whose: the
-                // batch then runs write by write.
-                let records: Vec<(&str, &$crate::IdempotencyRecord)> = writes
-                    .iter()
-                    .filter_map(|w| Some((w.case.tenant.as_str(), w.idempotency.as_ref()?)))
-                    .collect();
-                for chunk in sql::row_chunks(&records, sql::ROWS_PER_STATEMENT) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_IDEMPOTENCY_ROWS);
-                    q.push_values(chunk, |mut row, (tenant, idem)| {
-                        row.push_bind(*tenant)
-                            .push_bind(idem.request_id.as_str())
-                            .push_bind(idem.method.as_str())
-                            .push_bind(idem.fingerprint.as_str())
-                            .push_bind(idem.response.as_slice())
-                            .push_bind(to_millis(idem.created_at));
-                    });
-                    q.build().execute(&mut **tx).await.map_err(batch_fail)?;
-                }
-
-                // New cases, all together (likewise for a duplicate).
-                let mut new_cases = Vec::new();
-                for (i, w) in writes.iter().enumerate() {
-                    if w.mode == WriteMode::Insert {
-                        new_cases.push(
-                            sql::CaseColumns::new(&w.case).map_err(|e| (Some(i), Fail::Write(e)))?,
-                        );
-                    }
-                }
-                for chunk in sql::row_chunks(&new_cases, sql::ROWS_PER_STATEMENT) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_CASE_ROWS);
-                    q.push_values(chunk, |mut row, c| {
-                        sql::bind_case_columns!(row, push_bind, c);
-                    });
-                    q.build().execute(&mut **tx).await.map_err(batch_fail)?;
-                }
-
-                // Updates one by one, in batch order: each sees the writes before it.
-                let mut skipped = Vec::with_capacity(writes.len());
-                for (i, w) in writes.iter().enumerate() {
-                    let WriteMode::Update { expected_version } = w.mode else {
-                        skipped.push(None);
-                        continue;
-                    };
-                    let case = &w.case;
-                    let c = sql::CaseColumns::new(case).map_err(|e| (Some(i), Fail::Write(e)))?;
-                    let done = sql::bind_case_columns!(sqlx::query::<$db>(sql::UPDATE_CASE), bind, c)
-                        .bind(expected_version)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(|e| {
-                            (Some(i), sql::fail(e, |e| sql::case_conflict(e, case, <$store>::error)))
-                        })?;
-                    if done.rows_affected() > 0 {
-                        skipped.push(None);
-                        continue;
-                    }
-                    // Nothing of this write is left but its idempotency record: take it back,
-                    // and the rest of the batch goes on in this transaction.
-                    if let Some(idem) = &w.idempotency {
-                        sqlx::query::<$db>(sql::DELETE_IDEMPOTENCY)
-                            .bind(case.tenant.as_str())
-                            .bind(idem.request_id.as_str())
-                            .execute(&mut **tx)
-                            .await
-                            .map_err(batch_fail)?;
-                    }
-                    skipped.push(Some(StoreError::VersionConflict {
-                        case_id: case.id.to_string(),
-                        expected: expected_version,
-                    }));
-                }
-                Ok(skipped)
-            }
-
-            async fn write_one(
-                &self,
-                tx: &mut Self::Tx,
-                write: &$crate::CaseWrite,
-            ) -> Result<Vec<$crate::StoredEvent>, $crate::group_commit::Fail> {
-                Self::head(tx, write).await?;
-                Self::tail(tx, write).await
-            }
-
-            async fn write_tails(
-                &self,
-                tx: &mut Self::Tx,
-                writes: &[&$crate::CaseWrite],
-            ) -> Result<Vec<Vec<$crate::StoredEvent>>, $crate::group_commit::Fail> {
-                use std::collections::{BTreeMap, HashMap};
-                use $crate::sql;
-                use $crate::WriteMode;
-                let fail = |e| sql::fail(e, <$store>::error);
-
-                // A case's deadline rows mirror it as the batch leaves it: as the last of its
-                // writes that wrote the case row has it. Only an updated case can have rows
-                // already; a case new in this batch has none yet (they reference it).
-                let mut last: HashMap<(&str, &str), usize> = HashMap::new();
-                for (i, w) in writes.iter().enumerate() {
-                    if w.mode != WriteMode::EventsOnly {
-                        last.insert((w.case.tenant.as_str(), w.case.id.as_str()), i);
-                    }
-                }
-                let mirrored: Vec<(&aftersales_domain::Case, bool)> = writes
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, w)| last.get(&(w.case.tenant.as_str(), w.case.id.as_str())) == Some(i))
-                    .map(|(_, w)| (&w.case, matches!(w.mode, WriteMode::Update { .. })))
-                    .collect();
-                Self::mirror_deadlines(tx, &mirrored).await?;
-
-                // One counter bump per tenant, in tenant order (so two writers lock counters
-                // in the same order), after the rows above: the counter is the lock every
-                // writer of the tenant queues on, held from here to COMMIT.
-                let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
-                for w in writes.iter().filter(|w| !w.events.is_empty()) {
-                    *counts.entry(w.case.tenant.as_str()).or_default() += w.events.len() as i64;
-                }
-                let mut next: HashMap<&str, i64> = HashMap::with_capacity(counts.len());
-                for (tenant, n) in counts {
-                    let last: i64 = sqlx::query_scalar::<$db, i64>(sql::BUMP_EVENT_COUNTER)
-                        .bind(tenant)
-                        .bind(n)
-                        .fetch_one(&mut **tx)
-                        .await
-                        .map_err(fail)?;
-                    next.insert(tenant, last - n + 1);
-                }
-                let mut stored = Vec::with_capacity(writes.len());
-                let mut events = Vec::new();
-                for w in writes {
-                    let Some(seq) = next.get_mut(w.case.tenant.as_str()) else {
-                        stored.push(Vec::new());
-                        continue;
-                    };
-                    let first = *seq;
-                    *seq += w.events.len() as i64;
-                    events.extend(w.events.iter().zip(first..).map(|(e, seq)| (*w, seq, e)));
-                    stored.push(sql::stored_events(&w.case, first, &w.events, w.caller.as_ref()));
-                }
-                for chunk in sql::row_chunks(&events, sql::ROWS_PER_STATEMENT) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(sql::INSERT_EVENTS);
-                    q.push_values(chunk, |mut row, (w, seq, e)| {
-                        let e = sql::EventColumns::new(*seq, e);
-                        row.push_bind(w.case.tenant.as_str())
-                            .push_bind(e.seq)
-                            .push_bind(w.case.id.as_str())
-                            .push_bind(e.kind)
-                            .push_bind(e.actor_kind)
-                            .push_bind(e.actor_id)
-                            .push_bind(e.from_state)
-                            .push_bind(e.to_state)
-                            .push_bind(e.detail)
-                            .push_bind(e.occurred_at)
-                            .push_bind(w.case.shop.as_str())
-                            .push_bind(w.caller.as_ref().map(|c| c.account.as_str()))
-                            .push_bind(w.caller.as_ref().map(|c| c.key_id.as_str()));
-                    });
-                    // A missing case (an events-only write for a case never stored) is one
-                    // write's error, but which one this cannot tell: the batch then runs
-                    // write by write.
-                    q.build().execute(&mut **tx).await.map_err(fail)?;
-                }
-                Ok(stored)
-            }
-        }
-    };
-}
-
-pub(crate) use impl_batch_writer;
 
 #[cfg(test)]
 mod tests {

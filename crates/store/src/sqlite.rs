@@ -4,6 +4,7 @@ use crate::group_commit::GroupCommit;
 use crate::sql;
 use crate::sqlite_checkpoint::{Checkpointer, WRITER_BACKSTOP_PAGES};
 use crate::sqlite_read::DirectReader;
+use crate::sqlite_write::SqliteFileWriter;
 use crate::StoreError;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -19,11 +20,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const READERS: u32 = 4;
 
 /// SQLite allows one writer at a time anyway, and sqlx's driver pays a thread hop per
-/// statement, so all writes share one connection (no lock contention between our own
+/// statement, so all writes share one sqlx connection (no lock contention between our own
 /// writers) and reads get their own small pool that WAL lets run beside the writer. Case
-/// writes are grouped by one writer task on that connection: one transaction, one WAL sync,
-/// for every write waiting (see [`crate::group_commit`]). A case and a page of cases are read
-/// without sqlx when the database is a file (see [`crate::sqlite_read`]).
+/// writes are grouped by one writer task: one transaction, one WAL sync, for every write
+/// waiting (see [`crate::group_commit`]); on a file it writes through rusqlite on a thread of
+/// its own, holding the sqlx writer meanwhile (see [`crate::sqlite_write`]). A case and a
+/// page of cases are read without sqlx when the database is a file (see
+/// [`crate::sqlite_read`]).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -104,12 +107,20 @@ impl SqliteStore {
                 checkpointer,
             }))
         };
-        let group = GroupCommit::start(
-            SqliteBatchWriter {
-                pool: writer.clone(),
-            },
-            1,
-        );
+        let group = if in_memory {
+            GroupCommit::start(
+                SqliteBatchWriter {
+                    pool: writer.clone(),
+                },
+                1,
+            )
+        } else {
+            GroupCommit::start_on_thread(
+                SqliteFileWriter::new(&path, writer.clone()),
+                "sqlite-writer",
+            )
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the case writer: {e}")))?
+        };
         let store = SqliteStore {
             writer,
             reader,
@@ -154,7 +165,7 @@ impl SqliteStore {
         &self.group
     }
 
-    fn error(err: sqlx::Error) -> StoreError {
+    pub(crate) fn error(err: sqlx::Error) -> StoreError {
         sql::classify(err, unavailable_code)
     }
 }
@@ -190,7 +201,7 @@ pub(crate) fn unavailable(code: i32) -> bool {
 // No lock clause: SQLite lets one statement at a time write to the whole database, so the
 // select inside a claim and its update cannot interleave with another claim's.
 sql::impl_store!(SqliteStore, sqlx::Sqlite, "sqlite", "sqlite", "", "");
-sql::impl_batch_writer!(SqliteBatchWriter, SqliteStore, sqlx::Sqlite, "sqlite");
+crate::batch::impl_sqlx_batch_writer!(SqliteBatchWriter, SqliteStore, sqlx::Sqlite, "sqlite");
 
 // Here rather than in tests/store.rs: it checks the statement text itself, which is private.
 #[cfg(test)]
@@ -284,8 +295,8 @@ mod tests {
             "SEARCH cases USING INDEX sqlite_autoindex_cases_1 (tenant_id=? AND id=?)",
         );
 
-        let q = sql::delete_surplus_deadlines::<sqlx::Sqlite>("t", &[("a", 1), ("b", 0)]);
-        let surplus = plan(&store, q.sql(), 5).await;
+        let q = crate::batch::delete_surplus_deadlines("t", &[("a", 1), ("b", 0)]);
+        let surplus = plan(&store, q.sql(), q.values().len()).await;
         assert!(
             surplus
                 .iter()

@@ -125,7 +125,7 @@ impl SqlRow for rusqlite::Row<'_> {
 
 /// Busy, locked and cannot-open are worth a retry, as on the sqlx path; anything else is
 /// the database's error.
-fn error(err: rusqlite::Error) -> StoreError {
+pub(crate) fn error(err: rusqlite::Error) -> StoreError {
     match &err {
         rusqlite::Error::SqliteFailure(failure, _)
             if crate::sqlite::unavailable(failure.extended_code) =>
