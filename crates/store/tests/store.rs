@@ -2721,6 +2721,76 @@ async fn sqlite_wal_is_checkpointed_off_the_writer() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// On a SQLite file, case batches are written through rusqlite on their own thread while the
+/// store's other writes (keys, timer claims) go through sqlx (crates/store/src/sqlite_write.rs):
+/// the two take turns for the one write lock, so neither fails as busy nor waits out a busy
+/// timeout, and writes stop as unavailable once the store is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_case_batches_and_other_writes_take_turns() {
+    let dir = std::env::temp_dir().join(format!(
+        "aftersales-store-test-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let path = dir.join("store.db");
+    let store = Arc::new(
+        SqliteStore::connect(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("case-{i}");
+            store.write(insert(simple("acme", &id))).await.map(|_| ())
+        }));
+    }
+    for i in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .insert_api_key(&key_record(&format!("k{i}"), "acme"))
+                .await?;
+            store
+                .claim_due_timers(&claim("w1", base() + Duration::days(400), 10))
+                .await
+                .map(|_| ())
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    // Far under the 5 s busy timeout either side would wait out if they collided.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let stats = store.write_stats();
+    assert_eq!(stats.writes, 200, "{stats:?}");
+    assert!(stats.batches < 200, "no write shared a batch: {stats:?}");
+    let page = store
+        .list_cases(
+            &tenant("acme"),
+            &CaseQuery {
+                limit: 500,
+                ..CaseQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 200);
+
+    store.close().await;
+    let err = store
+        .write(insert(simple("acme", "after-close")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn sqlite_in_memory_works() {
     let store = aftersales_store::connect("sqlite::memory:", 4)
