@@ -5,7 +5,8 @@
 //! cargo bench -p aftersales-server --bench load -- [--backend sqlite|postgres|both] \
 //!     [--mix ingest-new,ingest-update,actions,get,list,realistic] [--concurrency 16,64] \
 //!     [--seconds 10] [--requests 200000] [--seed 120000] [--connections 4] \
-//!     [--database-url URL (an existing database, e.g. one deadline_sweep --keep left)]
+//!     [--database-url URL (an existing database, e.g. one deadline_sweep --keep left)] \
+//!     [--open-rate CALLS_PER_S (the open-loop loads at this rate, not half the saturating one)]
 //! ```
 //!
 //! Ceilings, each at the same concurrency and with the same client settings:
@@ -114,6 +115,9 @@ struct Args {
     seed: usize,
     connections: usize,
     database_url: Option<String>,
+    /// Calls/s of the open-loop loads instead of half the rate each saturated at: to compare
+    /// two builds' tails at one rate, since each saturates at its own.
+    open_rate: Option<f64>,
 }
 
 fn parse_args() -> Res<Args> {
@@ -126,6 +130,7 @@ fn parse_args() -> Res<Args> {
         seed: 120_000,
         connections: 4,
         database_url: None,
+        open_rate: None,
     };
     let mut it = std::env::args().skip(1);
     let value = |flag: &str, v: Option<String>| v.ok_or_else(|| format!("{flag} needs a value"));
@@ -163,6 +168,7 @@ fn parse_args() -> Res<Args> {
             "--seed" => args.seed = value("--seed", it.next())?.parse()?,
             "--connections" => args.connections = value("--connections", it.next())?.parse()?,
             "--database-url" => args.database_url = Some(value("--database-url", it.next())?),
+            "--open-rate" => args.open_rate = Some(value("--open-rate", it.next())?.parse()?),
             "-h" | "--help" => {
                 println!("see the comment at the top of crates/server/benches/load.rs");
                 std::process::exit(0);
@@ -170,8 +176,12 @@ fn parse_args() -> Res<Args> {
             other => bail!("unknown argument {other:?} (try --help)"),
         }
     }
-    if args.concurrency.contains(&0) || args.connections == 0 || args.seconds <= 0.0 {
-        bail!("--concurrency, --connections and --seconds must be positive");
+    if args.concurrency.contains(&0)
+        || args.connections == 0
+        || args.seconds <= 0.0
+        || args.open_rate.is_some_and(|r| r.is_nan() || r <= 0.0)
+    {
+        bail!("--concurrency, --connections, --seconds and --open-rate must be positive");
     }
     if args.database_url.is_some() && args.backends.len() != 1 {
         bail!("--database-url needs --backend sqlite or --backend postgres");
@@ -1047,7 +1057,7 @@ async fn run_backend(backend: Backend, args: &Args, report: &mut Report) -> Res<
                 }
                 if matches!(mix, Mix::Get | Mix::Realistic) && c == max_concurrency {
                     let l = load.clone();
-                    let half = f.per_second * HALF;
+                    let half = args.open_rate.unwrap_or(f.per_second * HALF);
                     let kind_of =
                         (mix == Mix::Realistic).then_some(realistic_kind as fn(u64) -> Mix);
                     let (h, kinds) = open_loop(half, args, kind_of, move |n| {
