@@ -586,6 +586,23 @@ pub(crate) fn sqlx_failure(err: sqlx::Error, classify: fn(sqlx::Error) -> StoreE
     }
 }
 
+/// Binds a [`Statement`]'s values, in order, to a sqlx query (`query` or `query_scalar`).
+macro_rules! bind_values {
+    ($query:expr, $statement:expr) => {{
+        let mut q = $query;
+        for v in $statement.values() {
+            q = match v {
+                $crate::batch::Value::Text(t) => q.bind(t.as_deref()),
+                $crate::batch::Value::Int(i) => q.bind(*i),
+                $crate::batch::Value::Bytes(b) => q.bind(*b),
+            };
+        }
+        q
+    }};
+}
+
+pub(crate) use bind_values;
+
 /// Expands [`Exec`] for a sqlx transaction of `$db`, and the group commit's
 /// [`BatchWriter`](crate::group_commit::BatchWriter) as the struct `$writer`, which holds the
 /// pool its transactions begin on; `<$store>::error` classifies driver errors.
@@ -597,15 +614,7 @@ macro_rules! impl_sqlx_batch_writer {
                 &mut self,
                 statement: &$crate::batch::Statement<'_>,
             ) -> Result<u64, $crate::batch::DbFailure> {
-                use $crate::batch::Value;
-                let mut q = sqlx::query::<$db>(statement.sql());
-                for v in statement.values() {
-                    q = match v {
-                        Value::Text(t) => q.bind(t.as_deref()),
-                        Value::Int(i) => q.bind(*i),
-                        Value::Bytes(b) => q.bind(*b),
-                    };
-                }
+                let q = $crate::batch::bind_values!(sqlx::query::<$db>(statement.sql()), statement);
                 q.execute(&mut **self)
                     .await
                     .map(|done| done.rows_affected())
@@ -616,15 +625,10 @@ macro_rules! impl_sqlx_batch_writer {
                 &mut self,
                 statement: &$crate::batch::Statement<'_>,
             ) -> Result<i64, $crate::batch::DbFailure> {
-                use $crate::batch::Value;
-                let mut q = sqlx::query_scalar::<$db, i64>(statement.sql());
-                for v in statement.values() {
-                    q = match v {
-                        Value::Text(t) => q.bind(t.as_deref()),
-                        Value::Int(i) => q.bind(*i),
-                        Value::Bytes(b) => q.bind(*b),
-                    };
-                }
+                let q = $crate::batch::bind_values!(
+                    sqlx::query_scalar::<$db, i64>(statement.sql()),
+                    statement
+                );
                 q.fetch_one(&mut **self)
                     .await
                     .map_err(|e| $crate::batch::sqlx_failure(e, <$store>::error))
