@@ -568,13 +568,12 @@ pub(crate) async fn write_tails<E: Exec>(
 pub(crate) fn sqlx_failure(err: sqlx::Error, classify: fn(sqlx::Error) -> StoreError) -> DbFailure {
     use sqlx::error::ErrorKind;
     let db = err.as_database_error();
-    let violation = match db.map(|db| db.kind()) {
-        Some(ErrorKind::UniqueViolation) => {
-            let db = db.expect("a database error");
-            Violation::Unique(db.constraint().unwrap_or(db.message()).to_string())
+    let violation = match sql::unique_violation(&err) {
+        Some(what) => Violation::Unique(what),
+        None if db.is_some_and(|db| db.kind() == ErrorKind::ForeignKeyViolation) => {
+            Violation::ForeignKey
         }
-        Some(ErrorKind::ForeignKeyViolation) => Violation::ForeignKey,
-        _ => Violation::None,
+        None => Violation::None,
     };
     let retry = db
         .and_then(|db| db.code())
