@@ -12,6 +12,14 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/post
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A pooled connection idle longer than this is pinged before it is handed out; one used
+/// more recently is handed out as it is. sqlx's own check pings before every use — a round
+/// trip to the server per call, as many as a GetCase's query itself — while a connection
+/// busy a moment ago has shown it is alive (sqlx also pings it when it comes back to the
+/// pool). A connection that died in between fails its statement, which is answered as
+/// UNAVAILABLE (retryable), and sqlx drops it.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// Case writes are grouped (see [`crate::group_commit`]) by a few writer tasks, each running
 /// its batch in its own transaction on a connection of the pool while the next batch forms.
 #[derive(Debug, Clone)]
@@ -78,6 +86,15 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_IF_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .map_err(Self::error)?;

@@ -2813,6 +2813,37 @@ async fn sqlite_in_memory_works() {
     );
 }
 
+/// The PostgreSQL pool pings a connection before handing it out only if it sat idle over a
+/// second (crates/store/src/postgres.rs): a connection the server dropped while idle — a
+/// restart, a failover, an idle-session timeout — is replaced, not handed to a call that then
+/// fails.
+#[tokio::test]
+async fn postgres_connections_that_died_while_idle_are_not_handed_out() {
+    on_postgres(Start::Empty, |ctx| async move {
+        let s = &*ctx.store;
+        s.write(insert(simple("acme", "c1"))).await.unwrap();
+        let id = CaseId::parse("c1").unwrap();
+        assert!(s.case(&tenant("acme"), &id).await.unwrap().is_some());
+        let Raw::Postgres(raw) = &ctx.raw else {
+            unreachable!("a PostgreSQL context")
+        };
+        let ended: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(raw)
+        .await
+        .unwrap();
+        assert!(!ended.is_empty(), "the store had no session to end");
+        // Real time: the driver measures idleness on its own clock.
+        tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+        for _ in 0..3 {
+            assert!(s.case(&tenant("acme"), &id).await.unwrap().is_some());
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn unreachable_postgres_is_unavailable() {
     // Port 1 on loopback: nothing listens, the connection is refused at once.
