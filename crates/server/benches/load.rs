@@ -934,9 +934,7 @@ async fn seed(
     let first = count.min(SEED_BEFORE_ANALYZE);
     let mut made = seed_range(load, 0..first, concurrency).await?;
     if let Some(url) = analyze {
-        let mut conn = sqlx::PgConnection::connect(url).await?;
-        sqlx::query("ANALYZE").execute(&mut conn).await?;
-        conn.close().await?;
+        analyze_postgres(url).await?;
     }
     made.extend(seed_range(load, first..count, concurrency).await?);
     made.sort();
@@ -950,6 +948,14 @@ async fn seed(
 }
 
 const SEED_BEFORE_ANALYZE: usize = 2_000;
+
+/// Fresh planner statistics for every table of the database at `url`.
+async fn analyze_postgres(url: &str) -> Res<()> {
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    sqlx::query("ANALYZE").execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
 
 async fn seed_range(
     load: &Arc<Load>,
@@ -1040,9 +1046,7 @@ async fn run_backend(backend: Backend, args: &Args, report: &mut Report) -> Res<
         // Fresh statistics, as autovacuum would give a live database (this machine's
         // PostgreSQL runs with autovacuum off, and never-analysed tables plan badly).
         if backend == Backend::Postgres {
-            let mut conn = sqlx::PgConnection::connect(&db.url).await?;
-            sqlx::query("ANALYZE").execute(&mut conn).await?;
-            conn.close().await?;
+            analyze_postgres(&db.url).await?;
         }
 
         for &c in &args.concurrency {

@@ -17,6 +17,7 @@
 use crate::batch::{DbFailure, Exec, Statement, Value, Violation};
 use crate::group_commit::{BatchWriter, Fail};
 use crate::sqlite_checkpoint::WRITER_BACKSTOP_PAGES;
+use crate::sqlite_read::error;
 use crate::{CaseWrite, SqliteStore, StoreError, StoredEvent};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{ffi, Connection, OpenFlags};
@@ -226,10 +227,6 @@ fn failure(err: rusqlite::Error) -> DbFailure {
         retry: false,
         error: error(err),
     }
-}
-
-fn error(err: rusqlite::Error) -> StoreError {
-    crate::sqlite_read::error(err)
 }
 
 #[cfg(test)]
