@@ -202,6 +202,8 @@ struct Figures {
     p999: Duration,
     /// The mix ran out of work (every seeded case acted on) before its window ended.
     ran_out: bool,
+    /// CPU spent per counted call over the measured window (closed loops only).
+    cpu: Option<CpuPerCall>,
 }
 
 fn figures(mut latencies: Vec<Duration>, errors: u64, elapsed: Duration) -> Figures {
@@ -221,6 +223,7 @@ fn figures(mut latencies: Vec<Duration>, errors: u64, elapsed: Duration) -> Figu
         p99: at(0.99),
         p999: at(0.999),
         ran_out: false,
+        cpu: None,
     }
 }
 
@@ -242,13 +245,14 @@ impl Report {
     fn row(&mut self, backend: &str, what: &str, concurrency: usize, f: &Figures, rss: &str) {
         println!(
             "  {backend:8} {what:28} c={concurrency:<3} {:>9} ({} calls)  p50 {:>9}  p99 {:>9}  \
-             p999 {:>9}  errors {}  {rss}",
+             p999 {:>9}  errors {}  cpu/call {}  {rss}",
             rate(f.per_second),
             f.requests,
             ms(f.p50),
             ms(f.p99),
             ms(f.p999),
-            f.errors
+            f.errors,
+            cpu_cell(f.cpu),
         );
         self.rows.push(vec![
             backend.to_string(),
@@ -260,6 +264,7 @@ impl Report {
             ms(f.p99),
             ms(f.p999),
             f.errors.to_string(),
+            cpu_cell(f.cpu),
             rss.to_string(),
         ]);
     }
@@ -274,8 +279,8 @@ impl Report {
 
     fn markdown(&self) -> String {
         let mut s = String::from(
-            "| backend | load | concurrency | calls | throughput | p50 | p99 | p99.9 | errors | server RSS (now / peak) |\n\
-             |---|---|---|---|---|---|---|---|---|---|\n",
+            "| backend | load | concurrency | calls | throughput | p50 | p99 | p99.9 | errors | CPU per call (server / client / PostgreSQL) | server RSS (now / peak) |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for r in &self.rows {
             s.push_str(&format!("| {} |\n", r.join(" | ")));
@@ -288,6 +293,119 @@ impl Report {
             ));
         }
         s
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU per call
+
+/// Whose CPU a load is charged: the process answering it, this client, and (on PostgreSQL)
+/// the server backends of the bench's database. Throughput on a machine the three share is
+/// bounded by their sum, so the split says which of them a ratio is really measuring.
+#[derive(Debug, Clone, Default)]
+struct CpuProbe {
+    server: Option<u32>,
+    /// PostgreSQL's backends show the database name in their process title.
+    database: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuTicks {
+    server: u64,
+    client: u64,
+    database: u64,
+}
+
+/// Microseconds of CPU per counted call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CpuPerCall {
+    /// None where no server process answers (the raw INSERT ceiling runs in this client).
+    server: Option<f64>,
+    client: f64,
+    database: Option<f64>,
+}
+
+/// utime + stime of a process, in clock ticks (fields 14 and 15 of `/proc/<pid>/stat`,
+/// counted after the parenthesised command name, which may hold spaces).
+fn ticks_of(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
+}
+
+fn process_ticks(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| ticks_of(&s))
+        .unwrap_or(0)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on every Linux this runs on).
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+impl CpuProbe {
+    fn sample(&self) -> CpuTicks {
+        let database = match &self.database {
+            Some(name) => std::fs::read_dir("/proc")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/cmdline"))
+                        .is_ok_and(|c| c.windows(name.len()).any(|w| w == name.as_bytes()))
+                })
+                .map(|pid| process_ticks(&pid))
+                .sum(),
+            None => 0,
+        };
+        CpuTicks {
+            server: self.server.map_or(0, |p| process_ticks(&p.to_string())),
+            client: process_ticks("self"),
+            database,
+        }
+    }
+
+    fn per_call(&self, from: CpuTicks, to: CpuTicks, calls: u64) -> Option<CpuPerCall> {
+        if calls == 0 {
+            return None;
+        }
+        let us = |a: u64, b: u64| {
+            b.saturating_sub(a) as f64 / clock_ticks_per_second() * 1e6 / calls as f64
+        };
+        Some(CpuPerCall {
+            server: self.server.map(|_| us(from.server, to.server)),
+            client: us(from.client, to.client),
+            database: self
+                .database
+                .as_ref()
+                .map(|_| us(from.database, to.database)),
+        })
+    }
+}
+
+fn cpu_cell(cpu: Option<CpuPerCall>) -> String {
+    match cpu {
+        Some(c) => {
+            let db = c.database.map(|d| format!(" / {d:.0}")).unwrap_or_default();
+            let server = c.server.map_or("–".to_string(), |s| format!("{s:.0}"));
+            format!("{server} / {:.0}{db} µs", c.client)
+        }
+        None => String::new(),
     }
 }
 
@@ -403,6 +521,15 @@ struct Database {
     sqlite_file: Option<std::path::PathBuf>,
 }
 
+/// The database name in a PostgreSQL URL, which its backends show in their process title.
+fn postgres_database_name(backend: Backend, url: &str) -> Option<String> {
+    (backend == Backend::Postgres)
+        .then(|| url.rsplit('/').next())
+        .flatten()
+        .map(|path| path.split('?').next().unwrap_or(path).to_string())
+        .filter(|name| !name.is_empty())
+}
+
 fn admin_url() -> String {
     std::env::var("AFTERSALES_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
@@ -472,13 +599,18 @@ async fn raw_insert_rate(
     let insert = format!("INSERT INTO {table} (id, tenant, body) VALUES ($1, $2, $3)");
     let body = "x".repeat(512);
     let next = Arc::new(AtomicU64::new(0));
+    // No server process: the inserts run in this client (and, on PostgreSQL, its backends).
+    let probe = CpuProbe {
+        server: None,
+        database: postgres_database_name(backend, url),
+    };
     // The same loop for either pool type.
     macro_rules! insert_loop {
         ($db:expr) => {{
             let db = $db;
             sqlx::query(&create).execute(&db).await?;
             let shared = (db.clone(), Arc::new(insert.clone()), Arc::new(body.clone()));
-            let r = closed_loop(concurrency, args, move |_| {
+            let r = closed_loop(concurrency, args, &probe, move |_| {
                 let (db, insert, body) = shared.clone();
                 let id = next.fetch_add(1, Ordering::Relaxed) as i64;
                 async move {
@@ -528,7 +660,7 @@ async fn raw_insert_rate(
 
 /// Run `call` from `concurrency` tasks, each starting its next call when the last ends, until
 /// `--seconds` pass or `--requests` calls were made. The first second is warm-up, not counted.
-async fn closed_loop<F, Fut>(concurrency: usize, args: &Args, call: F) -> Figures
+async fn closed_loop<F, Fut>(concurrency: usize, args: &Args, probe: &CpuProbe, call: F) -> Figures
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static + Clone,
     Fut: std::future::Future<Output = Result<(), String>> + Send,
@@ -543,6 +675,13 @@ where
     let ran_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let first_errors = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
     let budget = args.requests;
+    let cpu_from = tokio::spawn({
+        let probe = probe.clone();
+        async move {
+            tokio::time::sleep_until(measure_from.into()).await;
+            probe.sample()
+        }
+    });
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let (call, issued, errors, first_errors) = (
@@ -588,14 +727,18 @@ where
     for t in tasks {
         latencies.extend(t.await.unwrap_or_default());
     }
+    let cpu_to = probe.sample();
+    let cpu_from = cpu_from.await.unwrap_or_default();
     let elapsed = Instant::now()
         .min(stop)
         .saturating_duration_since(measure_from);
     for (e, n) in first_errors.lock().unwrap().iter().take(5) {
         println!("    error ×{n}: {e}");
     }
+    let counted = latencies.len() as u64;
     Figures {
         ran_out: ran_out.load(Ordering::Relaxed),
+        cpu: probe.per_call(cpu_from, cpu_to, counted),
         ..figures(
             latencies,
             errors.load(Ordering::Relaxed),
@@ -899,9 +1042,13 @@ async fn channels(addr: &str, count: usize) -> Res<Vec<Channel>> {
     Ok(out)
 }
 
-async fn echo_rate(addr: &str, concurrency: usize, args: &Args) -> Res<Figures> {
-    let chans = Arc::new(channels(addr, args.connections).await?);
-    Ok(closed_loop(concurrency, args, move |n| {
+async fn echo_rate(echo: &Process, concurrency: usize, args: &Args) -> Res<Figures> {
+    let chans = Arc::new(channels(&echo.addr, args.connections).await?);
+    let probe = CpuProbe {
+        server: Some(echo.child.id()),
+        database: None,
+    };
+    Ok(closed_loop(concurrency, args, &probe, move |n| {
         let chans = chans.clone();
         async move {
             HealthClient::new(chans[n as usize % chans.len()].clone())
@@ -1050,13 +1197,17 @@ async fn run_backend(backend: Backend, args: &Args, report: &mut Report) -> Res<
         }
 
         for &c in &args.concurrency {
-            let echo_f = echo_rate(&echo.addr, c, args).await?;
+            let echo_f = echo_rate(&echo, c, args).await?;
             report.row(b, "ceiling: bare tonic echo", c, &echo_f, "");
             let insert_f = raw_insert_rate(backend, &db.url, pool, c, args).await?;
             report.row(b, "ceiling: raw INSERT/commit", c, &insert_f, "");
+            let probe = CpuProbe {
+                server: Some(server.child.id()),
+                database: postgres_database_name(backend, &db.url),
+            };
             for &mix in &args.mixes {
                 let l = load.clone();
-                let f = closed_loop(c, args, move |n| {
+                let f = closed_loop(c, args, &probe, move |n| {
                     let l = l.clone();
                     async move { l.call(mix, n).await }
                 })
