@@ -18,6 +18,7 @@ use std::sync::Arc;
 mod batch;
 pub mod group_commit;
 pub mod postgres;
+mod postgres_read;
 mod sql;
 pub mod sqlite;
 mod sqlite_checkpoint;

@@ -1,11 +1,14 @@
-//! PostgreSQL: the production backend, one pool shared by reads and writes.
+//! PostgreSQL: the production backend. Half its connections serve reads (outside sqlx's pool,
+//! see [`crate::postgres_read`]), half a pool for writes, the deadline sweep and migrations.
 
 use crate::group_commit::GroupCommit;
+use crate::postgres_read::{ReadConnection, ReadConnections};
 use crate::sql;
 use crate::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::Connection;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -24,7 +27,10 @@ const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 /// its batch in its own transaction on a connection of the pool while the next batch forms.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
+    /// Writes, the deadline sweep, migrations.
     pool: PgPool,
+    /// Reads, outside the pool (see [`crate::postgres_read`]).
+    readers: Arc<ReadConnections>,
     group: GroupCommit,
 }
 
@@ -36,6 +42,14 @@ pub struct PostgresStore {
 /// writers measured best and 4 about a quarter slower (docs/benchmarks.md).
 pub fn default_writers(max_connections: u32) -> usize {
     (max_connections / 8).clamp(1, 4) as usize
+}
+
+/// `max_connections` split between reads and the pool (writes, the deadline sweep,
+/// migrations): half each, at least one each. Reads no longer hold pool connections, so the
+/// pool needs few: each group-commit writer holds one per batch, the sweep one per claim.
+pub fn split_connections(max_connections: u32) -> (u32, u32) {
+    let reads = (max_connections / 2).max(1);
+    (reads, max_connections.saturating_sub(reads).max(1))
 }
 
 /// The connection options a `postgres://…` URL gives. The URL may carry a password, so the
@@ -83,8 +97,14 @@ impl PostgresStore {
                 )))
             }
         }
+        let (read_connections, pool_connections) = split_connections(max_connections);
+        let readers = Arc::new(ReadConnections::new(
+            options.clone(),
+            read_connections,
+            ACQUIRE_TIMEOUT,
+        ));
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
+            .max_connections(pool_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
@@ -99,7 +119,11 @@ impl PostgresStore {
             .await
             .map_err(Self::error)?;
         let group = GroupCommit::start(PgBatchWriter { pool: pool.clone() }, writers);
-        let store = PostgresStore { pool, group };
+        let store = PostgresStore {
+            pool,
+            readers,
+            group,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -115,11 +139,12 @@ impl PostgresStore {
     /// Close the pool, waiting for connections in use to be returned. Case writes after this
     /// fail as unavailable.
     pub async fn close(&self) {
+        self.readers.close();
         self.pool.close().await;
     }
 
-    fn reader(&self) -> &PgPool {
-        &self.pool
+    async fn read_connection(&self) -> Result<ReadConnection<'_>, sqlx::Error> {
+        self.readers.acquire().await
     }
 
     fn writer(&self) -> &PgPool {

@@ -4,7 +4,7 @@
 //! Both drivers accept `$1, $2…` placeholders, so one statement text serves both. The `Store`
 //! body is a `macro_rules!` rather than a generic function because sqlx's executor and
 //! encode bounds for a generic `Database` are long and leak into every signature; the macro
-//! expands the same code once per backend, and each backend supplies only `reader()`,
+//! expands the same code once per backend, and each backend supplies only `read_connection()`,
 //! `writer()`, `group()` and `error()`. Case writes go through the group commit
 //! (`crate::group_commit`), whose statements are in `crate::batch`.
 
@@ -949,8 +949,48 @@ pub(crate) fn migrate_error(
 // ---------------------------------------------------------------------------------------------
 // The shared `Store` implementation
 
+/// A connection a read borrows from the pool, which checks it when it comes back: any result
+/// leaves it fit to return.
+pub(crate) struct PooledRead<DB: sqlx::Database>(pub(crate) sqlx::pool::PoolConnection<DB>);
+
+impl<DB: sqlx::Database> PooledRead<DB> {
+    pub(crate) fn settle<T>(self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+        result
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for PooledRead<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        &self.0
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for PooledRead<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.0
+    }
+}
+
+/// One read statement on a connection from the store's `read_connection()`: `c` is the
+/// connection, the expression the statement's future. The connection is settled with the
+/// result (see [`crate::postgres_read`]); driver errors become [`StoreError`]s. Used inside
+/// [`impl_store`], where `Self::error` classifies them.
+macro_rules! read {
+    ($store:expr, |$c:ident| $statement:expr) => {{
+        let mut connection = $store.read_connection().await.map_err(Self::error)?;
+        let result = {
+            let $c = &mut *connection;
+            $statement.await
+        };
+        connection.settle(result).map_err(Self::error)
+    }};
+}
+pub(crate) use read;
+
 /// Expands `impl Store for $store`. The type must provide:
-/// - `fn reader(&self) -> &sqlx::Pool<$db>` for reads,
+/// - `async fn read_connection(&self) -> Result<C, sqlx::Error>` for reads, where `C`
+///   dereferences to the driver's connection and has `settle` (see [`read`]),
 /// - `fn direct_reader(&self) -> Option<&DirectReader>` for the hot reads (a case, a page of
 ///   cases) when the backend can serve them without sqlx (see [`crate::sqlite_read`]),
 /// - `fn writer(&self) -> &sqlx::Pool<$db>` for writes other than case writes,
@@ -983,11 +1023,9 @@ macro_rules! impl_store {
 
             #[tracing::instrument(skip_all, fields(db.system = $system, key_id = %key_id))]
             async fn api_key(&self, key_id: &str) -> Result<Option<$crate::ApiKeyRecord>, $crate::StoreError> {
-                sqlx::query::<$db>(&$crate::sql::select_api_key())
+                $crate::sql::read!(self, |c| sqlx::query::<$db>(&$crate::sql::select_api_key())
                     .bind(key_id)
-                    .fetch_optional(self.reader())
-                    .await
-                    .map_err(Self::error)?
+                    .fetch_optional(c))?
                     .map(|row| $crate::sql::decode_api_key(&row))
                     .transpose()
             }
@@ -999,13 +1037,11 @@ macro_rules! impl_store {
                 after_key_id: Option<&str>,
                 limit: u32,
             ) -> Result<Vec<$crate::ApiKeyRecord>, $crate::StoreError> {
-                sqlx::query::<$db>(&$crate::sql::list_api_keys())
+                $crate::sql::read!(self, |c| sqlx::query::<$db>(&$crate::sql::list_api_keys())
                     .bind(tenant.as_str())
                     .bind(after_key_id.unwrap_or(""))
                     .bind(i64::from(limit))
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(Self::error)?
+                    .fetch_all(c))?
                     .iter()
                     .map($crate::sql::decode_api_key)
                     .collect()
@@ -1076,12 +1112,10 @@ macro_rules! impl_store {
                 if let Some(direct) = self.direct_reader() {
                     return direct.case(tenant, id);
                 }
-                sqlx::query::<$db>($crate::sql::SELECT_CASE)
+                $crate::sql::read!(self, |c| sqlx::query::<$db>($crate::sql::SELECT_CASE)
                     .bind(tenant.as_str())
                     .bind(id.as_str())
-                    .fetch_optional(self.reader())
-                    .await
-                    .map_err(Self::error)?
+                    .fetch_optional(c))?
                     .map(|row| $crate::sql::decode_case(&row))
                     .transpose()
             }
@@ -1093,13 +1127,11 @@ macro_rules! impl_store {
                 platform: &aftersales_domain::PlatformCode,
                 platform_case_id: &aftersales_domain::PlatformCaseId,
             ) -> Result<Option<aftersales_domain::Case>, $crate::StoreError> {
-                sqlx::query::<$db>($crate::sql::SELECT_CASE_BY_PLATFORM_ID)
+                $crate::sql::read!(self, |c| sqlx::query::<$db>($crate::sql::SELECT_CASE_BY_PLATFORM_ID)
                     .bind(tenant.as_str())
                     .bind(platform.as_str())
                     .bind(platform_case_id.as_str())
-                    .fetch_optional(self.reader())
-                    .await
-                    .map_err(Self::error)?
+                    .fetch_optional(c))?
                     .map(|row| $crate::sql::decode_case(&row))
                     .transpose()
             }
@@ -1123,7 +1155,7 @@ macro_rules! impl_store {
                 }
                 $crate::sql::push_shops(&mut q, "c.shop_id", &query.shops);
                 q.push(" LIMIT ").push_bind(i64::from($crate::MAX_HEALTH_CASES) + 1);
-                let rows = q.build().fetch_all(self.reader()).await.map_err(Self::error)?;
+                let rows = $crate::sql::read!(self, |c| q.build().fetch_all(c))?;
                 if rows.len() > $crate::MAX_HEALTH_CASES as usize {
                     return Err($crate::StoreError::TooMany(format!(
                         "more than {} cases in the window: narrow it",
@@ -1139,14 +1171,12 @@ macro_rules! impl_store {
                 tenant: &aftersales_domain::TenantId,
                 order: &$crate::OrderRef,
             ) -> Result<Vec<aftersales_domain::Case>, $crate::StoreError> {
-                sqlx::query::<$db>($crate::sql::SELECT_CASES_ON_ORDER)
+                $crate::sql::read!(self, |c| sqlx::query::<$db>($crate::sql::SELECT_CASES_ON_ORDER)
                     .bind(tenant.as_str())
                     .bind(order.platform.as_str())
                     .bind(order.shop.as_str())
                     .bind(order.order_id.as_str())
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(Self::error)?
+                    .fetch_all(c))?
                     .iter()
                     .map($crate::sql::decode_case)
                     .collect()
@@ -1169,9 +1199,7 @@ macro_rules! impl_store {
                         $crate::sql::Param::Int(i) => q.bind(*i),
                     };
                 }
-                q.fetch_all(self.reader())
-                    .await
-                    .map_err(Self::error)?
+                $crate::sql::read!(self, |c| q.fetch_all(c))?
                     .iter()
                     .map($crate::sql::decode_case)
                     .collect()
@@ -1185,14 +1213,12 @@ macro_rules! impl_store {
                 after_seq: i64,
                 limit: u32,
             ) -> Result<Vec<$crate::StoredEvent>, $crate::StoreError> {
-                sqlx::query::<$db>($crate::sql::SELECT_CASE_EVENTS)
+                $crate::sql::read!(self, |c| sqlx::query::<$db>($crate::sql::SELECT_CASE_EVENTS)
                     .bind(tenant.as_str())
                     .bind(case_id.as_str())
                     .bind(after_seq)
                     .bind(i64::from(limit))
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(Self::error)?
+                    .fetch_all(c))?
                     .iter()
                     .map($crate::sql::decode_event)
                     .collect()
@@ -1211,10 +1237,8 @@ macro_rules! impl_store {
                 $crate::sql::push_shops(&mut q, "shop_id", shops);
                 q.push(" AND seq > ").push_bind(after_seq);
                 q.push(" ORDER BY seq LIMIT ").push_bind(i64::from(limit));
-                q.build()
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(Self::error)?
+                $crate::sql::read!(self, |c| q.build()
+                    .fetch_all(c))?
                     .iter()
                     .map($crate::sql::decode_event)
                     .collect()
@@ -1226,12 +1250,10 @@ macro_rules! impl_store {
                 tenant: &aftersales_domain::TenantId,
                 request_id: &str,
             ) -> Result<Option<$crate::IdempotencyRecord>, $crate::StoreError> {
-                sqlx::query::<$db>($crate::sql::SELECT_IDEMPOTENCY)
+                $crate::sql::read!(self, |c| sqlx::query::<$db>($crate::sql::SELECT_IDEMPOTENCY)
                     .bind(tenant.as_str())
                     .bind(request_id)
-                    .fetch_optional(self.reader())
-                    .await
-                    .map_err(Self::error)?
+                    .fetch_optional(c))?
                     .map(|row| $crate::sql::decode_idempotency(&row, tenant))
                     .transpose()
             }
@@ -1273,7 +1295,7 @@ macro_rules! impl_store {
                         row.push_bind(*tenant).push_bind(*id);
                     });
                     q.push($crate::sql::CASES_BY_IDS_ON);
-                    for row in q.build().fetch_all(self.reader()).await.map_err(Self::error)? {
+                    for row in $crate::sql::read!(self, |c| q.build().fetch_all(c))? {
                         cases.push($crate::sql::decode_case(&row)?);
                     }
                 }
@@ -1361,10 +1383,8 @@ macro_rules! impl_store {
                 &self,
             ) -> Result<Option<chrono::DateTime<chrono::Utc>>, $crate::StoreError> {
                 let (due_at, remind_at): (Option<i64>, Option<i64>) =
-                    sqlx::query_as::<$db, (Option<i64>, Option<i64>)>($crate::sql::NEXT_TIMER_AT)
-                        .fetch_one(self.reader())
-                        .await
-                        .map_err(Self::error)?;
+                    $crate::sql::read!(self, |c| sqlx::query_as::<$db, (Option<i64>, Option<i64>)>($crate::sql::NEXT_TIMER_AT)
+                        .fetch_one(c))?;
                 Ok(due_at
                     .into_iter()
                     .chain(remind_at)
@@ -1409,10 +1429,8 @@ macro_rules! impl_store {
                 }
                 q.push(" ORDER BY d.due_at, d.case_id, d.position LIMIT ")
                     .push_bind(i64::from(query.limit));
-                q.build()
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(Self::error)?
+                $crate::sql::read!(self, |c| q.build()
+                    .fetch_all(c))?
                     .iter()
                     .map($crate::sql::decode_due_deadline)
                     .collect()
@@ -1424,16 +1442,12 @@ macro_rules! impl_store {
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<$crate::GaugeCounts, $crate::StoreError> {
                 let cases: Vec<(String, String, i64)> =
-                    sqlx::query_as::<$db, (String, String, i64)>($crate::sql::GAUGE_OPEN_CASES)
-                        .fetch_all(self.reader())
-                        .await
-                        .map_err(Self::error)?;
+                    $crate::sql::read!(self, |c| sqlx::query_as::<$db, (String, String, i64)>($crate::sql::GAUGE_OPEN_CASES)
+                        .fetch_all(c))?;
                 let deadlines: Vec<(String, i64, i64)> =
-                    sqlx::query_as::<$db, (String, i64, i64)>($crate::sql::GAUGE_DEADLINES)
+                    $crate::sql::read!(self, |c| sqlx::query_as::<$db, (String, i64, i64)>($crate::sql::GAUGE_DEADLINES)
                         .bind(aftersales_domain::time::to_millis(now))
-                        .fetch_all(self.reader())
-                        .await
-                        .map_err(Self::error)?;
+                        .fetch_all(c))?;
                 $crate::sql::gauge_counts(cases, deadlines)
             }
         }

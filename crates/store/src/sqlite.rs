@@ -149,8 +149,8 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
-    fn reader(&self) -> &SqlitePool {
-        &self.reader
+    async fn read_connection(&self) -> Result<sql::PooledRead<sqlx::Sqlite>, sqlx::Error> {
+        self.reader.acquire().await.map(sql::PooledRead)
     }
 
     fn writer(&self) -> &SqlitePool {

@@ -2844,6 +2844,98 @@ async fn postgres_connections_that_died_while_idle_are_not_handed_out() {
     .await;
 }
 
+/// Reads borrow PostgreSQL connections outside sqlx's pool (which pings every connection it
+/// gets back: a second round trip per read). A read dropped mid-call — a cancelled RPC —
+/// must not hand its half-read connection to the next read, whose answer would then be the
+/// cancelled read's row.
+#[tokio::test]
+async fn postgres_reads_cancelled_mid_call_leave_no_answer_for_the_next() {
+    on_postgres(Start::Empty, |ctx| async move {
+        let s = &*ctx.store;
+        let acme = tenant("acme");
+        s.write(insert(simple("acme", "c1"))).await.unwrap();
+        s.write(insert(simple("acme", "c2"))).await.unwrap();
+        let (c1, c2) = (CaseId::parse("c1").unwrap(), CaseId::parse("c2").unwrap());
+        for _ in 0..20 {
+            let mut cancelled = s.case(&acme, &c1);
+            // One poll: the read takes a connection, sends its query and waits for the answer.
+            std::future::poll_fn(|cx| {
+                let _ = cancelled.as_mut().poll(cx);
+                std::task::Poll::Ready(())
+            })
+            .await;
+            drop(cancelled);
+            let next = s.case(&acme, &c2).await.unwrap().expect("c2 is stored");
+            assert_eq!(next.id, c2);
+        }
+    })
+    .await;
+}
+
+/// However many reads run at once, the store's reads and its pool together open at most the
+/// connections it was given, and reuse them; after `close`, reads are refused as unavailable
+/// (retryable), like writes.
+#[tokio::test]
+async fn postgres_reads_use_a_bounded_reused_set_of_connections() {
+    on_postgres(Start::Empty, |ctx| async move {
+        let Location::Postgres(options) = &ctx.at else {
+            unreachable!("a PostgreSQL context")
+        };
+        let Raw::Postgres(raw) = &ctx.raw else {
+            unreachable!("a PostgreSQL context")
+        };
+        ctx.store.write(insert(simple("acme", "c1"))).await.unwrap();
+        let sessions = || async {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .fetch_one(raw)
+            .await
+            .unwrap()
+        };
+        let before = sessions().await;
+        let store = Arc::new(
+            PostgresStore::connect_with((**options).clone(), 4)
+                .await
+                .unwrap(),
+        );
+        let id = CaseId::parse("c1").unwrap();
+        for _round in 0..3 {
+            let reads: Vec<_> = (0..60)
+                .map(|_| {
+                    let (store, id) = (store.clone(), id.clone());
+                    tokio::spawn(async move { store.case(&tenant("acme"), &id).await })
+                })
+                .collect();
+            for read in reads {
+                assert!(read.await.unwrap().unwrap().is_some());
+            }
+        }
+        let opened = sessions().await - before;
+        // A store of 4 connections: 2 for reads (all of them busy here) and 2 for its pool.
+        assert!(opened <= 4, "{opened} sessions for a store of 4");
+        assert!(
+            opened >= 2,
+            "{opened} sessions: reads did not run side by side"
+        );
+        store.close().await;
+        let err = store.case(&tenant("acme"), &id).await.unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    })
+    .await;
+}
+
+#[test]
+fn postgres_connections_are_split_between_reads_and_the_pool() {
+    use aftersales_store::postgres::split_connections;
+    assert_eq!(split_connections(16), (8, 8));
+    assert_eq!(split_connections(3), (1, 2));
+    // Never none for either: a store of one connection opens two.
+    assert_eq!(split_connections(1), (1, 1));
+    assert_eq!(split_connections(0), (1, 1));
+}
+
 #[tokio::test]
 async fn unreachable_postgres_is_unavailable() {
     // Port 1 on loopback: nothing listens, the connection is refused at once.
