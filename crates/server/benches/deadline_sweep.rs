@@ -32,6 +32,9 @@
 //! Targets are printed PASS/FAIL but never fail the process; an error does (exit code 1).
 //! The recorded figures are in docs/benchmarks.md.
 
+#[path = "support/proc.rs"]
+mod proc;
+
 use aftersales_domain::event::Actor;
 use aftersales_domain::{
     BoundedText, Case, CaseDraft, CaseId, CaseKind, CaseState, Fen, Fulfilment, OrderId,
@@ -1153,22 +1156,10 @@ fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
 
 /// utime + stime in clock ticks.
 fn proc_cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) start at field 3 (state).
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    proc::cpu_ticks(&pid.to_string())
 }
 
-fn clock_ticks_per_second() -> u64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100)
-}
+use proc::clock_ticks_per_second;
 
 async fn pg_backend_pids(admin: &mut sqlx::PgConnection, db: &str) -> Res<BTreeSet<u32>> {
     let pids: Vec<i32> = sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = $1")

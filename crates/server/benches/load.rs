@@ -21,6 +21,9 @@
 //! Every mix is bounded by `--seconds` and `--requests`. Targets are ratios to a ceiling; a
 //! missed one prints `FAIL` without changing the exit code (an error does).
 
+#[path = "support/proc.rs"]
+mod proc;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -325,35 +328,8 @@ struct CpuPerCall {
     database: Option<f64>,
 }
 
-/// utime + stime of a process, in clock ticks (fields 14 and 15 of `/proc/<pid>/stat`,
-/// counted after the parenthesised command name, which may hold spaces).
-fn ticks_of(stat: &str) -> Option<u64> {
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_name.split_whitespace().skip(11);
-    let user: u64 = fields.next()?.parse().ok()?;
-    let system: u64 = fields.next()?.parse().ok()?;
-    Some(user + system)
-}
-
 fn process_ticks(pid: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| ticks_of(&s))
-        .unwrap_or(0)
-}
-
-/// Clock ticks per second (`getconf CLK_TCK`; 100 on every Linux this runs on).
-fn clock_ticks_per_second() -> f64 {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(100.0)
-    })
+    proc::cpu_ticks(pid).unwrap_or(0)
 }
 
 impl CpuProbe {
@@ -385,7 +361,7 @@ impl CpuProbe {
             return None;
         }
         let us = |a: u64, b: u64| {
-            b.saturating_sub(a) as f64 / clock_ticks_per_second() * 1e6 / calls as f64
+            b.saturating_sub(a) as f64 / proc::clock_ticks_per_second() as f64 * 1e6 / calls as f64
         };
         Some(CpuPerCall {
             server: self.server.map(|_| us(from.server, to.server)),
