@@ -21,7 +21,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// busy a moment ago has shown it is alive (sqlx also pings it when it comes back to the
 /// pool). A connection that died in between fails its statement, which is answered as
 /// UNAVAILABLE (retryable), and sqlx drops it.
-const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+pub(crate) const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// Case writes are grouped (see [`crate::group_commit`]) by a few writer tasks, each running
 /// its batch in its own transaction on a connection of the pool while the next batch forms.
@@ -136,8 +136,8 @@ impl PostgresStore {
             .map_err(|e| sql::migrate_error(e, unavailable_code))
     }
 
-    /// Close the pool, waiting for connections in use to be returned. Case writes after this
-    /// fail as unavailable.
+    /// Close the pool, waiting for connections in use to be returned, and the read
+    /// connections. Reads and case writes after this fail as unavailable.
     pub async fn close(&self) {
         self.readers.close();
         self.pool.close().await;

@@ -18,14 +18,12 @@
 //! closed. Reads get half the store's connections (`postgres::split_connections`); a read
 //! finding all of them busy waits for one, up to the acquire timeout.
 
+use crate::postgres::PING_IF_IDLE_FOR;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::Connection;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, SemaphorePermit};
-
-/// As the pool's: an idle connection older than this is pinged before use.
-const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// As sqlx's pool default: idle connections beyond this age are closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
