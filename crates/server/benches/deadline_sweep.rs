@@ -34,6 +34,7 @@
 
 #[path = "support/proc.rs"]
 mod proc;
+use proc::clock_ticks_per_second;
 
 use aftersales_domain::event::Actor;
 use aftersales_domain::{
@@ -1158,8 +1159,6 @@ fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
 fn proc_cpu_ticks(pid: u32) -> Option<u64> {
     proc::cpu_ticks(&pid.to_string())
 }
-
-use proc::clock_ticks_per_second;
 
 async fn pg_backend_pids(admin: &mut sqlx::PgConnection, db: &str) -> Res<BTreeSet<u32>> {
     let pids: Vec<i32> = sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = $1")

@@ -46,7 +46,7 @@ impl std::fmt::Debug for ReadConnections {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReadConnections")
             .field("idle", &self.idle_count())
-            .field("in_use_or_free", &self.open.available_permits())
+            .field("free_slots", &self.open.available_permits())
             .finish()
     }
 }

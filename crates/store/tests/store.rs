@@ -41,6 +41,14 @@ enum Location {
 }
 
 impl Ctx {
+    /// The direct connection of a PostgreSQL context.
+    fn postgres_raw(&self) -> &PgPool {
+        match &self.raw {
+            Raw::Postgres(raw) => raw,
+            Raw::Sqlite(_) => unreachable!("a PostgreSQL context"),
+        }
+    }
+
     /// Another store on the same database, with `writers` group-commit writers (SQLite has
     /// one whatever is asked).
     async fn open(&self, writers: usize) -> Arc<dyn Store> {
@@ -2824,9 +2832,7 @@ async fn postgres_connections_that_died_while_idle_are_not_handed_out() {
         s.write(insert(simple("acme", "c1"))).await.unwrap();
         let id = CaseId::parse("c1").unwrap();
         assert!(s.case(&tenant("acme"), &id).await.unwrap().is_some());
-        let Raw::Postgres(raw) = &ctx.raw else {
-            unreachable!("a PostgreSQL context")
-        };
+        let raw = ctx.postgres_raw();
         let ended: Vec<bool> = sqlx::query_scalar(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE datname = current_database() AND pid <> pg_backend_pid()",
@@ -2881,9 +2887,7 @@ async fn postgres_reads_use_a_bounded_reused_set_of_connections() {
         let Location::Postgres(options) = &ctx.at else {
             unreachable!("a PostgreSQL context")
         };
-        let Raw::Postgres(raw) = &ctx.raw else {
-            unreachable!("a PostgreSQL context")
-        };
+        let raw = ctx.postgres_raw();
         ctx.store.write(insert(simple("acme", "c1"))).await.unwrap();
         let sessions = || async {
             sqlx::query_scalar::<_, i64>(
