@@ -1043,23 +1043,8 @@ async fn echo_rate(echo: &Process, concurrency: usize, args: &Args) -> Res<Figur
 type Made = (String, String, String, String);
 
 /// Cases every mix reads or acts on: `--seed` new refunds, ingested at the highest concurrency.
-/// On PostgreSQL the tables are analysed once the first [`SEED_BEFORE_ANALYZE`] are in, as
-/// autovacuum would on a live database (its threshold is 50 rows and a tenth of the table):
-/// this machine's server runs with autovacuum off, and a session that plans its foreign-key
-/// checks on never-analysed tables keeps a plan that reads every case of the tenant — seeding
-/// 120,000 cases took 616 s that way, against ~25 s on SQLite.
-async fn seed(
-    load: &Arc<Load>,
-    count: usize,
-    concurrency: usize,
-    analyze: Option<&str>,
-) -> Res<Seeded> {
-    let first = count.min(SEED_BEFORE_ANALYZE);
-    let mut made = seed_range(load, 0..first, concurrency).await?;
-    if let Some(url) = analyze {
-        analyze_postgres(url).await?;
-    }
-    made.extend(seed_range(load, first..count, concurrency).await?);
+async fn seed(load: &Arc<Load>, count: usize, concurrency: usize) -> Res<Seeded> {
+    let mut made = seed_range(load, 0..count, concurrency).await?;
     made.sort();
     Ok(Seeded {
         names: made.iter().map(|m| m.0.clone()).collect(),
@@ -1070,14 +1055,46 @@ async fn seed(
     })
 }
 
-const SEED_BEFORE_ANALYZE: usize = 2_000;
+/// Does for the bench's PostgreSQL database what autovacuum's ANALYZE does for a live one:
+/// a table whose rows changed by more than 50 plus a tenth of its size since it was last
+/// analysed (autovacuum's default threshold) is analysed again, checked every
+/// [`ANALYZE_EVERY`] (autovacuum checks every minute; a bench window is seconds long).
+///
+/// This machine's server runs with autovacuum off, and without fresh statistics the plans
+/// are a fresh database's, not a live one's: sessions that planned foreign-key checks on
+/// never-analysed tables read every case of the tenant (seeding 120,000 cases took 616 s
+/// that way), and the read connections' cached generic plan for the idempotency lookup,
+/// made while `idempotency_keys` was empty, stayed a sequential scan of it all through the
+/// `actions` mix (2026-12-06: 1,984 scans reading 7.3 M rows in a few seconds). An ANALYZE
+/// invalidates the cached plans of the tables it analyses, as autovacuum's does.
+async fn emulate_autoanalyze(url: String) -> Res<()> {
+    let mut conn = sqlx::PgConnection::connect(&url).await?;
+    loop {
+        let stale: Vec<(String,)> = sqlx::query_as(
+            "SELECT quote_ident(s.relname) FROM pg_stat_user_tables s \
+             JOIN pg_class c ON c.oid = s.relid \
+             WHERE s.n_mod_since_analyze > 50 + 0.1 * GREATEST(c.reltuples, 0)",
+        )
+        .fetch_all(&mut conn)
+        .await?;
+        for (table,) in stale {
+            sqlx::query(&format!("ANALYZE {table}"))
+                .execute(&mut conn)
+                .await?;
+        }
+        tokio::time::sleep(ANALYZE_EVERY).await;
+    }
+}
 
-/// Fresh planner statistics for every table of the database at `url`.
-async fn analyze_postgres(url: &str) -> Res<()> {
-    let mut conn = sqlx::PgConnection::connect(url).await?;
-    sqlx::query("ANALYZE").execute(&mut conn).await?;
-    conn.close().await?;
-    Ok(())
+const ANALYZE_EVERY: Duration = Duration::from_secs(1);
+
+/// A background task that ends with the scope holding it.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn seed_range(
@@ -1129,6 +1146,14 @@ async fn run_backend(backend: Backend, args: &Args, report: &mut Report) -> Res<
         // Migrate (a fresh database) and make the bench's key before the server starts.
         let key = create_key(&db.url)?;
         let server = Process::start(server_command(&db.url, pool), "aftersales serve")?;
+        let _autoanalyze = (backend == Backend::Postgres).then(|| {
+            let url = db.url.clone();
+            AbortOnDrop(tokio::spawn(async move {
+                if let Err(e) = emulate_autoanalyze(url).await {
+                    eprintln!("  autoanalyze stopped: {e}");
+                }
+            }))
+        });
         let echo = Process::start(
             {
                 let mut c = Command::new(std::env::current_exe()?);
@@ -1155,8 +1180,7 @@ async fn run_backend(backend: Backend, args: &Args, report: &mut Report) -> Res<
             run: (unix_ms / 1000).to_string(),
         });
         let began = Instant::now();
-        let analyze = (backend == Backend::Postgres).then_some(db.url.as_str());
-        let seeded = seed(&load, args.seed.max(1), max_concurrency, analyze).await?;
+        let seeded = seed(&load, args.seed.max(1), max_concurrency).await?;
         println!(
             "  seeded {} cases in {:.1} s (RSS {})",
             seeded.names.len(),
@@ -1165,11 +1189,6 @@ async fn run_backend(backend: Backend, args: &Args, report: &mut Report) -> Res<
         );
         if load.seeded.set(seeded).is_err() {
             bail!("seeded twice");
-        }
-        // Fresh statistics, as autovacuum would give a live database (this machine's
-        // PostgreSQL runs with autovacuum off, and never-analysed tables plan badly).
-        if backend == Backend::Postgres {
-            analyze_postgres(&db.url).await?;
         }
 
         for &c in &args.concurrency {
