@@ -223,6 +223,57 @@ async fn al_03_tracking_changes_are_recorded(backend: Backend) {
     server.stop().await;
 }
 
+/// AL-03 with AIP-155: a tracking change can be recorded again and again, so a retry of one
+/// that succeeded is not refused by the case — only its request_id tells it is a retry. The
+/// retry answers with the first answer and records nothing; the same request_id with another
+/// shipment is REQUEST_ID_REUSED and records nothing either.
+async fn al_03_retried_tracking_change_answers_once(backend: Backend) {
+    let (server, key, mut client) = TestServer::start_as_agent(backend, TENANT).await;
+    let case = create(
+        &mut client,
+        &key,
+        al_case(pb::CaseKind::RefundOnly, "al-3r"),
+    )
+    .await;
+    let request = |number: &str| pb::RecordTrackingChangeRequest {
+        name: case.name.clone(),
+        change: pb::TrackingChange::Corrected as i32,
+        shipment: Some(pb::Shipment {
+            carrier: "快递".into(),
+            tracking_number: number.into(),
+            ship_time: None,
+        }),
+        request_id: "9d0e7c1a-tracking".into(),
+        ..Default::default()
+    };
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        answers.push(
+            client
+                .record_tracking_change(authed(&key, request("ZT300")))
+                .await
+                .expect("tracking change")
+                .into_inner(),
+        );
+    }
+    assert_eq!(answers[0], answers[1], "the retry gets the first answer");
+    assert_eq!(answers[1].etag, "\"2\"", "one write");
+    let err = client
+        .record_tracking_change(authed(&key, request("ZT301")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(reason(&err), "REQUEST_ID_REUSED");
+    let types: Vec<String> = events_of(&mut client, &key, &case.name)
+        .await
+        .into_iter()
+        .map(|e| e.r#type)
+        .collect();
+    assert_eq!(types, ["case_created", "tracking_changed"]);
+    assert_eq!(get(&mut client, &key, &case.name).await.etag, "\"2\"");
+    server.stop().await;
+}
+
 fn service(
     code: &str,
     kind: pb::ServiceKind,
@@ -718,6 +769,7 @@ on_both_backends!(
     al_01_return_needs_a_complete_plan,
     al_02_gmt_time_out_then_auto_agree,
     al_03_tracking_changes_are_recorded,
+    al_03_retried_tracking_change_answers_once,
     al_10_al_11_al_12_deposit_release_from_a_shop_history,
     al_13_anxin_gou_trades_leave_90_days_after_they_finish,
     al_20_al_21_al_22_appeals_and_rulings,

@@ -342,9 +342,9 @@ impl AftersalesApi {
             .ok_or_else(|| ApiError::Internal("duplicate request without a stored answer".into()))
     }
 
-    /// A refusal, unless a concurrent copy of this very request is what changed the case
-    /// since the replay check: then that copy's stored answer is this one's too (AIP-155: a
-    /// retry must never be told its successful first attempt failed).
+    /// A refusal, unless this very request — an earlier attempt or a concurrent copy — is
+    /// what changed the case: then its stored answer is this one's too (AIP-155: a retry
+    /// must never be told its successful first attempt failed).
     async fn refuse_unless_replayed<M: Message + Default>(
         &self,
         tenant: &TenantId,
@@ -463,13 +463,13 @@ impl AftersalesApi {
         check_request_id(request_id)?;
         // Access first: a stored answer is only replayed to a caller who may act on the case
         // now (a revoked scope must not read it back through a retry).
+        //
+        // No lookup of the request_id before acting: a retry of a request that already
+        // succeeded finds the case changed (an etag mismatch), the action no longer
+        // applicable (a domain refusal) or, if it still applies, its idempotency record
+        // taken (DuplicateRequest); each of the three answers with the stored response, so
+        // a first attempt — nearly every call — is spared a read.
         let mut case = self.load_case(p, &id, Permission::Act).await?;
-        if let Some(done) = self
-            .replay::<pb::Case>(&p.tenant, request_id, method, &fingerprint)
-            .await?
-        {
-            return Ok(done);
-        }
         for attempt in 0..WRITE_ATTEMPTS {
             // The first attempt uses the case read for the access check; a retry after a
             // concurrent change reads it again.
