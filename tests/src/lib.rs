@@ -542,6 +542,15 @@ pub async fn events_of(client: &mut Client, key: &str, name: &str) -> Vec<pb::Ca
         .events
 }
 
+/// The types of a case's events, oldest first.
+pub async fn event_types(client: &mut Client, key: &str, name: &str) -> Vec<String> {
+    events_of(client, key, name)
+        .await
+        .into_iter()
+        .map(|e| e.r#type)
+        .collect()
+}
+
 /// The next event on a WatchCaseEvents stream, failing the test after 10 s.
 pub async fn next_event(s: &mut tonic::Streaming<pb::WatchCaseEventsResponse>) -> pb::CaseEvent {
     tokio::time::timeout(std::time::Duration::from_secs(10), s.next())

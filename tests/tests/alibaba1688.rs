@@ -4,8 +4,8 @@
 
 use aftersales_domain::Clock;
 use aftersales_tests::{
-    authed, create, detail, events_of, get, manual_case, on_both_backends, pb, reason, time_of, ts,
-    Backend, Client, TestServer,
+    authed, create, detail, event_types, events_of, get, manual_case, on_both_backends, pb, reason,
+    time_of, ts, Backend, Client, TestServer,
 };
 use chrono::{DateTime, Duration, Utc};
 use tonic::Code;
@@ -264,12 +264,10 @@ async fn al_03_retried_tracking_change_answers_once(backend: Backend) {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert_eq!(reason(&err), "REQUEST_ID_REUSED");
-    let types: Vec<String> = events_of(&mut client, &key, &case.name)
-        .await
-        .into_iter()
-        .map(|e| e.r#type)
-        .collect();
-    assert_eq!(types, ["case_created", "tracking_changed"]);
+    assert_eq!(
+        event_types(&mut client, &key, &case.name).await,
+        ["case_created", "tracking_changed"]
+    );
     assert_eq!(get(&mut client, &key, &case.name).await.etag, "\"2\"");
     server.stop().await;
 }

@@ -2,8 +2,8 @@
 
 use aftersales_domain::access::Role;
 use aftersales_tests::{
-    authed, create, events_of, ingest, manual_case, next_event, on_both_backends, pb, reason,
-    test_epoch, violated_fields, Backend, TaobaoRefund, TestServer, SHOP,
+    authed, create, event_types, events_of, ingest, manual_case, next_event, on_both_backends, pb,
+    reason, test_epoch, violated_fields, Backend, TaobaoRefund, TestServer, SHOP,
 };
 use chrono::Duration;
 use tokio_stream::StreamExt;
@@ -119,13 +119,8 @@ async fn ingest_is_idempotent_and_refuses_stale_versions(backend: Backend) {
         "a stale record is never applied"
     );
     assert_eq!(now.etag, "\"2\"");
-    let types: Vec<String> = events_of(&mut client, &key, &first.name)
-        .await
-        .into_iter()
-        .map(|e| e.r#type)
-        .collect();
     assert_eq!(
-        types,
+        event_types(&mut client, &key, &first.name).await,
         ["case_created", "platform_updated", "stale_platform_record"]
     );
     server.stop().await;

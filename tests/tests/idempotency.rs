@@ -13,7 +13,7 @@
 
 use aftersales_domain::access::Role;
 use aftersales_tests::{
-    authed, create, events_of, manual_case, on_both_backends, pb, reason, Backend, Client,
+    authed, create, event_types, manual_case, on_both_backends, pb, reason, Backend, Client,
     TaobaoRefund, TestServer, SHOP,
 };
 use std::future::Future;
@@ -100,14 +100,6 @@ async fn case_count(client: &mut Client, key: &str) -> usize {
         .len()
 }
 
-async fn types(client: &mut Client, key: &str, name: &str) -> Vec<String> {
-    events_of(client, key, name)
-        .await
-        .into_iter()
-        .map(|e| e.r#type)
-        .collect()
-}
-
 /// Sixteen identical CreateCase calls at once: one case, one creation event, and the copies
 /// that answer OK all name it. Then the same request_id with another body, and on another
 /// method: INVALID_ARGUMENT, nothing written.
@@ -134,7 +126,10 @@ async fn create_case_copies(backend: Backend) {
         1,
         "one case, not one per copy"
     );
-    assert_eq!(types(&mut client, &key, &case.name).await, ["case_created"]);
+    assert_eq!(
+        event_types(&mut client, &key, &case.name).await,
+        ["case_created"]
+    );
     // A copy sent after the first committed gets the stored answer.
     let again = client
         .create_case(authed(&key, request.clone()))
@@ -163,7 +158,10 @@ async fn create_case_copies(backend: Backend) {
             .await,
     );
     assert_eq!(case_count(&mut client, &key).await, 1);
-    assert_eq!(types(&mut client, &key, &case.name).await, ["case_created"]);
+    assert_eq!(
+        event_types(&mut client, &key, &case.name).await,
+        ["case_created"]
+    );
     server.stop().await;
 }
 
@@ -207,7 +205,10 @@ async fn ingest_copies(backend: Backend) {
     assert_eq!(answer.outcome, pb::IngestOutcome::Created as i32);
     let case = answer.case.unwrap();
     assert_eq!(case_count(&mut client, &key).await, 1);
-    assert_eq!(types(&mut client, &key, &case.name).await, ["case_created"]);
+    assert_eq!(
+        event_types(&mut client, &key, &case.name).await,
+        ["case_created"]
+    );
 
     let mut newer = TaobaoRefund::signed_return("8800000000000001");
     newer.status = "WAIT_BUYER_RETURN_GOODS";
@@ -218,7 +219,10 @@ async fn ingest_copies(backend: Backend) {
         "IngestPlatformCase, same request_id, newer record",
         client.ingest_platform_case(authed(&key, other)).await,
     );
-    assert_eq!(types(&mut client, &key, &case.name).await, ["case_created"]);
+    assert_eq!(
+        event_types(&mut client, &key, &case.name).await,
+        ["case_created"]
+    );
     server.stop().await;
 }
 
@@ -263,7 +267,7 @@ async fn agree_case_copies(backend: Backend) {
         let agreed = one_answer(what, answers);
         assert_eq!(agreed.state, pb::CaseState::AwaitingBuyer as i32, "{what}");
         assert_eq!(agreed.etag, "\"2\"", "{what}: one write");
-        let events = types(&mut client, &key, &case.name).await;
+        let events = event_types(&mut client, &key, &case.name).await;
         let agreed_events = events.iter().filter(|t| *t == "merchant_agreed").count();
         assert_eq!(agreed_events, 1, "{what}: agreed once: {events:?}");
         let refused = events.iter().filter(|t| *t == "action_refused").count();
@@ -281,7 +285,7 @@ async fn agree_case_copies(backend: Backend) {
         other.name = other_case.name.clone();
         assert_reused(what, client.agree_case(authed(&key, other)).await);
         assert_eq!(
-            types(&mut client, &key, &other_case.name).await,
+            event_types(&mut client, &key, &other_case.name).await,
             ["case_created"]
         );
     }
