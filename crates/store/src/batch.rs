@@ -162,6 +162,8 @@ pub(crate) trait Exec: Send {
     async fn execute(&mut self, statement: &Statement<'_>) -> Result<u64, DbFailure>;
     /// The first column of the one row the statement returns.
     async fn fetch_int(&mut self, statement: &Statement<'_>) -> Result<i64, DbFailure>;
+    /// The first column of every row the statement returns.
+    async fn fetch_texts(&mut self, statement: &Statement<'_>) -> Result<Vec<String>, DbFailure>;
 }
 
 /// Who gets a failed statement's error: `map` says what the caller is told (the constraint
@@ -463,13 +465,85 @@ pub(crate) async fn write_heads<E: Exec>(
         tx.execute(&q).await.map_err(batch_fail)?;
     }
 
-    // Updates one by one, in batch order: each sees the writes before it.
-    let mut skipped = Vec::with_capacity(writes.len());
-    for (i, w) in writes.iter().enumerate() {
-        let WriteMode::Update { expected_version } = w.mode else {
-            skipped.push(None);
-            continue;
-        };
+    let updates: Vec<(usize, &CaseWrite, i64)> = writes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| match w.mode {
+            WriteMode::Update { expected_version } => Some((i, *w, expected_version)),
+            _ => None,
+        })
+        .collect();
+    let mut skipped: Vec<Option<StoreError>> = writes.iter().map(|_| None).collect();
+    let mut ids = std::collections::HashSet::with_capacity(updates.len());
+    let distinct = updates
+        .iter()
+        .all(|(_, w, _)| ids.insert(w.case.id.as_str()));
+    let missed = if updates.len() > 1 && distinct {
+        update_together(tx, &updates).await?
+    } else {
+        update_in_turn(tx, &updates).await?
+    };
+    for (i, w, expected_version) in missed {
+        // Nothing of this write is left but its idempotency record: take it back, and the
+        // rest of the batch goes on in this transaction.
+        if let Some(idem) = &w.idempotency {
+            let q = Statement::new(sql::DELETE_IDEMPOTENCY)
+                .bind(w.case.tenant.as_str())
+                .bind(idem.request_id.as_str());
+            tx.execute(&q).await.map_err(batch_fail)?;
+        }
+        skipped[i] = Some(StoreError::VersionConflict {
+            case_id: w.case.id.to_string(),
+            expected: expected_version,
+        });
+    }
+    Ok(skipped)
+}
+
+/// An update of a batch: the write's index, the write, its expected version.
+type Update<'w> = (usize, &'w CaseWrite, i64);
+
+/// Case updates as one statement per [`sql::ROWS_PER_STATEMENT`] cases, which must be
+/// distinct (a case's second write must see its first). One round trip and one executor
+/// start for the batch's updates instead of one each: on PostgreSQL these were most of a
+/// batch's statements. Answers the updates that found their case at another version.
+async fn update_together<'w, E: Exec>(
+    tx: &mut E,
+    updates: &[Update<'w>],
+) -> Result<Vec<Update<'w>>, (Option<usize>, Fail)> {
+    let mut columns = Vec::with_capacity(updates.len());
+    for (i, w, expected) in updates {
+        columns.push((
+            CaseColumns::new(&w.case).map_err(|e| (Some(*i), Fail::Write(e)))?,
+            *expected,
+        ));
+    }
+    let mut updated = std::collections::HashSet::with_capacity(updates.len());
+    for chunk in sql::row_chunks(&columns, sql::ROWS_PER_STATEMENT) {
+        let mut q = Statement::new(sql::UPDATE_CASE_ROWS);
+        q.push_rows(chunk, |row, (c, expected)| {
+            row.bind_all(c.values()).bind_all([Value::from(*expected)]);
+        });
+        q.push(sql::UPDATE_CASE_ROWS_END);
+        // No constraint an update can break is one write's (the identity columns, which
+        // the unique indexes cover, are not set): a failure here is the batch's.
+        updated.extend(tx.fetch_texts(&q).await.map_err(|f| (None, plain(f)))?);
+    }
+    Ok(updates
+        .iter()
+        .filter(|(_, w, _)| !updated.contains(w.case.id.as_str()))
+        .copied()
+        .collect())
+}
+
+/// Case updates one by one, in batch order: each sees the writes before it. Answers the
+/// updates that found their case at another version.
+async fn update_in_turn<'w, E: Exec>(
+    tx: &mut E,
+    updates: &[Update<'w>],
+) -> Result<Vec<Update<'w>>, (Option<usize>, Fail)> {
+    let mut missed = Vec::new();
+    for &(i, w, expected_version) in updates {
         let case = &w.case;
         let c = CaseColumns::new(case).map_err(|e| (Some(i), Fail::Write(e)))?;
         let mut q = Statement::new(sql::UPDATE_CASE);
@@ -479,24 +553,11 @@ pub(crate) async fn write_heads<E: Exec>(
             .execute(&q)
             .await
             .map_err(|f| (Some(i), fail(f, |f| case_conflict(f, case))))?;
-        if done > 0 {
-            skipped.push(None);
-            continue;
+        if done == 0 {
+            missed.push((i, w, expected_version));
         }
-        // Nothing of this write is left but its idempotency record: take it back, and the
-        // rest of the batch goes on in this transaction.
-        if let Some(idem) = &w.idempotency {
-            let q = Statement::new(sql::DELETE_IDEMPOTENCY)
-                .bind(case.tenant.as_str())
-                .bind(idem.request_id.as_str());
-            tx.execute(&q).await.map_err(batch_fail)?;
-        }
-        skipped.push(Some(StoreError::VersionConflict {
-            case_id: case.id.to_string(),
-            expected: expected_version,
-        }));
     }
-    Ok(skipped)
+    Ok(missed)
 }
 
 /// The deadline rows, counters and events of writes whose heads succeeded (see
@@ -629,6 +690,19 @@ macro_rules! impl_sqlx_batch_writer {
                     statement
                 );
                 q.fetch_one(&mut **self)
+                    .await
+                    .map_err(|e| $crate::batch::sqlx_failure(e, <$store>::error))
+            }
+
+            async fn fetch_texts(
+                &mut self,
+                statement: &$crate::batch::Statement<'_>,
+            ) -> Result<Vec<String>, $crate::batch::DbFailure> {
+                let q = $crate::batch::bind_values!(
+                    sqlx::query_scalar::<$db, String>(statement.sql()),
+                    statement
+                );
+                q.fetch_all(&mut **self)
                     .await
                     .map_err(|e| $crate::batch::sqlx_failure(e, <$store>::error))
             }

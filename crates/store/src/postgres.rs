@@ -15,6 +15,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/post
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Prepared statements kept per pool connection (see where the pool is made).
+const STATEMENT_CACHE: usize = 256;
+
 /// A pooled connection idle longer than this is pinged before it is handed out; one used
 /// more recently is handed out as it is. sqlx's own check pings before every use — a round
 /// trip to the server per call, as many as a GetCase's query itself — while a connection
@@ -103,6 +106,10 @@ impl PostgresStore {
             read_connections,
             ACQUIRE_TIMEOUT,
         ));
+        // Multi-row statements of a batch have one text per row count (sql::row_chunks: up to
+        // 21 per table), six tables of them besides the rest: more than sqlx's default of 100
+        // prepared statements per connection, past which it closes and re-parses statements.
+        let pool_options = options.clone().statement_cache_capacity(STATEMENT_CACHE);
         let pool = PgPoolOptions::new()
             .max_connections(pool_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -115,7 +122,7 @@ impl PostgresStore {
                     Ok(true)
                 })
             })
-            .connect_with(options)
+            .connect_with(pool_options)
             .await
             .map_err(Self::error)?;
         let group = GroupCommit::start(PgBatchWriter { pool: pool.clone() }, writers);

@@ -109,6 +109,25 @@ pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET \
      AND (shop_id, platform, platform_case_id, created_at, order_id, sub_order_id) \
      IS NOT DISTINCT FROM ($3, $4, $5, $11, $13, $14)";
 
+/// [`UPDATE_CASE`] for several cases in one statement: followed by `VALUES (…), (…)`, one tuple
+/// per case of its [`CaseColumns`] in field order and then its expected version (`column17`),
+/// and by [`UPDATE_CASE_ROWS_END`]. It answers the ids of the cases it updated; a case it
+/// left alone was not at its expected version. The cases must be distinct: a case named
+/// twice would be updated from one of its tuples, and which is not defined.
+pub(crate) const UPDATE_CASE_ROWS: &str = "UPDATE cases AS c SET \
+     kind = v.column6, state = v.column7, next_deadline_at = v.column8, \
+     platform_version = v.column9, version = v.column10, updated_at = v.column12, \
+     needs_refresh = v.column15, body = v.column16 FROM (";
+
+/// Closes [`UPDATE_CASE_ROWS`]: the primary key finds each case, and the identity is compared
+/// as in [`UPDATE_CASE`]. Unqualified `id` in RETURNING: SQLite lets RETURNING name only the
+/// updated table's columns, and the VALUES columns are all `columnN`.
+pub(crate) const UPDATE_CASE_ROWS_END: &str = ") AS v \
+     WHERE c.tenant_id = v.column1 AND c.id = v.column2 AND c.version = v.column17 \
+     AND (c.shop_id, c.platform, c.platform_case_id, c.created_at, c.order_id, c.sub_order_id) \
+     IS NOT DISTINCT FROM (v.column3, v.column4, v.column5, v.column11, v.column13, v.column14) \
+     RETURNING id";
+
 /// The cases on one order, every line (TB-03, TB-29, PD-07), oldest first. Served by
 /// `cases_by_order_line` (its prefix).
 /// AL-23: one row per case opened in a window, with the facts shop health counts. Followed
@@ -297,8 +316,9 @@ const EXACT_ROWS: usize = 16;
 /// `items` in chunks for multi-row statements: `max` at a time, then powers of two down to
 /// [`EXACT_ROWS`], then the rest in one (100 with a max of 256: 64, 32, 4). A statement's
 /// text depends on its row count and the drivers cache a prepared statement per text: this
-/// way a table gets at most 21 texts however batches vary (sqlx keeps 100 per connection),
-/// while a batch of up to 16 writes needs one statement per table.
+/// way a table gets at most 21 texts however batches vary (the writers keep 256 prepared
+/// statements per connection, enough for the batch's six multi-row statements in all their
+/// sizes), while a batch of up to 16 writes needs one statement per table.
 pub(crate) fn row_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> + '_ {
     debug_assert!(max.is_power_of_two() && max >= EXACT_ROWS);
     let mut rest = items;

@@ -295,6 +295,26 @@ mod tests {
             "SEARCH cases USING INDEX sqlite_autoindex_cases_1 (tenant_id=? AND id=?)",
         );
 
+        // The batch's several updates in one statement: each VALUES tuple finds its case by
+        // key (the primary key, or an index that ends in it), rather than the join reading
+        // every case.
+        let mut together = crate::batch::Statement::new(sql::UPDATE_CASE_ROWS);
+        together.push_rows(0..2_i64, |row, _| {
+            row.bind_all((0..17).map(|_| crate::batch::Value::from(0_i64)));
+        });
+        together.push(sql::UPDATE_CASE_ROWS_END);
+        let together_plan = plan(&store, together.sql(), 34).await;
+        assert!(
+            together_plan
+                .iter()
+                .any(|step| step.starts_with("SEARCH c USING INDEX ")
+                    && step.contains("(tenant_id=?")
+                    && step.ends_with(" AND id=?)")),
+            "{}\ndoes not look each case up: {together_plan:#?}",
+            together.sql()
+        );
+        assert_no_scan(together.sql(), &together_plan, "c");
+
         let q = crate::batch::delete_surplus_deadlines("t", &[("a", 1), ("b", 0)]);
         let surplus = plan(&store, q.sql(), q.values().len()).await;
         assert!(

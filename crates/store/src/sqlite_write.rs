@@ -32,9 +32,9 @@ use std::time::Duration;
 /// command on the same file), as sqlx's connections do.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Prepared statements kept: each table's statement in its few row counts (see
-/// [`crate::sql::row_chunks`]), and the single-row ones.
-const STATEMENT_CACHE: usize = 128;
+/// Prepared statements kept: each of a batch's six multi-row statements in its row counts (up
+/// to 21 each, see [`crate::sql::row_chunks`]), and the single-row ones.
+const STATEMENT_CACHE: usize = 256;
 
 /// The group commit's writer for a SQLite file.
 pub(crate) struct SqliteFileWriter {
@@ -163,6 +163,17 @@ impl Exec for FileTx {
         run(&self.conn, statement, |s| match s.raw_query().next()? {
             Some(row) => row.get(0),
             None => Err(rusqlite::Error::QueryReturnedNoRows),
+        })
+    }
+
+    async fn fetch_texts(&mut self, statement: &Statement<'_>) -> Result<Vec<String>, DbFailure> {
+        run(&self.conn, statement, |s| {
+            let mut rows = s.raw_query();
+            let mut texts = Vec::new();
+            while let Some(row) = rows.next()? {
+                texts.push(row.get(0)?);
+            }
+            Ok(texts)
         })
     }
 }

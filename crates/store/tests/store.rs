@@ -524,6 +524,7 @@ on_both!(
     gauge_queries_read_only_their_partial_indexes,
     concurrent_writes_share_transactions_and_are_read_back_by_a_fresh_store,
     a_failing_write_fails_alone_in_its_batch,
+    distinct_updates_in_one_batch_commit_together_and_a_stale_one_fails_alone,
     copies_of_one_request_commit_once_and_the_rest_find_it,
     writer_count_follows_the_setting,
 );
@@ -3574,6 +3575,113 @@ async fn a_failing_write_fails_alone_in_its_batch(ctx: Ctx) {
     assert_eq!(
         ctx.raw.deadlines("acme", "contested").await.len(),
         contested_now.deadlines.len()
+    );
+    assert_gap_free(s, "acme").await;
+    assert_gap_free(s, "beta").await;
+}
+
+/// Updates of distinct cases queued together are written by one statement (see
+/// `batch::update_together`): those at their expected version commit together, in one
+/// transaction, and one that is stale fails alone with a version conflict, leaving neither its
+/// idempotency record nor its events behind.
+async fn distinct_updates_in_one_batch_commit_together_and_a_stale_one_fails_alone(ctx: Ctx) {
+    // One writer, so everything queued behind the held write is one batch.
+    let store = ctx.open(1).await;
+    let s = &*store;
+    let blocker = simple("acme", "blocker");
+    let fresh = [
+        simple("acme", "fresh-1"),
+        simple("acme", "fresh-2"),
+        simple("beta", "fresh-3"),
+    ];
+    let stale = simple("acme", "stale");
+    for change in fresh.iter().chain([&blocker, &stale]) {
+        s.write(insert(change.clone())).await.unwrap();
+    }
+    let before = s.write_stats();
+
+    let hold = ctx.raw.hold("acme", "blocker").await;
+    let spawn = |write: CaseWrite| {
+        let store = store.clone();
+        tokio::spawn(async move { store.write(write).await })
+    };
+    let held = spawn(update(
+        changed(&blocker.case, CaseState::AwaitingBuyer),
+        1,
+        vec![note(&blocker.case, 1)],
+    ));
+    until_stats(s, "the held write's transaction", |st| {
+        st.transactions == before.transactions + 1
+    })
+    .await;
+
+    let mut handles = Vec::new();
+    for (n, change) in fresh.iter().enumerate() {
+        let write = update(
+            changed(&change.case, CaseState::AwaitingBuyer),
+            1,
+            vec![note(&change.case, n as i64)],
+        );
+        handles.push(spawn(with_request(write, &format!("req-fresh-{n}"))));
+    }
+    let stale_write = spawn(with_request(
+        update(
+            changed(&stale.case, CaseState::AwaitingBuyer),
+            7,
+            vec![note(&stale.case, 9)],
+        ),
+        "req-stale",
+    ));
+    until_stats(s, "the queued writes", |st| st.pending == 5).await;
+    hold.release().await;
+
+    held.await.unwrap().unwrap();
+    for h in handles {
+        assert_eq!(h.await.unwrap().unwrap().len(), 1);
+    }
+    let err = stale_write.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&err, StoreError::VersionConflict { case_id, expected: 7 } if case_id == "stale"),
+        "{err:?}"
+    );
+
+    // The held write's batch and the queued one, each in one transaction: the stale update
+    // did not roll the others back.
+    let stats = s.write_stats();
+    assert_eq!(stats.batches - before.batches, 2, "{stats:?}");
+    assert_eq!(stats.writes - before.writes, 4, "{stats:?}");
+    assert_eq!(stats.transactions - before.transactions, 2, "{stats:?}");
+
+    for (n, change) in fresh.iter().enumerate() {
+        let stored = s
+            .case(&change.case.tenant, &change.case.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (stored.version, stored.state),
+            (2, CaseState::AwaitingBuyer)
+        );
+        assert!(s
+            .idempotent_response(&change.case.tenant, &format!("req-fresh-{n}"))
+            .await
+            .unwrap()
+            .is_some());
+    }
+    let acme = tenant("acme");
+    let stale_now = s.case(&acme, &stale.case.id).await.unwrap().unwrap();
+    assert_eq!(stale_now, stale.case);
+    assert_eq!(
+        s.case_events(&acme, &stale.case.id, 0, 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "only the opening event"
+    );
+    assert_eq!(
+        s.idempotent_response(&acme, "req-stale").await.unwrap(),
+        None
     );
     assert_gap_free(s, "acme").await;
     assert_gap_free(s, "beta").await;
