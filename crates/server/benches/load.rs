@@ -810,8 +810,12 @@ struct Seeded {
     refund_ids: Vec<String>,
     shops: Vec<String>,
     etags: Vec<Mutex<String>>,
-    /// The next seeded case an action takes: each is agreed once.
+    /// The next seeded case an action takes (counted from the first action case): each is
+    /// agreed once.
     next_action: AtomicUsize,
+    /// Where the current concurrency's share of the action cases ends (see
+    /// [`Seeded::share_actions`]).
+    action_end: AtomicUsize,
 }
 
 struct Load {
@@ -865,6 +869,25 @@ fn beijing_now() -> String {
 impl Seeded {
     fn updatable(&self) -> usize {
         self.names.len().div_ceil(2)
+    }
+
+    /// Gives the `k`-th of `of` concurrency levels its own equal share of the action cases,
+    /// three quarters of it to the `actions` loop and the rest to `realistic` (a tenth of
+    /// whose calls are actions), so a loop that uses up its share leaves the others' cases
+    /// untouched. Before, c=16's `actions` could agree to every case, and c=64 measured
+    /// nothing while `realistic` quietly ran ingest updates in place of actions.
+    fn share_actions(&self, k: usize, of: usize, mix: Mix) {
+        let cases = self.names.len() - self.updatable();
+        let of = of.max(1);
+        let (lo, hi) = (cases * k / of, cases * (k + 1) / of);
+        let split = lo + (hi - lo) * 3 / 4;
+        let (from, to) = if mix == Mix::Realistic {
+            (split, hi)
+        } else {
+            (lo, split)
+        };
+        self.next_action.store(from, Ordering::Relaxed);
+        self.action_end.store(to, Ordering::Relaxed);
     }
 }
 
@@ -929,7 +952,11 @@ impl Load {
     /// A merchant agreeing to a seeded refund (each case once), with its etag and a request id.
     async fn action(&self, n: u64) -> Result<(), String> {
         let seeded = self.seeded();
-        let i = seeded.updatable() + seeded.next_action.fetch_add(1, Ordering::Relaxed);
+        let nth = seeded.next_action.fetch_add(1, Ordering::Relaxed);
+        if nth >= seeded.action_end.load(Ordering::Relaxed) {
+            return Err(EXHAUSTED.into());
+        }
+        let i = seeded.updatable() + nth;
         let Some(name) = self.seeded().names.get(i) else {
             return Err(EXHAUSTED.into());
         };
@@ -1052,6 +1079,7 @@ async fn seed(load: &Arc<Load>, count: usize, concurrency: usize) -> Res<Seeded>
         shops: made.iter().map(|m| m.3.clone()).collect(),
         etags: made.into_iter().map(|m| Mutex::new(m.2)).collect(),
         next_action: AtomicUsize::new(0),
+        action_end: AtomicUsize::new(usize::MAX),
     })
 }
 
@@ -1196,7 +1224,7 @@ async fn run_backend(backend: Backend, args: &Args, report: &mut Report) -> Res<
             bail!("seeded twice");
         }
 
-        for &c in &args.concurrency {
+        for (k, &c) in args.concurrency.iter().enumerate() {
             let echo_f = echo_rate(&echo, c, args).await?;
             report.row(b, "ceiling: bare tonic echo", c, &echo_f, "");
             let insert_f = raw_insert_rate(backend, &db.url, pool, c, args).await?;
@@ -1206,6 +1234,7 @@ async fn run_backend(backend: Backend, args: &Args, report: &mut Report) -> Res<
                 database: postgres_database_name(backend, &db.url),
             };
             for &mix in &args.mixes {
+                load.seeded().share_actions(k, args.concurrency.len(), mix);
                 let l = load.clone();
                 let f = closed_loop(c, args, &probe, move |n| {
                     let l = l.clone();
