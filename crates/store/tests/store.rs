@@ -3371,6 +3371,38 @@ fn with_request(mut write: CaseWrite, request_id: &str) -> CaseWrite {
     write
 }
 
+type WriteTask = tokio::task::JoinHandle<Result<Vec<aftersales_store::StoredEvent>, StoreError>>;
+
+fn spawn_write(store: &Arc<dyn Store>, write: CaseWrite) -> WriteTask {
+    let store = store.clone();
+    tokio::spawn(async move { store.write(write).await })
+}
+
+/// Starts an update of `blocker` (stored at version 1 in tenant acme) and waits until its
+/// transaction is stuck behind a lock held on the case: with one writer, every write queued
+/// from now on forms the next batch, which runs once the hold is released.
+async fn hold_the_writer(
+    ctx: &Ctx,
+    store: &Arc<dyn Store>,
+    blocker: &Change,
+    before: WriteStats,
+) -> (Hold, WriteTask) {
+    let hold = ctx.raw.hold("acme", blocker.case.id.as_str()).await;
+    let held = spawn_write(
+        store,
+        update(
+            changed(&blocker.case, CaseState::AwaitingBuyer),
+            1,
+            vec![note(&blocker.case, 1)],
+        ),
+    );
+    until_stats(&**store, "the held write's transaction", |st| {
+        st.transactions == before.transactions + 1
+    })
+    .await;
+    (hold, held)
+}
+
 /// Writes queued behind one that waits for a lock form one batch; those that fail (a version
 /// conflict, a duplicate request id, a duplicate platform case, events for a missing case, the
 /// loser of two updates of one case) fail alone and leave nothing behind, the others commit
@@ -3396,20 +3428,8 @@ async fn a_failing_write_fails_alone_in_its_batch(ctx: Ctx) {
         .unwrap();
     let before = s.write_stats();
 
-    let hold = ctx.raw.hold("acme", "blocker").await;
-    let spawn = |write: CaseWrite| {
-        let store = store.clone();
-        tokio::spawn(async move { store.write(write).await })
-    };
-    let held = spawn(update(
-        changed(&blocker.case, CaseState::AwaitingBuyer),
-        1,
-        vec![note(&blocker.case, 1)],
-    ));
-    until_stats(s, "the held write's transaction", |st| {
-        st.transactions == before.transactions + 1
-    })
-    .await;
+    let (hold, held) = hold_the_writer(&ctx, &store, &blocker, before).await;
+    let spawn = |write: CaseWrite| spawn_write(&store, write);
 
     let race = |n| {
         update(
@@ -3600,20 +3620,8 @@ async fn distinct_updates_in_one_batch_commit_together_and_a_stale_one_fails_alo
     }
     let before = s.write_stats();
 
-    let hold = ctx.raw.hold("acme", "blocker").await;
-    let spawn = |write: CaseWrite| {
-        let store = store.clone();
-        tokio::spawn(async move { store.write(write).await })
-    };
-    let held = spawn(update(
-        changed(&blocker.case, CaseState::AwaitingBuyer),
-        1,
-        vec![note(&blocker.case, 1)],
-    ));
-    until_stats(s, "the held write's transaction", |st| {
-        st.transactions == before.transactions + 1
-    })
-    .await;
+    let (hold, held) = hold_the_writer(&ctx, &store, &blocker, before).await;
+    let spawn = |write: CaseWrite| spawn_write(&store, write);
 
     let mut handles = Vec::new();
     for (n, change) in fresh.iter().enumerate() {
