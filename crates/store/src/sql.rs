@@ -8,6 +8,7 @@
 //! `writer()`, `group()` and `error()`. Case writes go through the group commit
 //! (`crate::group_commit`), whose statements are in `crate::batch`.
 
+use crate::batch::Statement;
 use crate::{
     ApiKeyRecord, Caller, ClaimedTimer, DueDeadline, IdempotencyRecord, StoreError, StoredEvent,
     TimerKind,
@@ -19,7 +20,7 @@ use aftersales_domain::{
     ActorKind, Case, CaseId, CaseState, Deadline, DeadlineSource, DueParty, NewEvent, ShopId,
     TenantId,
 };
-use std::fmt::{Display, Write as _};
+use std::fmt::Display;
 
 // ---------------------------------------------------------------------------------------------
 // Statements
@@ -218,78 +219,52 @@ pub(crate) const SELECT_TENANT_EVENTS: &str = "SELECT tenant_id, seq, case_id, k
 /// The start of the ListCases query; [`case_list_query`] appends the filters.
 pub(crate) const LIST_CASES: &str = "SELECT tenant_id, id, body FROM cases";
 
-/// A value bound to a statement built at run time.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Param {
-    Text(String),
-    Int(i64),
-}
-
-/// A statement built at run time: text with `$1`, `$2`, … placeholders (both backends take
-/// them), and their values in order.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ListQuery {
-    pub sql: String,
-    pub params: Vec<Param>,
-}
-
-impl ListQuery {
-    fn new(head: &str) -> Self {
-        ListQuery {
-            sql: head.to_string(),
-            params: Vec::new(),
-        }
-    }
-
-    /// Appends `clause` and then a placeholder for `value`.
-    fn bind(&mut self, clause: &str, value: Param) {
-        self.params.push(value);
-        let _ = write!(self.sql, "{clause}${}", self.params.len());
-    }
-}
-
 /// A page of a tenant's cases: the filters of `query`, ordered by id after `after_id`. Served
 /// by the `cases_by_*` index each filter leads with; one text per set of filters present, so a
 /// prepared-statement cache holds a few shapes, not one per value.
-pub(crate) fn case_list_query(tenant: &TenantId, query: &crate::CaseQuery) -> ListQuery {
-    let mut q = ListQuery::new(LIST_CASES);
-    q.bind(" WHERE tenant_id = ", Param::Text(tenant.as_str().into()));
+pub(crate) fn case_list_query<'a>(
+    tenant: &'a TenantId,
+    query: &'a crate::CaseQuery,
+) -> Statement<'a> {
+    let mut q = Statement::new(LIST_CASES);
+    q.push(" WHERE tenant_id = ").push_bind(tenant.as_str());
     if let Some(p) = &query.platform {
-        q.bind(" AND platform = ", Param::Text(p.as_str().into()));
+        q.push(" AND platform = ").push_bind(p.as_str());
     }
     if let Some(s) = &query.shop {
-        q.bind(" AND shop_id = ", Param::Text(s.as_str().into()));
+        q.push(" AND shop_id = ").push_bind(s.as_str());
     }
     if !query.shops.is_empty() {
         let mut sep = " AND shop_id IN (";
         for shop in &query.shops {
-            q.bind(sep, Param::Text(shop.as_str().into()));
+            q.push(sep).push_bind(shop.as_str());
             sep = ", ";
         }
-        q.sql.push(')');
+        q.push(")");
     }
     if let Some(k) = query.kind {
-        q.bind(" AND kind = ", Param::Text(k.as_str().into()));
+        q.push(" AND kind = ").push_bind(k.as_str());
     }
     if let Some(s) = query.state {
-        q.bind(" AND state = ", Param::Text(s.as_str().into()));
+        q.push(" AND state = ").push_bind(s.as_str());
     }
     if let Some(t) = query.next_deadline_before {
-        q.bind(" AND next_deadline_at < ", Param::Int(to_millis(t)));
+        q.push(" AND next_deadline_at < ").push_bind(to_millis(t));
     }
     if let Some(t) = query.next_deadline_after {
-        q.bind(" AND next_deadline_at > ", Param::Int(to_millis(t)));
+        q.push(" AND next_deadline_at > ").push_bind(to_millis(t));
     }
     if let Some(t) = query.updated_after {
-        q.bind(" AND updated_at > ", Param::Int(to_millis(t)));
+        q.push(" AND updated_at > ").push_bind(to_millis(t));
     }
     if query.needs_refresh {
-        q.sql.push_str(" AND needs_refresh = 1");
+        q.push(" AND needs_refresh = 1");
     }
     if let Some(id) = &query.after_id {
-        q.bind(" AND id > ", Param::Text(id.as_str().into()));
+        q.push(" AND id > ").push_bind(id.as_str());
     }
-    q.bind(" ORDER BY id LIMIT ", Param::Int(i64::from(query.limit)));
+    q.push(" ORDER BY id LIMIT ")
+        .push_bind(i64::from(query.limit));
     q
 }
 
@@ -1212,13 +1187,7 @@ macro_rules! impl_store {
                 if let Some(direct) = self.direct_reader() {
                     return direct.cases(&built);
                 }
-                let mut q = sqlx::query::<$db>(&built.sql);
-                for param in &built.params {
-                    q = match param {
-                        $crate::sql::Param::Text(t) => q.bind(t.as_str()),
-                        $crate::sql::Param::Int(i) => q.bind(*i),
-                    };
-                }
+                let q = $crate::batch::bind_values!(sqlx::query::<$db>(built.sql()), built);
                 $crate::sql::read!(self, |c| q.fetch_all(c))?
                     .iter()
                     .map($crate::sql::decode_case)
@@ -1502,7 +1471,8 @@ pub(crate) use insert_api_key;
 
 #[cfg(test)]
 mod tests {
-    use super::{case_list_query, row_chunks, Param};
+    use super::{case_list_query, row_chunks};
+    use crate::batch::Value;
     use crate::CaseQuery;
     use aftersales_domain::{CaseId, ShopId, TenantId};
 
@@ -1541,18 +1511,18 @@ mod tests {
         };
         let built = case_list_query(&tenant, &query);
         assert_eq!(
-            built.sql,
+            built.sql(),
             "SELECT tenant_id, id, body FROM cases WHERE tenant_id = $1 \
              AND shop_id IN ($2, $3) AND needs_refresh = 1 AND id > $4 ORDER BY id LIMIT $5"
         );
         assert_eq!(
-            built.params,
+            built.values(),
             [
-                Param::Text("acme".into()),
-                Param::Text("s1".into()),
-                Param::Text("s2".into()),
-                Param::Text("c-9".into()),
-                Param::Int(50),
+                Value::from("acme"),
+                Value::from("s1"),
+                Value::from("s2"),
+                Value::from("c-9"),
+                Value::from(50_i64),
             ]
         );
     }

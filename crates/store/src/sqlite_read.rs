@@ -13,6 +13,7 @@
 //! by [`BUSY_TIMEOUT`]. A case this reader cannot open (an in-memory database, which only its
 //! own connection sees) keeps the sqlx path.
 
+use crate::batch::Statement;
 use crate::sql::{self, SqlRow};
 use crate::StoreError;
 use aftersales_domain::{Case, CaseId, TenantId};
@@ -88,14 +89,13 @@ impl DirectReader {
     }
 
     /// The cases a query built by [`sql::case_list_query`] selects, in its order.
-    pub(crate) fn cases(&self, query: &sql::ListQuery) -> Result<Vec<Case>, StoreError> {
+    pub(crate) fn cases(&self, query: &Statement<'_>) -> Result<Vec<Case>, StoreError> {
         self.with_connection(|conn| {
-            let mut statement = conn.prepare_cached(&query.sql).map_err(error)?;
-            let params = rusqlite::params_from_iter(query.params.iter().map(|p| match p {
-                sql::Param::Text(t) => rusqlite::types::Value::Text(t.clone()),
-                sql::Param::Int(i) => rusqlite::types::Value::Integer(*i),
-            }));
-            let mut rows = statement.query(params).map_err(error)?;
+            let mut statement = conn.prepare_cached(query.sql()).map_err(error)?;
+            // The placeholders appear in order ($1, $2, …), so position binds them.
+            let mut rows = statement
+                .query(rusqlite::params_from_iter(query.values()))
+                .map_err(error)?;
             let mut cases = Vec::new();
             while let Some(row) = rows.next().map_err(error)? {
                 cases.push(sql::decode_case(row)?);
