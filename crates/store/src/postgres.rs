@@ -109,7 +109,7 @@ impl PostgresStore {
         // Multi-row statements of a batch have one text per row count (sql::row_chunks: up to
         // 21 per table), six tables of them besides the rest: more than sqlx's default of 100
         // prepared statements per connection, past which it closes and re-parses statements.
-        let pool_options = options.clone().statement_cache_capacity(STATEMENT_CACHE);
+        let pool_options = options.statement_cache_capacity(STATEMENT_CACHE);
         let pool = PgPoolOptions::new()
             .max_connections(pool_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)

@@ -120,8 +120,8 @@ pub(crate) const UPDATE_CASE_ROWS: &str = "UPDATE cases AS c SET \
      platform_version = v.column9, version = v.column10, updated_at = v.column12, \
      needs_refresh = v.column15, body = v.column16 FROM (";
 
-/// Closes [`UPDATE_CASE_ROWS`]: the primary key finds each case, and the identity is compared
-/// as in [`UPDATE_CASE`]. Unqualified `id` in RETURNING: SQLite lets RETURNING name only the
+/// Closes [`UPDATE_CASE_ROWS`]: each tuple finds its case by key (tenant and id; SQLite may
+/// take an index that ends in them), and the identity is compared as in [`UPDATE_CASE`]. Unqualified `id` in RETURNING: SQLite lets RETURNING name only the
 /// updated table's columns, and the VALUES columns are all `columnN`.
 pub(crate) const UPDATE_CASE_ROWS_END: &str = ") AS v \
      WHERE c.tenant_id = v.column1 AND c.id = v.column2 AND c.version = v.column17 \
