@@ -38,10 +38,12 @@ pub enum ActionKind {
     StageEvidence,
     /// Submit an evidence request's proofs to the platform (PD-E0 … PD-E9).
     SubmitEvidence,
+    /// Follow up on the buyer's satisfaction once the case is resolved.
+    RecordSatisfactionCheck,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 15] = [
+    pub const ALL: [ActionKind; 16] = [
         ActionKind::Agree,
         ActionKind::Reject,
         ActionKind::RecordReturnShipment,
@@ -57,6 +59,7 @@ impl ActionKind {
         ActionKind::UpdateDepositRelease,
         ActionKind::StageEvidence,
         ActionKind::SubmitEvidence,
+        ActionKind::RecordSatisfactionCheck,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +79,7 @@ impl ActionKind {
             ActionKind::UpdateDepositRelease => "update_deposit_release",
             ActionKind::StageEvidence => "stage_evidence",
             ActionKind::SubmitEvidence => "submit_evidence",
+            ActionKind::RecordSatisfactionCheck => "record_satisfaction_check",
         }
     }
 
@@ -97,6 +101,7 @@ impl ActionKind {
             ActionKind::UpdateDepositRelease => "deposit_release_evaluated",
             ActionKind::StageEvidence => "evidence_staged",
             ActionKind::SubmitEvidence => "evidence_submitted",
+            ActionKind::RecordSatisfactionCheck => "satisfaction_checked",
         }
     }
 }
@@ -270,6 +275,8 @@ pub enum MerchantAction {
     SubmitEvidence {
         items: Vec<crate::evidence::EvidenceItem>,
     },
+    /// the buyer's satisfaction asked after the case was resolved.
+    RecordSatisfactionCheck(crate::satisfaction::SatisfactionReport),
 }
 
 impl MerchantAction {
@@ -290,6 +297,7 @@ impl MerchantAction {
             MerchantAction::ReplyToTask(_) => ActionKind::ReplyToTask,
             MerchantAction::StageEvidence { .. } => ActionKind::StageEvidence,
             MerchantAction::SubmitEvidence { .. } => ActionKind::SubmitEvidence,
+            MerchantAction::RecordSatisfactionCheck(_) => ActionKind::RecordSatisfactionCheck,
         }
     }
 }
@@ -454,12 +462,13 @@ fn target_state(case: &Case, action: &MerchantAction) -> Result<CaseState, Domai
                 _ => Err(not_in_state()),
             }
         }
-        // Tasks and evidence requests decide their own target (task.rs, evidence.rs); this
-        // table never sees their actions.
+        // Tasks, evidence requests, deposit tracking and satisfaction checks decide their own
+        // target (task.rs, evidence.rs, deposit.rs, satisfaction.rs); this table never sees them.
         MerchantAction::ReplyToTask(_)
         | MerchantAction::StageEvidence { .. }
         | MerchantAction::SubmitEvidence { .. }
-        | MerchantAction::UpdateDepositRelease(_) => Err(not_for_kind()),
+        | MerchantAction::UpdateDepositRelease(_)
+        | MerchantAction::RecordSatisfactionCheck(_) => Err(not_for_kind()),
     }
 }
 
@@ -564,6 +573,9 @@ impl Case {
             MerchantAction::SubmitEvidence { items } => {
                 return self.handle_evidence(items, true, policy, actor, now)
             }
+            MerchantAction::RecordSatisfactionCheck(report) => {
+                return self.record_satisfaction_check(report, actor, now)
+            }
             _ => {}
         }
         if let (MerchantAction::Refund { amount }, Some(_)) = (action, &self.task) {
@@ -652,7 +664,8 @@ impl Case {
             MerchantAction::ReplyToTask(_)
             | MerchantAction::StageEvidence { .. }
             | MerchantAction::SubmitEvidence { .. }
-            | MerchantAction::UpdateDepositRelease(_) => {}
+            | MerchantAction::UpdateDepositRelease(_)
+            | MerchantAction::RecordSatisfactionCheck(_) => {}
         }
         if act == ActionKind::ConfirmReturnReceived {
             // PD-E10: signing for the return accepts its condition.

@@ -368,6 +368,9 @@ pub struct Case {
     /// A deposit-release case's latest evaluation (AL-10 … AL-12).
     #[serde(default)]
     pub deposit: Option<crate::deposit::DepositTracking>,
+    /// the merchant's checks on the buyer's satisfaction after resolution, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub satisfaction_checks: Vec<crate::satisfaction::SatisfactionCheck>,
     /// The policy version in force when the case opened; deadlines are always computed from it.
     pub policy_version: String,
     pub created_at: DateTime<Utc>,

@@ -81,6 +81,8 @@ pub enum DomainError {
         plan: crate::task::TaskPlan,
         policy_version: String,
     },
+    #[error("the case already has {limit} satisfaction checks, the most it keeps (X-03)")]
+    SatisfactionCheckLimitReached { limit: usize },
     #[error("the reply {plan} is not possible while the task is {} ({})", state.as_str(), state.platform_text())]
     TaskReplyNotAllowedNow {
         plan: crate::task::TaskPlan,
@@ -112,6 +114,7 @@ impl DomainError {
             DomainError::EvidenceInsufficient { .. } => "EVIDENCE_INSUFFICIENT",
             DomainError::TaskReplyNotOffered { .. } => "TASK_REPLY_NOT_OFFERED",
             DomainError::TaskReplyNotAllowedNow { .. } => "TASK_REPLY_NOT_ALLOWED_NOW",
+            DomainError::SatisfactionCheckLimitReached { .. } => "SATISFACTION_CHECK_LIMIT_REACHED",
         }
     }
 
@@ -126,6 +129,7 @@ impl DomainError {
             DomainError::KindNotAllowedForOrderState { .. } => Some("CM-03"),
             DomainError::StockCheckRequired | DomainError::OutOfStock { .. } => Some("PD-06"),
             DomainError::ReturnPlanIncomplete { .. } => Some("AL-01"),
+            DomainError::SatisfactionCheckLimitReached { .. } => Some("X-03"),
             DomainError::AppealRefused { rule, .. } => Some(rule),
             DomainError::TaskReplyNotOffered { .. }
             | DomainError::TaskReplyNotAllowedNow { .. } => Some("TB-24"),

@@ -21,6 +21,7 @@ pub mod ids;
 pub mod ingest;
 pub mod money;
 pub mod policy;
+pub mod satisfaction;
 pub mod state;
 pub mod task;
 pub mod text;

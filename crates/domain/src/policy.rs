@@ -451,6 +451,11 @@ impl PolicyRegistry {
     pub fn platforms(&self) -> impl Iterator<Item = &PlatformCode> {
         self.by_platform.keys()
     }
+
+    /// Every version of every platform, oldest first per platform.
+    pub fn all(&self) -> impl Iterator<Item = &Policy> {
+        self.by_platform.values().flatten()
+    }
 }
 
 #[cfg(test)]

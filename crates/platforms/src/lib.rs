@@ -138,6 +138,23 @@ impl AdapterRegistry {
 mod tests {
     use super::*;
 
+    /// X-03 is cross-platform: every platform's every policy version lets the merchant check
+    /// on the buyer's satisfaction once a case is resolved.
+    #[test]
+    fn x03_every_policy_allows_the_satisfaction_check() {
+        let policies = AdapterRegistry::builtin().load_policies().unwrap();
+        let mut seen = 0;
+        for p in policies.all() {
+            assert!(
+                p.allows(aftersales_domain::ActionKind::RecordSatisfactionCheck),
+                "{}",
+                p.version
+            );
+            seen += 1;
+        }
+        assert!(seen >= 4, "one policy per platform at least: {seen}");
+    }
+
     #[test]
     fn builtin_policies_load() {
         let reg = AdapterRegistry::builtin();

@@ -1205,6 +1205,7 @@ fn al_policy_loads_with_actions_and_no_window() {
                 | ActionKind::RecordTrackingChange
                 | ActionKind::RecordRuling
                 | ActionKind::UpdateDepositRelease
+                | ActionKind::RecordSatisfactionCheck
         );
         assert_eq!(p.allows(a), expected, "{a}");
     }
