@@ -184,6 +184,8 @@ pub struct CaseQuery {
     pub updated_after: Option<DateTime<Utc>>,
     /// Only cases a platform message marked for a fresh fetch.
     pub needs_refresh: bool,
+    /// only resolved cases whose satisfaction check stands so.
+    pub satisfaction: Option<aftersales_domain::satisfaction::SatisfactionStatus>,
     /// A shop-scoped caller's shops: only cases of these (empty: no limit).
     pub shops: Vec<ShopId>,
     pub after_id: Option<CaseId>,

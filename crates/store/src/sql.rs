@@ -81,59 +81,59 @@ pub(crate) const INSERT_IDEMPOTENCY_ROWS: &str = "INSERT INTO idempotency_keys \
 pub(crate) const SELECT_IDEMPOTENCY: &str = "SELECT request_id, method, fingerprint, response, \
      created_at FROM idempotency_keys WHERE tenant_id = $1 AND request_id = $2";
 
-/// Binds: the [`CaseColumns`] in field order ($1…$16).
+/// Binds: the [`CaseColumns`] in field order ($1…$17).
 pub(crate) const INSERT_CASE: &str = "INSERT INTO cases \
      (tenant_id, id, shop_id, platform, platform_case_id, kind, state, next_deadline_at, \
       platform_version, version, created_at, updated_at, order_id, sub_order_id, \
-      needs_refresh, body) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+      needs_refresh, body, satisfaction) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 
 /// Followed by `VALUES (…), (…)`, one tuple of [`CaseColumns`] per case, in field order.
 pub(crate) const INSERT_CASE_ROWS: &str = "INSERT INTO cases \
      (tenant_id, id, shop_id, platform, platform_case_id, kind, state, next_deadline_at, \
       platform_version, version, created_at, updated_at, order_id, sub_order_id, \
-      needs_refresh, body) ";
+      needs_refresh, body, satisfaction) ";
 
-/// Binds: the [`CaseColumns`] in field order ($1…$16), then the expected version ($17).
+/// Binds: the [`CaseColumns`] in field order ($1…$17), then the expected version ($18).
 ///
 /// Sets only what a case can change after it opened. A case's identity (tenant, id, shop,
 /// platform, platform record, order line, opening time) is fixed when it opens, and a column
 /// left out of SET is one whose indexes SQLite does not touch: it decides by the SET list, not
 /// the values, and writes every touched index page to the WAL whole — naming all sixteen made
-/// an update rewrite entries in all eleven indexes on `cases`. The identity is still compared,
+/// an update rewrite entries in all eleven indexes on `cases`. (`satisfaction` is in SET, but
+/// its index is partial and an open case, the one updated most, has no entry in it.) The identity is still compared,
 /// so a write that changed it matches no row and is refused (as a version conflict) rather
 /// than leaving columns that disagree with the body.
 pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET \
      kind = $6, state = $7, next_deadline_at = $8, platform_version = $9, version = $10, \
-     updated_at = $12, needs_refresh = $15, body = $16 \
-     WHERE tenant_id = $1 AND id = $2 AND version = $17 \
+     updated_at = $12, needs_refresh = $15, body = $16, satisfaction = $17 \
+     WHERE tenant_id = $1 AND id = $2 AND version = $18 \
      AND (shop_id, platform, platform_case_id, created_at, order_id, sub_order_id) \
      IS NOT DISTINCT FROM ($3, $4, $5, $11, $13, $14)";
 
 /// [`UPDATE_CASE`] for several cases in one statement: followed by `VALUES (…), (…)`, one tuple
-/// per case of its [`CaseColumns`] in field order and then its expected version (`column17`),
+/// per case of its [`CaseColumns`] in field order and then its expected version (`column18`),
 /// and by [`UPDATE_CASE_ROWS_END`]. It answers the ids of the cases it updated; a case it
 /// left alone was not at its expected version. The cases must be distinct: a case named
 /// twice would be updated from one of its tuples, and which is not defined.
 pub(crate) const UPDATE_CASE_ROWS: &str = "UPDATE cases AS c SET \
      kind = v.column6, state = v.column7, next_deadline_at = v.column8, \
      platform_version = v.column9, version = v.column10, updated_at = v.column12, \
-     needs_refresh = v.column15, body = v.column16 FROM (";
+     needs_refresh = v.column15, body = v.column16, satisfaction = v.column17 FROM (";
 
 /// Closes [`UPDATE_CASE_ROWS`]: each tuple finds its case by key (tenant and id; SQLite may
 /// take an index that ends in them), and the identity is compared as in [`UPDATE_CASE`]. Unqualified `id` in RETURNING: SQLite lets RETURNING name only the
 /// updated table's columns, and the VALUES columns are all `columnN`.
 pub(crate) const UPDATE_CASE_ROWS_END: &str = ") AS v \
-     WHERE c.tenant_id = v.column1 AND c.id = v.column2 AND c.version = v.column17 \
+     WHERE c.tenant_id = v.column1 AND c.id = v.column2 AND c.version = v.column18 \
      AND (c.shop_id, c.platform, c.platform_case_id, c.created_at, c.order_id, c.sub_order_id) \
      IS NOT DISTINCT FROM (v.column3, v.column4, v.column5, v.column11, v.column13, v.column14) \
      RETURNING id";
 
-/// The cases on one order, every line (TB-03, TB-29, PD-07), oldest first. Served by
-/// `cases_by_order_line` (its prefix).
 /// AL-23: one row per case opened in a window, with the facts shop health counts. Followed
 /// by optional platform/shop conditions. Served by `cases_by_created` and, per case,
-/// `case_events_by_case`.
+/// `case_events_by_case`. The first response is the merchant's first act on the request; a
+/// satisfaction check (X-03) comes after resolution and is not one.
 pub(crate) const SELECT_CASE_HEALTH: &str = "SELECT c.platform, c.shop_id, c.state, c.kind, \
      c.created_at, \
      (SELECT COUNT(*) FROM case_events e WHERE e.tenant_id = c.tenant_id AND e.case_id = c.id \
@@ -144,9 +144,12 @@ pub(crate) const SELECT_CASE_HEALTH: &str = "SELECT c.platform, c.shop_id, c.sta
        AND e.kind = 'deadline_expired') AS expired, \
      (SELECT MIN(e.occurred_at) FROM case_events e WHERE e.tenant_id = c.tenant_id \
        AND e.case_id = c.id AND e.actor_kind = 'merchant' \
-       AND e.kind NOT IN ('case_created', 'action_refused')) AS first_response \
+       AND e.kind NOT IN ('case_created', 'action_refused', 'satisfaction_checked')) \
+       AS first_response \
      FROM cases c";
 
+/// The cases on one order, every line (TB-03, TB-29, PD-07), oldest first. Served by
+/// `cases_by_order_line` (its prefix).
 pub(crate) const SELECT_CASES_ON_ORDER: &str = "SELECT tenant_id, id, body FROM cases \
      WHERE tenant_id = $1 AND platform = $2 AND shop_id = $3 AND order_id = $4 \
      ORDER BY created_at, id LIMIT 100";
@@ -259,6 +262,9 @@ pub(crate) fn case_list_query<'a>(
     }
     if query.needs_refresh {
         q.push(" AND needs_refresh = 1");
+    }
+    if let Some(s) = query.satisfaction {
+        q.push(" AND satisfaction = ").push_bind(s.as_str());
     }
     if let Some(id) = &query.after_id {
         q.push(" AND id > ").push_bind(id.as_str());
@@ -453,6 +459,8 @@ pub(crate) struct CaseColumns<'a> {
     pub sub_order_id: Option<&'a str>,
     pub needs_refresh: i64,
     pub body: String,
+    /// X-03: NULL while open (Case::satisfaction_status).
+    pub satisfaction: Option<&'static str>,
 }
 
 impl<'a> CaseColumns<'a> {
@@ -476,13 +484,14 @@ impl<'a> CaseColumns<'a> {
             sub_order_id: case.sub_order_id.as_ref().map(|o| o.as_str()),
             needs_refresh: i64::from(case.needs_refresh.is_some()),
             body,
+            satisfaction: case.satisfaction_status().map(|s| s.as_str()),
         })
     }
 
     /// The values in the column order `INSERT_CASE`, `INSERT_CASE_ROWS` and `UPDATE_CASE`
     /// share: one list, so a column added to the statements cannot be bound in a different
     /// order in one of the places that write case rows.
-    pub fn values(&self) -> [crate::batch::Value<'_>; 16] {
+    pub fn values(&self) -> [crate::batch::Value<'_>; 17] {
         [
             self.tenant_id.into(),
             self.id.into(),
@@ -500,6 +509,7 @@ impl<'a> CaseColumns<'a> {
             self.sub_order_id.into(),
             self.needs_refresh.into(),
             self.body.as_str().into(),
+            self.satisfaction.into(),
         ]
     }
 }

@@ -288,7 +288,7 @@ mod tests {
     #[tokio::test]
     async fn case_write_statements_find_rows_by_primary_key() {
         let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
-        let update = plan(&store, sql::UPDATE_CASE, 17).await;
+        let update = plan(&store, sql::UPDATE_CASE, 18).await;
         assert_searches(
             sql::UPDATE_CASE,
             &update,
@@ -300,10 +300,10 @@ mod tests {
         // every case.
         let mut together = crate::batch::Statement::new(sql::UPDATE_CASE_ROWS);
         together.push_rows(0..2_i64, |row, _| {
-            row.bind_all((0..17).map(|_| crate::batch::Value::from(0_i64)));
+            row.bind_all((0..18).map(|_| crate::batch::Value::from(0_i64)));
         });
         together.push(sql::UPDATE_CASE_ROWS_END);
-        let together_plan = plan(&store, together.sql(), 34).await;
+        let together_plan = plan(&store, together.sql(), 36).await;
         assert!(
             together_plan
                 .iter()
@@ -326,6 +326,27 @@ mod tests {
             q.sql()
         );
         assert_no_scan(q.sql(), &surplus, "deadlines");
+    }
+
+    /// the satisfaction call list reads its partial index, not every case of the tenant
+    /// (most of a long-lived database is resolved cases).
+    #[tokio::test]
+    async fn satisfaction_list_reads_its_partial_index() {
+        use aftersales_domain::satisfaction::SatisfactionStatus;
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let tenant = aftersales_domain::TenantId::parse("t").unwrap();
+        let query = crate::CaseQuery {
+            satisfaction: Some(SatisfactionStatus::Unchecked),
+            limit: 50,
+            ..Default::default()
+        };
+        let q = sql::case_list_query(&tenant, &query);
+        let steps = plan(&store, q.sql(), q.values().len()).await;
+        assert_searches(
+            q.sql(),
+            &steps,
+            "SEARCH cases USING INDEX cases_by_satisfaction (tenant_id=? AND satisfaction=?",
+        );
     }
 
     /// The key-list statements look each key up rather than reading the whole table.

@@ -4,6 +4,7 @@
 
 use aftersales_domain::access::{Role, ShopScope};
 use aftersales_domain::event::Actor;
+use aftersales_domain::satisfaction::{SatisfactionCheck, SatisfactionOutcome, SatisfactionStatus};
 use aftersales_domain::{
     Address, BoundedText, Case, CaseDraft, CaseId, CaseKind, CaseState, Change, DeadlineSource,
     DeadlineState, DueParty, EventKind, EvidenceRef, Fen, Fulfilment, NewEvent, OrderId,
@@ -527,6 +528,8 @@ on_both!(
     distinct_updates_in_one_batch_commit_together_and_a_stale_one_fails_alone,
     copies_of_one_request_commit_once_and_the_rest_find_it,
     writer_count_follows_the_setting,
+    satisfaction_column_follows_the_case_alone_and_in_a_batch,
+    satisfaction_migration_marks_resolved_cases_unchecked from before_satisfaction,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -3793,4 +3796,155 @@ async fn writer_count_follows_the_setting(ctx: Ctx) {
             "pool of {pool}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// X-03 satisfaction checks
+
+fn check(outcome: SatisfactionOutcome) -> SatisfactionCheck {
+    SatisfactionCheck {
+        outcome,
+        note: BoundedText::parse("asked by phone").unwrap(),
+        review_invited: true,
+        recorded_at: base(),
+        recorded_by: "alice".into(),
+    }
+}
+
+/// The ids ListCases' `satisfaction` filter finds in `tenant_id`, in id order.
+async fn with_satisfaction(
+    s: &dyn Store,
+    tenant_id: &str,
+    status: SatisfactionStatus,
+) -> Vec<String> {
+    let query = CaseQuery {
+        satisfaction: Some(status),
+        limit: 10,
+        ..Default::default()
+    };
+    s.list_cases(&tenant(tenant_id), &query)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id.as_str().to_string())
+        .collect()
+}
+
+/// X-03: the `satisfaction` column follows the case — nothing while open, unchecked once
+/// resolved, then the latest check's outcome — whether the row is inserted, updated alone or
+/// updated with others in one multi-row statement.
+async fn satisfaction_column_follows_the_case_alone_and_in_a_batch(ctx: Ctx) {
+    use SatisfactionOutcome::{Dissatisfied, Satisfied};
+    use SatisfactionStatus::{Checked, Unchecked};
+    // One writer, so the two updates queued behind the held write are one batch.
+    let store = ctx.open(1).await;
+    let s = &*store;
+    let blocker = simple("acme", "blocker");
+    let [open_case, to_refund, to_check] = ["c-1", "c-2", "c-3"].map(|id| simple("acme", id));
+    // A platform record that arrives already closed.
+    let mut born_closed = simple("acme", "c-4");
+    born_closed.case.state = CaseState::Closed;
+    for change in [&blocker, &open_case, &to_refund, &to_check, &born_closed] {
+        s.write(insert(change.clone())).await.unwrap();
+    }
+    assert_eq!(with_satisfaction(s, "acme", Unchecked).await, ["c-4"]);
+
+    let before = s.write_stats();
+    let (hold, held) = hold_the_writer(&ctx, &store, &blocker, before).await;
+    let refunded = changed(&to_refund.case, CaseState::Refunded);
+    let mut unhappy = changed(&to_check.case, CaseState::Refunded);
+    unhappy.satisfaction_checks.push(check(Dissatisfied));
+    let writes = [
+        spawn_write(&store, update(refunded, 1, vec![])),
+        spawn_write(&store, update(unhappy.clone(), 1, vec![])),
+    ];
+    // The held write is still pending too.
+    until_stats(s, "the queued writes", |st| st.pending == 3).await;
+    hold.release().await;
+    held.await.unwrap().unwrap();
+    for w in writes {
+        w.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        s.write_stats().transactions,
+        before.transactions + 2,
+        "the held write, then both updates in one transaction"
+    );
+    assert_eq!(
+        with_satisfaction(s, "acme", Unchecked).await,
+        ["c-2", "c-4"]
+    );
+    assert_eq!(
+        with_satisfaction(s, "acme", Checked(Dissatisfied)).await,
+        ["c-3"]
+    );
+    assert!(with_satisfaction(s, "acme", Checked(Satisfied))
+        .await
+        .is_empty());
+
+    // The latest check decides.
+    rewrite(s, &unhappy, |c| {
+        c.satisfaction_checks.push(check(Satisfied))
+    })
+    .await;
+    assert!(with_satisfaction(s, "acme", Checked(Dissatisfied))
+        .await
+        .is_empty());
+    assert_eq!(
+        with_satisfaction(s, "acme", Checked(Satisfied)).await,
+        ["c-3"]
+    );
+    for status in SatisfactionStatus::ALL {
+        let listed = with_satisfaction(s, "acme", status).await;
+        assert!(
+            !listed.iter().any(|id| id == "c-1" || id == "blocker"),
+            "an open case has no satisfaction status: {status:?} {listed:?}"
+        );
+        assert!(with_satisfaction(s, "beta", status).await.is_empty());
+    }
+}
+
+/// Cases stored before the satisfaction column existed: one refunded, one still open.
+fn before_satisfaction() -> Start {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let mut seed = String::new();
+    for case in cases_before_satisfaction() {
+        seed += &format!(
+            "INSERT INTO cases (tenant_id, id, shop_id, platform, platform_case_id, kind, state, \
+             next_deadline_at, platform_version, version, created_at, updated_at, order_id, \
+             sub_order_id, needs_refresh, body) \
+             VALUES ({}, {}, {}, {}, NULL, {}, {}, NULL, NULL, {}, {}, {}, NULL, NULL, 0, {});\n",
+            quote(case.tenant.as_str()),
+            quote(case.id.as_str()),
+            quote(case.shop.as_str()),
+            quote(case.platform.as_str()),
+            quote(case.kind.as_str()),
+            quote(case.state.as_str()),
+            case.version,
+            case.created_at.timestamp_millis(),
+            case.updated_at.timestamp_millis(),
+            quote(&serde_json::to_string(&case).unwrap()),
+        );
+    }
+    Start::Upgrade {
+        version: "20261206000001",
+        seed,
+    }
+}
+
+fn cases_before_satisfaction() -> [Case; 2] {
+    let mut open_case = simple("acme", "c-open").case;
+    open_case.deadlines.clear();
+    let mut refunded = changed(&simple("acme", "c-refunded").case, CaseState::Refunded);
+    refunded.deadlines.clear();
+    [open_case, refunded]
+}
+
+async fn satisfaction_migration_marks_resolved_cases_unchecked(ctx: Ctx) {
+    let s = &*ctx.store;
+    let [_, refunded] = cases_before_satisfaction();
+    assert_eq!(
+        with_satisfaction(s, "acme", SatisfactionStatus::Unchecked).await,
+        [refunded.id.as_str()]
+    );
 }
