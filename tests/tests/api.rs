@@ -1,6 +1,7 @@
 //! End to end through the gRPC API, every test on SQLite and on PostgreSQL.
 
 use aftersales_domain::access::Role;
+use aftersales_domain::Clock;
 use aftersales_tests::{
     authed, create, event_types, events_of, ingest, manual_case, next_event, on_both_backends, pb,
     reason, test_epoch, violated_fields, Backend, TaobaoRefund, TestServer, SHOP,
@@ -1176,6 +1177,318 @@ async fn policy_health_and_reflection(backend: Backend) {
     server.stop().await;
 }
 
+async fn check_satisfaction(
+    client: &mut pb::aftersales_service_client::AftersalesServiceClient<tonic::transport::Channel>,
+    key: &str,
+    request: pb::RecordSatisfactionCheckRequest,
+) -> Result<pb::Case, tonic::Status> {
+    client
+        .record_satisfaction_check(authed(key, request))
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn names_matching(
+    client: &mut pb::aftersales_service_client::AftersalesServiceClient<tonic::transport::Channel>,
+    key: &str,
+    filter: &str,
+) -> Vec<String> {
+    let req = pb::ListCasesRequest {
+        page_size: 100,
+        page_token: String::new(),
+        filter: filter.into(),
+    };
+    let mut names: Vec<String> = client
+        .list_cases(authed(key, req))
+        .await
+        .expect(filter)
+        .into_inner()
+        .cases
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    names.sort();
+    names
+}
+
+/// once a case is resolved — on any platform — the merchant records how the buyer
+/// feels about it (售后回访); the case stays resolved, the check is in its record, and
+/// ListCases finds the resolved cases nobody has asked yet and the unhappy buyers.
+async fn x03_satisfaction_checks_after_resolution(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let key = server.key(TENANT, "alice", Role::Agent, false).await;
+    let mut client = server.client().await;
+    let unhappy = create(
+        &mut client,
+        &key,
+        manual_case(pb::CaseKind::RefundOnly, "x3-1"),
+    )
+    .await;
+    let happy = create(
+        &mut client,
+        &key,
+        manual_case(pb::CaseKind::RefundOnly, "x3-2"),
+    )
+    .await;
+    let open = create(
+        &mut client,
+        &key,
+        manual_case(pb::CaseKind::RefundOnly, "x3-3"),
+    )
+    .await;
+    let mut jd = manual_case(pb::CaseKind::ReturnAndRefund, "x3-4");
+    jd.platform = "jd".into();
+    let jd = create(&mut client, &key, jd).await;
+
+    // Open: the buyer's satisfaction is still the case itself.
+    let err = check_satisfaction(
+        &mut client,
+        &key,
+        pb::RecordSatisfactionCheckRequest {
+            name: open.name.clone(),
+            outcome: pb::SatisfactionOutcome::Satisfied as i32,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::FailedPrecondition, "ACTION_NOT_ALLOWED_IN_STATE")
+    );
+    assert_eq!(
+        count_matching(&mut client, &key, "satisfaction = UNCHECKED").await,
+        0
+    );
+
+    for c in [&unhappy, &happy] {
+        let agreed = client
+            .agree_case(authed(
+                &key,
+                pb::AgreeCaseRequest {
+                    name: c.name.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .expect("agree")
+            .into_inner();
+        assert_eq!(agreed.state, pb::CaseState::Refunded as i32);
+    }
+    let closed = client
+        .close_case(authed(
+            &key,
+            pb::CloseCaseRequest {
+                name: jd.name.clone(),
+                reason: "buyer kept the goods".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("close")
+        .into_inner();
+    let mut resolved = vec![unhappy.name.clone(), happy.name.clone(), jd.name.clone()];
+    resolved.sort();
+    assert_eq!(
+        names_matching(&mut client, &key, "satisfaction = UNCHECKED").await,
+        resolved,
+        "the call list: resolved, nobody asked yet"
+    );
+
+    // The outcome is required; a dissatisfied buyer's answer must be written down.
+    let err = check_satisfaction(
+        &mut client,
+        &key,
+        pb::RecordSatisfactionCheckRequest {
+            name: unhappy.name.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (err.code(), violated_fields(&err)),
+        (Code::InvalidArgument, vec!["outcome".to_string()])
+    );
+    let err = check_satisfaction(
+        &mut client,
+        &key,
+        pb::RecordSatisfactionCheckRequest {
+            name: unhappy.name.clone(),
+            outcome: pb::SatisfactionOutcome::Dissatisfied as i32,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (err.code(), violated_fields(&err)),
+        (Code::InvalidArgument, vec!["note".to_string()])
+    );
+
+    let before = server.clock.now();
+    let checked = check_satisfaction(
+        &mut client,
+        &key,
+        pb::RecordSatisfactionCheckRequest {
+            name: unhappy.name.clone(),
+            outcome: pb::SatisfactionOutcome::Dissatisfied as i32,
+            note: "退款少了5元运费".into(),
+            review_invited: false,
+            request_id: "x3-unhappy-1".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("dissatisfied check");
+    assert_eq!(
+        checked.state,
+        pb::CaseState::Refunded as i32,
+        "stays resolved"
+    );
+    assert!(checked.next_deadline_time.is_none(), "no clock starts");
+    let [recorded] = checked.satisfaction_checks.as_slice() else {
+        panic!("one check: {:?}", checked.satisfaction_checks)
+    };
+    assert_eq!(
+        (
+            recorded.outcome,
+            recorded.note.as_str(),
+            recorded.review_invited,
+            recorded.recorded_by.as_str()
+        ),
+        (
+            pb::SatisfactionOutcome::Dissatisfied as i32,
+            "退款少了5元运费",
+            false,
+            "alice"
+        )
+    );
+    assert_eq!(
+        aftersales_tests::time_of(&recorded.record_time),
+        before,
+        "recorded at the service's clock"
+    );
+
+    // A stale etag is refused like any other change; the current one is taken.
+    let err = check_satisfaction(
+        &mut client,
+        &key,
+        pb::RecordSatisfactionCheckRequest {
+            name: happy.name.clone(),
+            outcome: pb::SatisfactionOutcome::Satisfied as i32,
+            etag: "\"1\"".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), Code::Aborted);
+    let current = aftersales_tests::get(&mut client, &key, &happy.name).await;
+    let happy_checked = check_satisfaction(
+        &mut client,
+        &key,
+        pb::RecordSatisfactionCheckRequest {
+            name: happy.name.clone(),
+            outcome: pb::SatisfactionOutcome::Satisfied as i32,
+            review_invited: true,
+            etag: current.etag.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("satisfied check");
+    assert_ne!(happy_checked.etag, current.etag);
+    let jd_checked = check_satisfaction(
+        &mut client,
+        &key,
+        pb::RecordSatisfactionCheckRequest {
+            name: jd.name.clone(),
+            outcome: pb::SatisfactionOutcome::Unreachable as i32,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("a JD case is checked the same way");
+    assert_eq!(jd_checked.state, closed.state);
+
+    assert!(
+        names_matching(&mut client, &key, "satisfaction = UNCHECKED")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        names_matching(&mut client, &key, "satisfaction = DISSATISFIED").await,
+        [unhappy.name.as_str()]
+    );
+    assert_eq!(
+        names_matching(
+            &mut client,
+            &key,
+            "satisfaction = \"SATISFIED\" AND state = REFUNDED"
+        )
+        .await,
+        [happy.name.as_str()]
+    );
+    assert_eq!(
+        names_matching(
+            &mut client,
+            &key,
+            "satisfaction = UNREACHABLE AND platform = \"jd\""
+        )
+        .await,
+        [jd.name.as_str()]
+    );
+    // The latest check decides: the unreachable JD buyer answers on the second call.
+    check_satisfaction(
+        &mut client,
+        &key,
+        pb::RecordSatisfactionCheckRequest {
+            name: jd.name.clone(),
+            outcome: pb::SatisfactionOutcome::Satisfied as i32,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("second call");
+    assert!(
+        names_matching(&mut client, &key, "satisfaction = UNREACHABLE")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        count_matching(&mut client, &key, "satisfaction = SATISFIED").await,
+        2
+    );
+    let err = client
+        .list_cases(authed(
+            &key,
+            pb::ListCasesRequest {
+                filter: "satisfaction = HAPPY".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), violated_fields(&err)),
+        (Code::InvalidArgument, vec!["filter".to_string()])
+    );
+
+    // the check is in the case's record.
+    let events = events_of(&mut client, &key, &unhappy.name).await;
+    let event = events
+        .iter()
+        .find(|e| e.r#type == "satisfaction_checked")
+        .expect("recorded");
+    let detail = aftersales_tests::detail(event);
+    assert_eq!(
+        (detail["rule"].as_str(), detail["outcome"].as_str()),
+        (Some("X-03"), Some("dissatisfied"))
+    );
+    server.stop().await;
+}
+
 on_both_backends!(
     tb_07_ingest_taobao_refund_and_read_it_back,
     ingest_is_idempotent_and_refuses_stale_versions,
@@ -1191,4 +1504,5 @@ on_both_backends!(
     tb_22_roles_and_platform_task_permission,
     watch_case_events_resumes_from_cursor,
     policy_health_and_reflection,
+    x03_satisfaction_checks_after_resolution,
 );

@@ -427,6 +427,26 @@ async fn call(
             ),
             "reason",
         ),
+        "RecordSatisfactionCheck" => (
+            text(
+                client
+                    .record_satisfaction_check(req(
+                        key,
+                        pb::RecordSatisfactionCheckRequest {
+                            name: t.case.clone(),
+                            outcome: if bad {
+                                pb::SatisfactionOutcome::Unspecified
+                            } else {
+                                pb::SatisfactionOutcome::Satisfied
+                            } as i32,
+                            request_id,
+                            ..Default::default()
+                        },
+                    ))
+                    .await,
+            ),
+            "outcome",
+        ),
         "WatchCaseEvents" => {
             let answer = match client
                 .watch_case_events(req(

@@ -312,6 +312,11 @@ pub fn case_to_pb(c: &Case) -> pb::Case {
             note: r.note.as_str().into(),
             record_time: Some(timestamp(r.recorded_at)),
         }),
+        satisfaction_checks: c
+            .satisfaction_checks
+            .iter()
+            .map(satisfaction_check_to_pb)
+            .collect(),
         deposit: c.deposit.as_ref().map(|d| pb::DepositTracking {
             evaluate_time: Some(timestamp(d.evaluated_at)),
             step: i32::from(d.step),
@@ -863,5 +868,35 @@ pub fn draft_from_pb(c: Option<&pb::Case>) -> Result<CaseDraft, ApiError> {
         _ => Err(ApiError::Internal(
             "draft validation let a missing field through".into(),
         )),
+    }
+}
+
+/// None for UNSPECIFIED or an unknown number.
+pub fn satisfaction_outcome_from_pb(
+    outcome: pb::SatisfactionOutcome,
+) -> Option<aftersales_domain::satisfaction::SatisfactionOutcome> {
+    use aftersales_domain::satisfaction::SatisfactionOutcome as O;
+    match outcome {
+        pb::SatisfactionOutcome::Satisfied => Some(O::Satisfied),
+        pb::SatisfactionOutcome::Dissatisfied => Some(O::Dissatisfied),
+        pb::SatisfactionOutcome::Unreachable => Some(O::Unreachable),
+        pb::SatisfactionOutcome::Unspecified => None,
+    }
+}
+
+fn satisfaction_check_to_pb(
+    f: &aftersales_domain::satisfaction::SatisfactionCheck,
+) -> pb::SatisfactionCheck {
+    use aftersales_domain::satisfaction::SatisfactionOutcome;
+    pb::SatisfactionCheck {
+        outcome: match f.outcome {
+            SatisfactionOutcome::Satisfied => pb::SatisfactionOutcome::Satisfied,
+            SatisfactionOutcome::Dissatisfied => pb::SatisfactionOutcome::Dissatisfied,
+            SatisfactionOutcome::Unreachable => pb::SatisfactionOutcome::Unreachable,
+        } as i32,
+        note: f.note.as_str().into(),
+        review_invited: f.review_invited,
+        record_time: Some(timestamp(f.recorded_at)),
+        recorded_by: f.recorded_by.clone(),
     }
 }

@@ -91,6 +91,7 @@ method_table! {
     "RefundCase" => Act,
     "EscalateCase" => Act,
     "CloseCase" => Act,
+    "RecordSatisfactionCheck" => Act,
     "WatchCaseEvents" => Read,
     "GetPolicy" => Read,
     "ListDueDeadlines" => Read,

@@ -3,6 +3,7 @@
 
 use crate::convert::{due_party_from_pb, kind_from_pb, state_from_pb};
 use crate::error::ApiError;
+use aftersales_domain::satisfaction::SatisfactionStatus;
 use aftersales_domain::{CaseId, PlatformCode, ShopId};
 use aftersales_proto::v1 as pb;
 use aftersales_store::{CaseQuery, DueDeadlineQuery};
@@ -132,6 +133,21 @@ fn platform_value(value: &str) -> Result<PlatformCode, ApiError> {
     PlatformCode::parse(unquote(value)).map_err(|e| bad(format!("platform: {e}")))
 }
 
+/// X-03: UNCHECKED (resolved, nobody asked yet) or the latest check's SatisfactionOutcome.
+fn satisfaction_value(value: &str) -> Result<SatisfactionStatus, ApiError> {
+    match unquote(value) {
+        "UNCHECKED" => Ok(SatisfactionStatus::Unchecked),
+        other => pb::SatisfactionOutcome::from_str_name(&format!("SATISFACTION_OUTCOME_{other}"))
+            .and_then(crate::convert::satisfaction_outcome_from_pb)
+            .map(SatisfactionStatus::Checked)
+            .ok_or_else(|| {
+                bad(format!(
+                    "satisfaction: {other} is not UNCHECKED, SATISFIED, DISSATISFIED or UNREACHABLE"
+                ))
+            }),
+    }
+}
+
 fn shop_value(value: &str) -> Result<ShopId, ApiError> {
     ShopId::parse(unquote(value)).map_err(|e| bad(format!("shop: {e}")))
 }
@@ -186,11 +202,14 @@ pub fn parse_filter(filter: &str, now: DateTime<Utc>) -> Result<CaseQuery, ApiEr
                     )))
                 }
             },
+            ("satisfaction", "=") => {
+                set_once(&mut q.satisfaction, satisfaction_value(value)?, field)?
+            }
             (f, o) => {
                 return Err(bad(format!(
                     "unsupported condition `{f} {o}`: supported are platform =, shop =, kind =, state =, \
                      next_deadline_time < <= > >=, overdue = true, update_time > >=, \
-                     needs_refresh = true, joined by AND"
+                     needs_refresh = true, satisfaction =, joined by AND"
                 )))
             }
         }

@@ -163,6 +163,34 @@ fn ruling_from_pb(req: &pb::RecordRulingRequest) -> Result<MerchantAction, ApiEr
 }
 
 /// AL-03: the change and the new shipment, both required.
+/// the satisfaction check as the domain takes it; the outcome is required.
+fn satisfaction_check_from_pb(
+    req: &pb::RecordSatisfactionCheckRequest,
+) -> Result<MerchantAction, ApiError> {
+    use aftersales_domain::satisfaction::SatisfactionReport;
+    let mut v = Violations::default();
+    let outcome = pb::SatisfactionOutcome::try_from(req.outcome)
+        .ok()
+        .and_then(crate::convert::satisfaction_outcome_from_pb);
+    if outcome.is_none() {
+        v.add(
+            "outcome",
+            "required: SATISFIED, DISSATISFIED or UNREACHABLE",
+        );
+    }
+    let note = v.text("note", &req.note);
+    v.into_result()?;
+    outcome
+        .map(|outcome| {
+            MerchantAction::RecordSatisfactionCheck(SatisfactionReport {
+                outcome,
+                note,
+                review_invited: req.review_invited,
+            })
+        })
+        .ok_or_else(|| ApiError::Internal("satisfaction validation let no outcome through".into()))
+}
+
 fn tracking_change_from_pb(
     req: &pb::RecordTrackingChangeRequest,
 ) -> Result<MerchantAction, ApiError> {
@@ -1553,6 +1581,15 @@ impl AftersalesService for AftersalesApi {
             true,
             |reason| MerchantAction::Close { reason }
         ))
+    }
+
+    async fn record_satisfaction_check(
+        &self,
+        request: Request<pb::RecordSatisfactionCheckRequest>,
+    ) -> Result<Response<pb::Case>, Status> {
+        act_rpc!(self, request, "RecordSatisfactionCheck", |req| {
+            satisfaction_check_from_pb(&req)
+        })
     }
 
     type WatchCaseEventsStream = ReceiverStream<Result<pb::WatchCaseEventsResponse, Status>>;
