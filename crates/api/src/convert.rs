@@ -885,18 +885,18 @@ pub fn satisfaction_outcome_from_pb(
 }
 
 fn satisfaction_check_to_pb(
-    f: &aftersales_domain::satisfaction::SatisfactionCheck,
+    check: &aftersales_domain::satisfaction::SatisfactionCheck,
 ) -> pb::SatisfactionCheck {
     use aftersales_domain::satisfaction::SatisfactionOutcome;
     pb::SatisfactionCheck {
-        outcome: match f.outcome {
+        outcome: match check.outcome {
             SatisfactionOutcome::Satisfied => pb::SatisfactionOutcome::Satisfied,
             SatisfactionOutcome::Dissatisfied => pb::SatisfactionOutcome::Dissatisfied,
             SatisfactionOutcome::Unreachable => pb::SatisfactionOutcome::Unreachable,
         } as i32,
-        note: f.note.as_str().into(),
-        review_invited: f.review_invited,
-        record_time: Some(timestamp(f.recorded_at)),
-        recorded_by: f.recorded_by.clone(),
+        note: check.note.as_str().into(),
+        review_invited: check.review_invited,
+        record_time: Some(timestamp(check.recorded_at)),
+        recorded_by: check.recorded_by.clone(),
     }
 }

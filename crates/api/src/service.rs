@@ -162,7 +162,6 @@ fn ruling_from_pb(req: &pb::RecordRulingRequest) -> Result<MerchantAction, ApiEr
         .ok_or_else(|| ApiError::Internal("ruling validation let a missing field through".into()))
 }
 
-/// AL-03: the change and the new shipment, both required.
 /// the satisfaction check as the domain takes it; the outcome is required.
 fn satisfaction_check_from_pb(
     req: &pb::RecordSatisfactionCheckRequest,
@@ -191,6 +190,7 @@ fn satisfaction_check_from_pb(
         .ok_or_else(|| ApiError::Internal("satisfaction validation let no outcome through".into()))
 }
 
+/// AL-03: the change and the new shipment, both required.
 fn tracking_change_from_pb(
     req: &pb::RecordTrackingChangeRequest,
 ) -> Result<MerchantAction, ApiError> {
