@@ -172,4 +172,48 @@ mod tests {
             StoreError::Database(_)
         ));
     }
+
+    /// The busy path for real: another process holds the database file exclusively (a
+    /// connection in exclusive locking mode keeps its lock after its write commits), so the
+    /// reader waits out its busy timeout and answers UNAVAILABLE rather than hanging or
+    /// calling the database broken; once the lock is gone, the same reader reads.
+    #[test]
+    fn a_read_behind_an_exclusive_lock_is_unavailable_then_recovers() {
+        use super::DirectReader;
+        use aftersales_domain::{CaseId, TenantId};
+        let dir = std::env::temp_dir().join(format!(
+            "aftersales-direct-reader-busy-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("busy.db");
+        let _ = std::fs::remove_file(&path);
+        let setup = rusqlite::Connection::open(&path).unwrap();
+        setup
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; \
+                 CREATE TABLE cases (tenant_id TEXT, id TEXT, body TEXT, \
+                                     PRIMARY KEY (tenant_id, id));",
+            )
+            .unwrap();
+        drop(setup);
+
+        // Taken before the reader opens a connection: in WAL mode an open reader connection
+        // would itself keep the holder from locking the file.
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder
+            .execute_batch(
+                "PRAGMA locking_mode = EXCLUSIVE; \
+                 BEGIN EXCLUSIVE; INSERT INTO cases VALUES ('t', 'other', '{}'); COMMIT;",
+            )
+            .unwrap();
+        let reader = DirectReader::new(&path);
+        let (tenant, id) = (TenantId::parse("t").unwrap(), CaseId::parse("c").unwrap());
+        let err = reader.case(&tenant, &id).unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+
+        drop(holder);
+        assert_eq!(reader.case(&tenant, &id).unwrap(), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
