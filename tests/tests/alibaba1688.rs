@@ -685,6 +685,16 @@ async fn al_23_shop_health_over_a_window(backend: Backend) {
         (shop.responded, shop.median_first_response_seconds),
         (2, Some(1800))
     );
+    // one resolved case checked, satisfied; the others not asked.
+    assert_eq!(
+        (
+            shop.satisfaction_checked,
+            shop.satisfied,
+            shop.dissatisfied,
+            shop.satisfaction_rate
+        ),
+        (1, 1, 0, Some(1.0))
+    );
 
     let earlier = client
         .get_shop_health(authed(&key, health(start - Duration::days(2), start)))

@@ -1480,6 +1480,10 @@ impl AftersalesService for AftersalesApi {
                     resolved_after_deadline: h.resolved_after_deadline as i64,
                     median_first_response_seconds: h.median_first_response_seconds,
                     responded: h.responded as i64,
+                    satisfaction_checked: h.satisfaction_checked as i64,
+                    satisfied: h.satisfied as i64,
+                    dissatisfied: h.dissatisfied as i64,
+                    satisfaction_rate: h.satisfaction_rate,
                 })
                 .collect();
             Ok(pb::GetShopHealthResponse { shops })

@@ -5,6 +5,7 @@
 //! Pure: the store returns one fact row per case opened in the window; this module
 //! aggregates them per platform and shop.
 
+use crate::satisfaction::{SatisfactionOutcome, SatisfactionStatus};
 use crate::state::CaseState;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -25,6 +26,8 @@ pub struct CaseHealthFacts {
     pub deadline_fired: bool,
     /// The merchant's first action.
     pub first_response_at: Option<DateTime<Utc>>,
+    /// where the case stands on the merchant's satisfaction check (None while open).
+    pub satisfaction: Option<SatisfactionStatus>,
 }
 
 /// The figures of one platform and shop.
@@ -46,6 +49,12 @@ pub struct ShopHealth {
     /// Median time from opening to the merchant's first action, over cases that had one.
     pub median_first_response_seconds: Option<i64>,
     pub responded: u64,
+    /// resolved cases whose buyer the merchant asked, by the latest answer.
+    pub satisfaction_checked: u64,
+    pub satisfied: u64,
+    pub dissatisfied: u64,
+    /// satisfied / (satisfied + dissatisfied): over buyers who answered; None when none did.
+    pub satisfaction_rate: Option<f64>,
 }
 
 fn rate(part: u64, whole: u64) -> f64 {
@@ -84,6 +93,11 @@ pub fn shop_health(facts: &[CaseHealthFacts]) -> Vec<ShopHealth> {
                 })
                 .collect();
             responses.sort_unstable();
+            let answered = |o: SatisfactionOutcome| {
+                count(&|c| c.satisfaction == Some(SatisfactionStatus::Checked(o)))
+            };
+            let satisfied = answered(SatisfactionOutcome::Satisfied);
+            let dissatisfied = answered(SatisfactionOutcome::Dissatisfied);
             ShopHealth {
                 platform: platform.to_string(),
                 shop: shop.to_string(),
@@ -97,6 +111,13 @@ pub fn shop_health(facts: &[CaseHealthFacts]) -> Vec<ShopHealth> {
                 resolved_after_deadline: late,
                 median_first_response_seconds: median(&responses),
                 responded: responses.len() as u64,
+                satisfaction_checked: count(&|c| {
+                    matches!(c.satisfaction, Some(SatisfactionStatus::Checked(_)))
+                }),
+                satisfied,
+                dissatisfied,
+                satisfaction_rate: (satisfied + dissatisfied > 0)
+                    .then(|| rate(satisfied, satisfied + dissatisfied)),
             }
         })
         .collect()
@@ -127,6 +148,7 @@ mod tests {
             disputed: false,
             deadline_fired: false,
             first_response_at: response_min.map(|m| created_at + Duration::minutes(m)),
+            satisfaction: state.is_resolved().then_some(SatisfactionStatus::Unchecked),
         }
     }
 
@@ -155,5 +177,35 @@ mod tests {
         assert_eq!(a.median_first_response_seconds, Some(1800));
         assert_eq!(h[1].median_first_response_seconds, Some(300));
         assert!(shop_health(&[]).is_empty());
+    }
+
+    /// X-03 in the shop's figures: checked cases by their latest answer; the rate is over
+    /// the buyers who answered, so an unreachable one neither helps nor hurts it.
+    #[test]
+    fn x03_satisfaction_figures_per_shop() {
+        use SatisfactionOutcome::{Dissatisfied, Satisfied, Unreachable};
+        let checked = |o| Some(SatisfactionStatus::Checked(o));
+        let mut facts = vec![
+            fact("a", CaseState::Refunded, Some(30)),
+            fact("a", CaseState::Refunded, Some(30)),
+            fact("a", CaseState::Closed, Some(30)),
+            fact("a", CaseState::Reshipped, Some(30)),
+            fact("a", CaseState::Refunded, Some(30)),
+            fact("a", CaseState::AwaitingMerchant, None),
+            fact("b", CaseState::Refunded, Some(5)),
+        ];
+        facts[0].satisfaction = checked(Satisfied);
+        facts[1].satisfaction = checked(Satisfied);
+        facts[2].satisfaction = checked(Dissatisfied);
+        facts[3].satisfaction = checked(Unreachable);
+        let h = shop_health(&facts);
+        let a = &h[0];
+        assert_eq!(
+            (a.satisfaction_checked, a.satisfied, a.dissatisfied),
+            (4, 2, 1)
+        );
+        assert_eq!(a.satisfaction_rate, Some(2.0 / 3.0));
+        let b = &h[1];
+        assert_eq!((b.satisfaction_checked, b.satisfaction_rate), (0, None));
     }
 }

@@ -62,6 +62,11 @@ impl SatisfactionStatus {
             SatisfactionStatus::Checked(outcome) => outcome.as_str(),
         }
     }
+
+    /// The stored form read back.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
 }
 
 /// What the merchant reports.

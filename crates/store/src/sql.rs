@@ -135,7 +135,7 @@ pub(crate) const UPDATE_CASE_ROWS_END: &str = ") AS v \
 /// `case_events_by_case`. The first response is the merchant's first act on the request; a
 /// satisfaction check (X-03) comes after resolution and is not one.
 pub(crate) const SELECT_CASE_HEALTH: &str = "SELECT c.platform, c.shop_id, c.state, c.kind, \
-     c.created_at, \
+     c.created_at, c.satisfaction, \
      (SELECT COUNT(*) FROM case_events e WHERE e.tenant_id = c.tenant_id AND e.case_id = c.id \
        AND e.to_state = 'platform_intervening') AS intervened, \
      (SELECT COUNT(*) FROM case_events e WHERE e.tenant_id = c.tenant_id AND e.case_id = c.id \
@@ -687,6 +687,7 @@ where
 pub(crate) fn decode_health<R: SqlRow>(
     row: &R,
 ) -> Result<aftersales_domain::health::CaseHealthFacts, StoreError> {
+    use aftersales_domain::satisfaction::SatisfactionStatus;
     let inner = || -> Result<aftersales_domain::health::CaseHealthFacts, String> {
         let state: aftersales_domain::CaseState = row.text("state")?.parse()?;
         let kind = row.text("kind")?;
@@ -700,6 +701,13 @@ pub(crate) fn decode_health<R: SqlRow>(
                 || row.int("ruled")? > 0,
             deadline_fired: row.int("expired")? > 0,
             first_response_at: row.opt_int("first_response")?.map(from_millis),
+            satisfaction: match row.opt_text("satisfaction")? {
+                None => None,
+                Some(raw) => Some(
+                    SatisfactionStatus::parse(&raw)
+                        .ok_or_else(|| format!("satisfaction: unknown {raw:?}"))?,
+                ),
+            },
         })
     };
     inner().map_err(|e| StoreError::Corrupt(format!("case health row: {e}")))
