@@ -1369,6 +1369,29 @@ async fn x03_satisfaction_checks_after_resolution(backend: Backend) {
         before,
         "recorded at the service's clock"
     );
+    // An ERP's retry of the same request answers the first call and records nothing twice.
+    let retried = check_satisfaction(
+        &mut client,
+        &key,
+        pb::RecordSatisfactionCheckRequest {
+            name: unhappy.name.clone(),
+            outcome: pb::SatisfactionOutcome::Dissatisfied as i32,
+            note: "退款少了5元运费".into(),
+            review_invited: false,
+            request_id: "x3-unhappy-1".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("retry");
+    assert_eq!(retried, checked);
+    assert_eq!(
+        aftersales_tests::get(&mut client, &key, &unhappy.name)
+            .await
+            .satisfaction_checks
+            .len(),
+        1
+    );
 
     // A stale etag is refused like any other change; the current one is taken.
     let err = check_satisfaction(
