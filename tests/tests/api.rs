@@ -1327,20 +1327,17 @@ async fn x03_satisfaction_checks_after_resolution(backend: Backend) {
     );
 
     let before = server.clock.now();
-    let checked = check_satisfaction(
-        &mut client,
-        &key,
-        pb::RecordSatisfactionCheckRequest {
-            name: unhappy.name.clone(),
-            outcome: pb::SatisfactionOutcome::Dissatisfied as i32,
-            note: "退款少了5元运费".into(),
-            review_invited: false,
-            request_id: "x3-unhappy-1".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("dissatisfied check");
+    let unhappy_check = pb::RecordSatisfactionCheckRequest {
+        name: unhappy.name.clone(),
+        outcome: pb::SatisfactionOutcome::Dissatisfied as i32,
+        note: "退款少了5元运费".into(),
+        review_invited: false,
+        request_id: "x3-unhappy-1".into(),
+        ..Default::default()
+    };
+    let checked = check_satisfaction(&mut client, &key, unhappy_check.clone())
+        .await
+        .expect("dissatisfied check");
     assert_eq!(
         checked.state,
         pb::CaseState::Refunded as i32,
@@ -1370,20 +1367,9 @@ async fn x03_satisfaction_checks_after_resolution(backend: Backend) {
         "recorded at the service's clock"
     );
     // An ERP's retry of the same request answers the first call and records nothing twice.
-    let retried = check_satisfaction(
-        &mut client,
-        &key,
-        pb::RecordSatisfactionCheckRequest {
-            name: unhappy.name.clone(),
-            outcome: pb::SatisfactionOutcome::Dissatisfied as i32,
-            note: "退款少了5元运费".into(),
-            review_invited: false,
-            request_id: "x3-unhappy-1".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("retry");
+    let retried = check_satisfaction(&mut client, &key, unhappy_check)
+        .await
+        .expect("retry");
     assert_eq!(retried, checked);
     assert_eq!(
         aftersales_tests::get(&mut client, &key, &unhappy.name)

@@ -751,22 +751,7 @@ fn before_deadline_timers() -> Start {
     let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
     let mut seed = String::new();
     for case in upgraded_cases() {
-        seed += &format!(
-            "INSERT INTO cases (tenant_id, id, shop_id, platform, platform_case_id, kind, state, \
-             next_deadline_at, platform_version, version, created_at, updated_at, body) \
-             VALUES ({}, {}, {}, {}, NULL, {}, {}, {}, NULL, {}, {}, {}, {});\n",
-            quote(case.tenant.as_str()),
-            quote(case.id.as_str()),
-            quote(case.shop.as_str()),
-            quote(case.platform.as_str()),
-            quote(case.kind.as_str()),
-            quote(case.state.as_str()),
-            case.next_deadline_at().unwrap().timestamp_millis(),
-            case.version,
-            case.created_at.timestamp_millis(),
-            case.updated_at.timestamp_millis(),
-            quote(&serde_json::to_string(&case).unwrap()),
-        );
+        seed += &first_schema_case_row(&case);
         for (i, d) in case.deadlines.iter().enumerate() {
             let due_party = serde_json::to_value(d.due_party).unwrap();
             seed += &format!(
@@ -3059,31 +3044,39 @@ async fn needs_refresh_lists_only_marked_cases(ctx: Ctx) {
         .is_empty());
 }
 
+/// An INSERT of `case` naming only the columns of the first schema, as an older release wrote
+/// it (columns added later take their defaults or NULL, as on a real upgrade).
+fn first_schema_case_row(case: &Case) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    format!(
+        "INSERT INTO cases (tenant_id, id, shop_id, platform, platform_case_id, kind, state, \
+         next_deadline_at, platform_version, version, created_at, updated_at, body) \
+         VALUES ({}, {}, {}, {}, NULL, {}, {}, {}, NULL, {}, {}, {}, {});\n",
+        quote(case.tenant.as_str()),
+        quote(case.id.as_str()),
+        quote(case.shop.as_str()),
+        quote(case.platform.as_str()),
+        quote(case.kind.as_str()),
+        quote(case.state.as_str()),
+        case.next_deadline_at()
+            .map_or("NULL".to_string(), |t| t.timestamp_millis().to_string()),
+        case.version,
+        case.created_at.timestamp_millis(),
+        case.updated_at.timestamp_millis(),
+        quote(&serde_json::to_string(case).unwrap()),
+    )
+}
+
+fn seed_first_schema_rows(cases: &[Case]) -> String {
+    cases.iter().map(first_schema_case_row).collect()
+}
+
 /// Cases stored before the order-line columns existed: one on an order line with a sub-order,
 /// one marked for refresh.
 fn before_order_lines() -> Start {
-    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
-    let mut seed = String::new();
-    for case in cases_before_order_lines() {
-        seed += &format!(
-            "INSERT INTO cases (tenant_id, id, shop_id, platform, platform_case_id, kind, state, \
-             next_deadline_at, platform_version, version, created_at, updated_at, body) \
-             VALUES ({}, {}, {}, {}, NULL, {}, {}, NULL, NULL, {}, {}, {}, {});\n",
-            quote(case.tenant.as_str()),
-            quote(case.id.as_str()),
-            quote(case.shop.as_str()),
-            quote(case.platform.as_str()),
-            quote(case.kind.as_str()),
-            quote(case.state.as_str()),
-            case.version,
-            case.created_at.timestamp_millis(),
-            case.updated_at.timestamp_millis(),
-            quote(&serde_json::to_string(&case).unwrap()),
-        );
-    }
     Start::Upgrade {
         version: "20261123000001",
-        seed,
+        seed: seed_first_schema_rows(&cases_before_order_lines()),
     }
 }
 
@@ -3906,29 +3899,9 @@ async fn satisfaction_column_follows_the_case_alone_and_in_a_batch(ctx: Ctx) {
 
 /// Cases stored before the satisfaction column existed: one refunded, one still open.
 fn before_satisfaction() -> Start {
-    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
-    let mut seed = String::new();
-    for case in cases_before_satisfaction() {
-        seed += &format!(
-            "INSERT INTO cases (tenant_id, id, shop_id, platform, platform_case_id, kind, state, \
-             next_deadline_at, platform_version, version, created_at, updated_at, order_id, \
-             sub_order_id, needs_refresh, body) \
-             VALUES ({}, {}, {}, {}, NULL, {}, {}, NULL, NULL, {}, {}, {}, NULL, NULL, 0, {});\n",
-            quote(case.tenant.as_str()),
-            quote(case.id.as_str()),
-            quote(case.shop.as_str()),
-            quote(case.platform.as_str()),
-            quote(case.kind.as_str()),
-            quote(case.state.as_str()),
-            case.version,
-            case.created_at.timestamp_millis(),
-            case.updated_at.timestamp_millis(),
-            quote(&serde_json::to_string(&case).unwrap()),
-        );
-    }
     Start::Upgrade {
         version: "20261206000001",
-        seed,
+        seed: seed_first_schema_rows(&cases_before_satisfaction()),
     }
 }
 
