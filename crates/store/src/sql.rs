@@ -101,9 +101,9 @@ pub(crate) const INSERT_CASE_ROWS: &str = "INSERT INTO cases \
 /// left out of SET is one whose indexes SQLite does not touch: it decides by the SET list, not
 /// the values, and writes every touched index page to the WAL whole — naming all sixteen made
 /// an update rewrite entries in all eleven indexes on `cases`. (`satisfaction` is in SET, but
-/// its index is partial and an open case, the one updated most, has no entry in it.) The identity is still compared,
-/// so a write that changed it matches no row and is refused (as a version conflict) rather
-/// than leaving columns that disagree with the body.
+/// its index is partial and an open case, the one updated most, has no entry in it.) The
+/// identity is still compared, so a write that changed it matches no row and is refused (as a
+/// version conflict) rather than leaving columns that disagree with the body.
 pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET \
      kind = $6, state = $7, next_deadline_at = $8, platform_version = $9, version = $10, \
      updated_at = $12, needs_refresh = $15, body = $16, satisfaction = $17 \
