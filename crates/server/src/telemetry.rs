@@ -80,8 +80,22 @@ fn resource() -> Resource {
 /// absorbs bursts, and the SDK reports drops in its own log at shutdown.
 const SPAN_QUEUE: usize = 65_536;
 
+/// Which spans are exported, apart from which are logged: quietening the logs with
+/// `RUST_LOG=warn` must not blind the dashboards. `AFTERSALES_TRACE_FILTER` takes the same
+/// directives as RUST_LOG; unset, every span the service makes (all at info) is exported. A
+/// filter that does not parse stops the start rather than exporting something unintended.
+fn span_filter() -> Result<EnvFilter, Box<dyn std::error::Error>> {
+    const VAR: &str = "AFTERSALES_TRACE_FILTER";
+    match std::env::var(VAR) {
+        Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives)
+            .map_err(|e| format!("{VAR}={directives:?} is not a tracing filter: {e}").into()),
+        _ => Ok(EnvFilter::new("info")),
+    }
+}
+
 pub fn init(format: LogFormat) -> Result<TelemetryGuard, Box<dyn std::error::Error>> {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let spans = span_filter()?;
     let fmt_layer = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
@@ -120,7 +134,7 @@ pub fn init(format: LogFormat) -> Result<TelemetryGuard, Box<dyn std::error::Err
         let tracer = provider.tracer("aftersales");
         let layer = tracing_opentelemetry::layer()
             .with_tracer(tracer)
-            .with_filter(filter());
+            .with_filter(spans);
         (Some(layer), Some(provider))
     } else {
         (None, None)

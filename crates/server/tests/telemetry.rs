@@ -786,3 +786,68 @@ fn an_unreadable_otlp_ca_file_stops_the_start() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Logs quietened to warnings still leave every span exported: the span filter is its own
+/// (`AFTERSALES_TRACE_FILTER`, info when unset), not RUST_LOG.
+#[tokio::test]
+async fn quiet_logs_do_not_stop_span_export() {
+    let collector = Collector::default();
+    let endpoint = collector.start().await;
+    let (db, url) = Db::fresh(false).await;
+    let key = create_key(&url, TENANT, "ops");
+    let (server, mut client) = start_exporting(
+        &url,
+        &endpoint,
+        &[
+            ("RUST_LOG", "warn"),
+            ("OTEL_SERVICE_NAME", "aftersales-quiet-logs"),
+        ],
+    )
+    .await;
+    let request = pb::ListCasesRequest {
+        page_size: 1,
+        ..Default::default()
+    };
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    client
+        .list_cases(traced(&key, traceparent, request))
+        .await
+        .unwrap();
+    let log = || std::fs::read_to_string(&server.log).unwrap_or_default();
+    eventually(
+        Duration::from_secs(20),
+        "a span of the ListCases call with RUST_LOG=warn",
+        || {
+            collector.spans().into_iter().find(|(service, span)| {
+                service == "aftersales-quiet-logs" && span.name.contains("ListCases")
+            })
+        },
+        log,
+    )
+    .await;
+    drop(server);
+    db.drop_now().await;
+}
+
+/// A span filter that does not parse stops the start, naming the variable.
+#[test]
+fn an_unparsable_trace_filter_stops_the_start() {
+    let dir = std::env::temp_dir().join(format!(
+        "aftersales-trace-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aftersales"))
+        .args(["serve"])
+        .env(
+            "AFTERSALES_DATABASE_URL",
+            format!("sqlite://{}/a.db", dir.display()),
+        )
+        .env("AFTERSALES_LISTEN", "127.0.0.1:0")
+        .env("AFTERSALES_TRACE_FILTER", "info,[unclosed")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("AFTERSALES_TRACE_FILTER"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
