@@ -35,6 +35,17 @@ struct Cli {
         global = true
     )]
     log_format: LogFormat,
+    /// Which spans are exported over OTLP, in RUST_LOG's syntax (e.g. `info,aftersales_store=off`),
+    /// apart from RUST_LOG, which filters the logs only: quietening the logs must not blind
+    /// the dashboards.
+    #[arg(
+        long,
+        env = "AFTERSALES_TRACE_FILTER",
+        default_value = "info",
+        value_parser = telemetry::span_filter_directives,
+        global = true
+    )]
+    trace_filter: String,
     /// Serving options; also accepted after `serve`. Flattened here so `aftersales` alone
     /// (no subcommand) still reads them from the environment.
     #[command(flatten)]
@@ -229,7 +240,7 @@ enum KeysCommand {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _telemetry = match telemetry::init(cli.log_format) {
+    let _telemetry = match telemetry::init(cli.log_format, &cli.trace_filter) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("cannot start telemetry: {e}");

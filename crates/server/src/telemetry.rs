@@ -80,22 +80,23 @@ fn resource() -> Resource {
 /// absorbs bursts, and the SDK reports drops in its own log at shutdown.
 const SPAN_QUEUE: usize = 65_536;
 
-/// Which spans are exported, apart from which are logged: quietening the logs with
-/// `RUST_LOG=warn` must not blind the dashboards. `AFTERSALES_TRACE_FILTER` takes the same
-/// directives as RUST_LOG; unset, every span the service makes (all at info) is exported. A
-/// filter that does not parse stops the start rather than exporting something unintended.
-fn span_filter() -> Result<EnvFilter, Box<dyn std::error::Error>> {
-    const VAR: &str = "AFTERSALES_TRACE_FILTER";
-    match std::env::var(VAR) {
-        Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives)
-            .map_err(|e| format!("{VAR}={directives:?} is not a tracing filter: {e}").into()),
-        _ => Ok(EnvFilter::new("info")),
-    }
+/// Checks the exported spans' filter (`--trace-filter`, RUST_LOG's syntax) when the command
+/// line is read: one that does not parse stops the start rather than exporting something
+/// unintended.
+pub fn span_filter_directives(directives: &str) -> Result<String, String> {
+    EnvFilter::try_new(directives)
+        .map(|_| directives.to_string())
+        .map_err(|e| format!("not a tracing filter (AFTERSALES_TRACE_FILTER): {e}"))
 }
 
-pub fn init(format: LogFormat) -> Result<TelemetryGuard, Box<dyn std::error::Error>> {
+/// `span_filter` (directives checked by [`span_filter_directives`]) filters the exported spans
+/// apart from the logs (RUST_LOG).
+pub fn init(
+    format: LogFormat,
+    span_filter: &str,
+) -> Result<TelemetryGuard, Box<dyn std::error::Error>> {
+    let spans = EnvFilter::try_new(span_filter)?;
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let spans = span_filter()?;
     let fmt_layer = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
