@@ -728,28 +728,15 @@ async fn spans_and_metrics_reach_a_collector_over_tls() {
         ],
     )
     .await;
-    let request = pb::ListCasesRequest {
-        page_size: 1,
-        ..Default::default()
-    };
-    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    client
-        .list_cases(traced(&key, traceparent, request))
-        .await
-        .unwrap();
-
-    let log = || std::fs::read_to_string(&server.log).unwrap_or_default();
-    eventually(
-        Duration::from_secs(20),
-        "a span of the ListCases call, over TLS",
-        || {
-            collector.spans().into_iter().find(|(service, span)| {
-                service == "aftersales-tls-test" && span.name.contains("ListCases")
-            })
-        },
-        log,
+    list_cases_until_its_span(
+        &collector,
+        &server,
+        &mut client,
+        &key,
+        "aftersales-tls-test",
     )
     .await;
+    let log = || std::fs::read_to_string(&server.log).unwrap_or_default();
     eventually(
         Duration::from_secs(20),
         "a metrics export, over TLS",
@@ -761,12 +748,45 @@ async fn spans_and_metrics_reach_a_collector_over_tls() {
     db.drop_now().await;
 }
 
-/// A CA file that cannot be read stops the start with an error naming the variable, rather
-/// than exporting nowhere.
-#[test]
-fn an_unreadable_otlp_ca_file_stops_the_start() {
-    let dir =
-        std::env::temp_dir().join(format!("aftersales-tls-{}", uuid::Uuid::new_v4().simple()));
+/// Makes a traced ListCases call and waits until its span reaches `collector` from the
+/// service named `service`.
+async fn list_cases_until_its_span(
+    collector: &Collector,
+    server: &ServerProcess,
+    client: &mut AftersalesServiceClient<tonic::transport::Channel>,
+    key: &str,
+    service: &str,
+) {
+    let request = pb::ListCasesRequest {
+        page_size: 1,
+        ..Default::default()
+    };
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    client
+        .list_cases(traced(key, traceparent, request))
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(20),
+        &format!("a span of the ListCases call from {service}"),
+        || {
+            collector
+                .spans()
+                .into_iter()
+                .find(|(from, span)| from == service && span.name.contains("ListCases"))
+        },
+        || std::fs::read_to_string(&server.log).unwrap_or_default(),
+    )
+    .await;
+}
+
+/// Starts `aftersales serve` on a fresh SQLite file with `env`, expects it to refuse to start,
+/// and answers what it said.
+fn refused_start(env: &[(&str, &str)]) -> String {
+    let dir = std::env::temp_dir().join(format!(
+        "aftersales-refused-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_aftersales"))
         .args(["serve"])
         .env(
@@ -774,17 +794,26 @@ fn an_unreadable_otlp_ca_file_stops_the_start() {
             format!("sqlite://{}/a.db", dir.display()),
         )
         .env("AFTERSALES_LISTEN", "127.0.0.1:0")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "https://localhost:4317")
-        .env("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A CA file that cannot be read stops the start with an error naming the variable, rather
+/// than exporting nowhere.
+#[test]
+fn an_unreadable_otlp_ca_file_stops_the_start() {
+    let err = refused_start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://localhost:4317"),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem"),
+    ]);
     assert!(
         err.contains("OTEL_EXPORTER_OTLP_CERTIFICATE") && err.contains("/nonexistent/ca.pem"),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Logs quietened to warnings still leave every span exported: the span filter is its own
@@ -804,25 +833,12 @@ async fn quiet_logs_do_not_stop_span_export() {
         ],
     )
     .await;
-    let request = pb::ListCasesRequest {
-        page_size: 1,
-        ..Default::default()
-    };
-    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    client
-        .list_cases(traced(&key, traceparent, request))
-        .await
-        .unwrap();
-    let log = || std::fs::read_to_string(&server.log).unwrap_or_default();
-    eventually(
-        Duration::from_secs(20),
-        "a span of the ListCases call with RUST_LOG=warn",
-        || {
-            collector.spans().into_iter().find(|(service, span)| {
-                service == "aftersales-quiet-logs" && span.name.contains("ListCases")
-            })
-        },
-        log,
+    list_cases_until_its_span(
+        &collector,
+        &server,
+        &mut client,
+        &key,
+        "aftersales-quiet-logs",
     )
     .await;
     drop(server);
@@ -832,22 +848,6 @@ async fn quiet_logs_do_not_stop_span_export() {
 /// A span filter that does not parse stops the start, naming the variable.
 #[test]
 fn an_unparsable_trace_filter_stops_the_start() {
-    let dir = std::env::temp_dir().join(format!(
-        "aftersales-trace-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aftersales"))
-        .args(["serve"])
-        .env(
-            "AFTERSALES_DATABASE_URL",
-            format!("sqlite://{}/a.db", dir.display()),
-        )
-        .env("AFTERSALES_LISTEN", "127.0.0.1:0")
-        .env("AFTERSALES_TRACE_FILTER", "info,[unclosed")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_start(&[("AFTERSALES_TRACE_FILTER", "info,[unclosed")]);
     assert!(err.contains("AFTERSALES_TRACE_FILTER"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
