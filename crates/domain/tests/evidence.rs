@@ -1,6 +1,8 @@
 //! Platform-intervention evidence (举证, PD-E0 … PD-E10): the requirement algebra, every
 //! scenario of the real Pinduoduo policy, and the evidence request on a case.
 
+mod common;
+
 use aftersales_domain::case::{Fulfilment, Shipment};
 use aftersales_domain::evidence::{
     Check, EvidenceContext, EvidenceDraft, EvidenceItem, EvidenceScenario, GroupCheck, Problem,
@@ -11,8 +13,7 @@ use aftersales_domain::text::BoundedText;
 use aftersales_domain::time::parse_shanghai;
 use aftersales_domain::{
     ActionKind, Actor, Case, CaseDraft, CaseId, CaseKind, CaseState, Change, Consequence,
-    DeadlineState, DomainError, EventKind, Fen, MerchantAction, OrderId, PlatformCode, ShopId,
-    TenantId,
+    DeadlineState, DomainError, EventKind, Fen, MerchantAction, TenantId,
 };
 use chrono::{DateTime, Duration, Utc};
 use std::sync::OnceLock;
@@ -1861,26 +1862,9 @@ fn evidence_draft(scenario: &str) -> EvidenceDraft {
 
 fn draft(kind: CaseKind, evidence_request: Option<EvidenceDraft>) -> CaseDraft {
     CaseDraft {
-        shop: ShopId::parse("shop-1").unwrap(),
-        platform: PlatformCode::parse("pinduoduo").unwrap(),
-        platform_case_id: None,
-        order_id: Some(OrderId::parse("o-1").unwrap()),
-        sub_order_id: None,
-        kind,
-        fulfilment: Fulfilment::Received,
-        requested_refund: fen(12_345),
-        order_total: Some(fen(20_000)),
         reason: text("买家申请平台介入"),
-        buyer: text("buyer"),
-        buyer_address: None,
-        evidence: vec![],
-        order_state: None,
-        trade_success_at: None,
-        task: None,
         evidence_request,
-        signed_at: None,
-        reason_category: None,
-        appeal: None,
+        ..common::draft("pinduoduo", kind, Fulfilment::Received)
     }
 }
 

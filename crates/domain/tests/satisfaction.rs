@@ -1,6 +1,8 @@
 //! once a case is resolved the merchant may check on the buyer's satisfaction
 //! (售后回访); the check is recorded and changes nothing else about the case.
 
+mod common;
+
 use aftersales_domain::case::Fulfilment;
 use aftersales_domain::policy::Policy;
 use aftersales_domain::satisfaction::{
@@ -9,8 +11,8 @@ use aftersales_domain::satisfaction::{
 use aftersales_domain::text::BoundedText;
 use aftersales_domain::time::parse_shanghai;
 use aftersales_domain::{
-    ActionKind, Actor, Case, CaseDraft, CaseId, CaseKind, CaseState, DomainError, EventKind, Fen,
-    MerchantAction, OrderId, PlatformCode, ShopId, TenantId,
+    ActionKind, Actor, Case, CaseId, CaseKind, CaseState, DomainError, EventKind, MerchantAction,
+    TenantId,
 };
 use chrono::{DateTime, Duration, Utc};
 
@@ -45,28 +47,7 @@ fn at(beijing: &str) -> DateTime<Utc> {
 }
 
 fn open() -> Case {
-    let draft = CaseDraft {
-        shop: ShopId::parse("shop-1").unwrap(),
-        platform: PlatformCode::parse("demo").unwrap(),
-        platform_case_id: None,
-        order_id: Some(OrderId::parse("o-1").unwrap()),
-        sub_order_id: None,
-        kind: CaseKind::RefundOnly,
-        fulfilment: Fulfilment::Received,
-        requested_refund: Fen::new(12_345).unwrap(),
-        order_total: Some(Fen::new(20_000).unwrap()),
-        reason: BoundedText::parse("broken").unwrap(),
-        buyer: BoundedText::parse("buyer").unwrap(),
-        buyer_address: None,
-        evidence: vec![],
-        order_state: None,
-        trade_success_at: None,
-        task: None,
-        evidence_request: None,
-        signed_at: None,
-        reason_category: None,
-        appeal: None,
-    };
+    let draft = common::draft("demo", CaseKind::RefundOnly, Fulfilment::Received);
     Case::open(
         CaseId::parse("c-1").unwrap(),
         TenantId::parse("t-1").unwrap(),

@@ -1,16 +1,17 @@
 //! The deadline engine's pure core: reminders, expiries and their consequences, on a
 //! controlled clock (every instant is passed in; nothing sleeps).
 
+mod common;
+
 use aftersales_domain::case::Fulfilment;
 use aftersales_domain::evidence::EvidenceDraft;
 use aftersales_domain::policy::Policy;
 use aftersales_domain::task::ComplaintKind;
-use aftersales_domain::text::BoundedText;
 use aftersales_domain::time::parse_shanghai;
 use aftersales_domain::timer::timer_actor;
 use aftersales_domain::{
     Actor, Case, CaseDraft, CaseId, CaseKind, CaseState, DeadlineState, EventKind, Fen,
-    MerchantAction, OrderId, PlatformCode, ShopId, SignedElsewhereTask, TenantId, TimerSignal,
+    MerchantAction, SignedElsewhereTask, TenantId, TimerSignal,
 };
 use chrono::{DateTime, Duration, Utc};
 
@@ -139,21 +140,6 @@ fn open(kind: CaseKind, fulfilment: Fulfilment) -> Case {
 
 fn open_at(kind: CaseKind, fulfilment: Fulfilment, now: DateTime<Utc>) -> Case {
     let draft = CaseDraft {
-        shop: ShopId::parse("shop-1").unwrap(),
-        platform: PlatformCode::parse("demo").unwrap(),
-        platform_case_id: None,
-        order_id: Some(OrderId::parse("o-1").unwrap()),
-        sub_order_id: None,
-        kind,
-        fulfilment,
-        requested_refund: Fen::new(12_345).unwrap(),
-        order_total: Some(Fen::new(20_000).unwrap()),
-        reason: BoundedText::parse("broken").unwrap(),
-        buyer: BoundedText::parse("buyer").unwrap(),
-        buyer_address: None,
-        evidence: vec![],
-        order_state: None,
-        trade_success_at: None,
         task: (kind == CaseKind::SignedElsewhereTask).then(|| SignedElsewhereTask {
             delivery_address: "杭州市余杭区某小区".into(),
             signing_location: "杭州市萧山区某驿站".into(),
@@ -163,9 +149,7 @@ fn open_at(kind: CaseKind, fulfilment: Fulfilment, now: DateTime<Utc>) -> Case {
             scenario: "appliance_quality".into(),
             ..EvidenceDraft::default()
         }),
-        signed_at: None,
-        reason_category: None,
-        appeal: None,
+        ..common::draft("demo", kind, fulfilment)
     };
     Case::open(
         CaseId::parse("c-1").unwrap(),
