@@ -250,10 +250,10 @@ struct Report {
 
 impl Report {
     fn row(&mut self, backend: &str, what: &str, concurrency: usize, f: &Figures, rss: &str) {
-        let analyzed = match f.autoanalyze {
-            Some(d) if backend == Backend::Postgres.name() => ms(d),
-            _ => String::new(),
-        };
+        let analyzed = f
+            .autoanalyze
+            .filter(|_| backend == Backend::Postgres.name())
+            .map(ms);
         println!(
             "  {backend:8} {what:28} c={concurrency:<3} {:>9} ({} calls)  p50 {:>9}  p99 {:>9}  \
              p999 {:>9}  errors {}  cpu/call {}  {rss}  {}",
@@ -264,11 +264,10 @@ impl Report {
             ms(f.p999),
             f.errors,
             cpu_cell(f.cpu),
-            if analyzed.is_empty() {
-                String::new()
-            } else {
-                format!("autoanalyze {analyzed}")
-            },
+            analyzed
+                .as_ref()
+                .map(|a| format!("autoanalyze {a}"))
+                .unwrap_or_default(),
         );
         self.rows.push(vec![
             backend.to_string(),
@@ -282,7 +281,7 @@ impl Report {
             f.errors.to_string(),
             cpu_cell(f.cpu),
             rss.to_string(),
-            analyzed,
+            analyzed.unwrap_or_default(),
         ]);
     }
 
