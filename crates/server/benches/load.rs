@@ -1121,9 +1121,9 @@ async fn seed(load: &Arc<Load>, count: usize, concurrency: usize) -> Res<Seeded>
 ///
 /// Throttled as autovacuum's workers are (`autovacuum_vacuum_cost_delay`, 2 ms by default,
 /// with `vacuum_cost_limit` 200). The time each ANALYZE takes is added to
-/// [`AUTOANALYZE_MICROS`], which each row reports for its window. Before both (2026-12-07),
-/// re-analysing every table as soon as it passed the threshold, unthrottled, took a core for
-/// ~2 s of a 10 s window, and 1.3–2.4 s of each 5 s window of the write mixes.
+/// [`AUTOANALYZE_MICROS`], which each row reports for its window. Re-analysing every table
+/// as soon as it passed the threshold (before 2026-12-07) took a core for ~2 s of a 10 s
+/// window unthrottled, and 1.3–2.4 s of each 5 s window of the write mixes throttled.
 async fn emulate_autoanalyze(url: String) -> Res<()> {
     let mut conn = sqlx::PgConnection::connect(&url).await?;
     sqlx::query("SET vacuum_cost_delay = '2ms'")
