@@ -7,10 +7,7 @@
 //! the tests wait only for the processes to do the work.
 
 use aftersales_domain::event::Actor;
-use aftersales_domain::{
-    BoundedText, Case, CaseDraft, CaseId, CaseKind, Fen, Fulfilment, OrderId, PlatformCode, ShopId,
-    TenantId,
-};
+use aftersales_domain::{Case, CaseId, PlatformCode, TenantId};
 use aftersales_platforms::AdapterRegistry;
 use aftersales_store::{CaseWrite, Store, StoredEvent, WriteMode};
 use chrono::{Duration as ChronoDuration, Utc};
@@ -34,28 +31,7 @@ async fn seed(store: &Arc<dyn Store>, n: usize) -> BTreeSet<CaseId> {
     let policy = policies.in_force(&taobao, opened).unwrap().clone();
     let tenant = TenantId::parse(TENANT).unwrap();
     let writes = (0..n).map(|i| {
-        let draft = CaseDraft {
-            shop: ShopId::parse(format!("shop-{}", i % 7)).unwrap(),
-            platform: taobao.clone(),
-            platform_case_id: None,
-            order_id: Some(OrderId::parse(format!("o-{i}")).unwrap()),
-            sub_order_id: None,
-            kind: CaseKind::RefundOnly,
-            fulfilment: Fulfilment::NotShipped,
-            requested_refund: Fen::new(1000).unwrap(),
-            order_total: None,
-            reason: BoundedText::parse("not needed").unwrap(),
-            buyer: BoundedText::parse("b").unwrap(),
-            buyer_address: None,
-            evidence: vec![],
-            order_state: None,
-            trade_success_at: None,
-            task: None,
-            evidence_request: None,
-            signed_at: None,
-            reason_category: None,
-            appeal: None,
-        };
+        let draft = common::unshipped_taobao_refund(&format!("shop-{}", i % 7), &format!("o-{i}"));
         let id = CaseId::parse(uuid::Uuid::now_v7().to_string()).unwrap();
         let change = Case::open(
             id,

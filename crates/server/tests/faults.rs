@@ -1131,9 +1131,7 @@ async fn seed_due_at(
     due: chrono::DateTime<chrono::Utc>,
 ) -> BTreeSet<String> {
     use aftersales_domain::event::Actor;
-    use aftersales_domain::{
-        BoundedText, Case, CaseDraft, CaseKind, Fen, Fulfilment, OrderId, PlatformCode, ShopId,
-    };
+    use aftersales_domain::{Case, PlatformCode};
     use aftersales_store::{CaseWrite, WriteMode};
     let policies = aftersales_platforms::AdapterRegistry::builtin()
         .load_policies()
@@ -1144,28 +1142,7 @@ async fn seed_due_at(
     let tenant = TenantId::parse(TENANT).unwrap();
     let mut ids = BTreeSet::new();
     for i in 0..n {
-        let draft = CaseDraft {
-            shop: ShopId::parse("seeded-shop").unwrap(),
-            platform: taobao.clone(),
-            platform_case_id: None,
-            order_id: Some(OrderId::parse(format!("seed-{i}")).unwrap()),
-            sub_order_id: None,
-            kind: CaseKind::RefundOnly,
-            fulfilment: Fulfilment::NotShipped,
-            requested_refund: Fen::new(1000).unwrap(),
-            order_total: None,
-            reason: BoundedText::parse("not needed").unwrap(),
-            buyer: BoundedText::parse("b").unwrap(),
-            buyer_address: None,
-            evidence: vec![],
-            order_state: None,
-            trade_success_at: None,
-            task: None,
-            evidence_request: None,
-            signed_at: None,
-            reason_category: None,
-            appeal: None,
-        };
+        let draft = common::unshipped_taobao_refund("seeded-shop", &format!("seed-{i}"));
         let id = CaseId::parse(uuid::Uuid::now_v7().to_string()).unwrap();
         let change = Case::open(
             id.clone(),

@@ -6,10 +6,7 @@
 //! the seeded deadlines are already due, and the test polls the collector with a time limit.
 
 use aftersales_domain::event::Actor;
-use aftersales_domain::{
-    BoundedText, Case, CaseDraft, CaseId, CaseKind, Fen, Fulfilment, OrderId, PlatformCode, ShopId,
-    TenantId,
-};
+use aftersales_domain::{Case, CaseId, PlatformCode, TenantId};
 use aftersales_platforms::AdapterRegistry;
 use aftersales_proto::v1 as pb;
 use aftersales_proto::v1::aftersales_service_client::AftersalesServiceClient;
@@ -237,28 +234,7 @@ async fn seed(store: &Arc<dyn aftersales_store::Store>, opened: DateTime<Utc>, o
     let change = Case::open(
         CaseId::parse(uuid::Uuid::now_v7().to_string()).unwrap(),
         TenantId::parse(TENANT).unwrap(),
-        CaseDraft {
-            shop: ShopId::parse("shop-1").unwrap(),
-            platform: taobao,
-            platform_case_id: None,
-            order_id: Some(OrderId::parse(order).unwrap()),
-            sub_order_id: None,
-            kind: CaseKind::RefundOnly,
-            fulfilment: Fulfilment::NotShipped,
-            requested_refund: Fen::new(1000).unwrap(),
-            order_total: None,
-            reason: BoundedText::parse("not needed").unwrap(),
-            buyer: BoundedText::parse("b").unwrap(),
-            buyer_address: None,
-            evidence: vec![],
-            order_state: None,
-            trade_success_at: None,
-            task: None,
-            evidence_request: None,
-            signed_at: None,
-            reason_category: None,
-            appeal: None,
-        },
+        common::unshipped_taobao_refund("shop-1", order),
         &policy,
         Actor::merchant("seed"),
         opened,

@@ -508,3 +508,34 @@ pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     LOCK.lock().await
 }
+
+/// An unshipped refund-only Taobao request for 10 yuan on `order` of `shop`, nothing else set:
+/// the case the engine tests seed (TB-04 reminds the merchant 36 h after it opens and refunds
+/// at 48 h).
+pub fn unshipped_taobao_refund(shop: &str, order: &str) -> aftersales_domain::CaseDraft {
+    use aftersales_domain::{
+        BoundedText, CaseKind, Fen, Fulfilment, OrderId, PlatformCode, ShopId,
+    };
+    aftersales_domain::CaseDraft {
+        shop: ShopId::parse(shop).unwrap(),
+        platform: PlatformCode::parse("taobao").unwrap(),
+        platform_case_id: None,
+        order_id: Some(OrderId::parse(order).unwrap()),
+        sub_order_id: None,
+        kind: CaseKind::RefundOnly,
+        fulfilment: Fulfilment::NotShipped,
+        requested_refund: Fen::new(1000).unwrap(),
+        order_total: None,
+        reason: BoundedText::parse("not needed").unwrap(),
+        buyer: BoundedText::parse("b").unwrap(),
+        buyer_address: None,
+        evidence: vec![],
+        order_state: None,
+        trade_success_at: None,
+        task: None,
+        evidence_request: None,
+        signed_at: None,
+        reason_category: None,
+        appeal: None,
+    }
+}
