@@ -1005,7 +1005,8 @@ pub(crate) use read;
 /// - `async fn read_connection(&self) -> Result<C, sqlx::Error>` for reads, where `C`
 ///   dereferences to the driver's connection and has `settle` (see [`read`]),
 /// - `fn direct_reader(&self) -> Option<&DirectReader>` for the hot reads (a case, a page of
-///   cases) when the backend can serve them without sqlx (see [`crate::sqlite_read`]),
+///   cases, the reads every write makes first) when the backend can serve them without sqlx
+///   (see [`crate::sqlite_read`]),
 /// - `fn writer(&self) -> &sqlx::Pool<$db>` for writes other than case writes,
 /// - `fn group(&self) -> &GroupCommit` for case writes (see [`crate::batch`]),
 /// - `fn error(err: sqlx::Error) -> StoreError` to classify driver errors.
@@ -1140,6 +1141,9 @@ macro_rules! impl_store {
                 platform: &aftersales_domain::PlatformCode,
                 platform_case_id: &aftersales_domain::PlatformCaseId,
             ) -> Result<Option<aftersales_domain::Case>, $crate::StoreError> {
+                if let Some(direct) = self.direct_reader() {
+                    return direct.case_by_platform_id(tenant, platform, platform_case_id);
+                }
                 $crate::sql::read!(self, |c| sqlx::query::<$db>($crate::sql::SELECT_CASE_BY_PLATFORM_ID)
                     .bind(tenant.as_str())
                     .bind(platform.as_str())
@@ -1184,6 +1188,9 @@ macro_rules! impl_store {
                 tenant: &aftersales_domain::TenantId,
                 order: &$crate::OrderRef,
             ) -> Result<Vec<aftersales_domain::Case>, $crate::StoreError> {
+                if let Some(direct) = self.direct_reader() {
+                    return direct.cases_on_order(tenant, order);
+                }
                 $crate::sql::read!(self, |c| sqlx::query::<$db>($crate::sql::SELECT_CASES_ON_ORDER)
                     .bind(tenant.as_str())
                     .bind(order.platform.as_str())
@@ -1257,6 +1264,9 @@ macro_rules! impl_store {
                 tenant: &aftersales_domain::TenantId,
                 request_id: &str,
             ) -> Result<Option<$crate::IdempotencyRecord>, $crate::StoreError> {
+                if let Some(direct) = self.direct_reader() {
+                    return direct.idempotent_response(tenant, request_id);
+                }
                 $crate::sql::read!(self, |c| sqlx::query::<$db>($crate::sql::SELECT_IDEMPOTENCY)
                     .bind(tenant.as_str())
                     .bind(request_id)

@@ -1,5 +1,6 @@
-//! The hot SQLite reads (a case by id, a page of cases) run on the calling thread through
-//! rusqlite instead of through sqlx.
+//! The hot SQLite reads (a case by id, a page of cases, and what every write reads first: the
+//! case by its platform id, a stored request, the cases on an order) run on the calling
+//! thread through rusqlite instead of through sqlx.
 //!
 //! Why: sqlx's SQLite driver runs every connection on a thread of its own and passes each
 //! command and each row back through channels. Profiling GetCase (docs/benchmarks.md) put a
@@ -15,8 +16,8 @@
 
 use crate::batch::Statement;
 use crate::sql::{self, SqlRow};
-use crate::StoreError;
-use aftersales_domain::{Case, CaseId, TenantId};
+use crate::{IdempotencyRecord, OrderRef, StoreError};
+use aftersales_domain::{Case, CaseId, PlatformCaseId, PlatformCode, TenantId};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -75,33 +76,94 @@ impl DirectReader {
         result
     }
 
-    pub(crate) fn case(&self, tenant: &TenantId, id: &CaseId) -> Result<Option<Case>, StoreError> {
+    /// The row `sql` selects with `params`, if any, decoded.
+    fn optional_row<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        decode: impl FnOnce(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
         self.with_connection(|conn| {
-            let mut statement = conn.prepare_cached(sql::SELECT_CASE).map_err(error)?;
-            let mut rows = statement
-                .query((tenant.as_str(), id.as_str()))
-                .map_err(error)?;
+            let mut statement = conn.prepare_cached(sql).map_err(error)?;
+            let mut rows = statement.query(params).map_err(error)?;
             match rows.next().map_err(error)? {
-                Some(row) => sql::decode_case(row).map(Some),
+                Some(row) => decode(row).map(Some),
                 None => Ok(None),
             }
         })
     }
 
-    /// The cases a query built by [`sql::case_list_query`] selects, in its order.
-    pub(crate) fn cases(&self, query: &Statement<'_>) -> Result<Vec<Case>, StoreError> {
+    /// Every case `sql` selects with `params`, in its order.
+    fn case_rows(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Case>, StoreError> {
         self.with_connection(|conn| {
-            let mut statement = conn.prepare_cached(query.sql()).map_err(error)?;
-            // The placeholders appear in order ($1, $2, …), so position binds them.
-            let mut rows = statement
-                .query(rusqlite::params_from_iter(query.values()))
-                .map_err(error)?;
+            let mut statement = conn.prepare_cached(sql).map_err(error)?;
+            let mut rows = statement.query(params).map_err(error)?;
             let mut cases = Vec::new();
             while let Some(row) = rows.next().map_err(error)? {
                 cases.push(sql::decode_case(row)?);
             }
             Ok(cases)
         })
+    }
+
+    pub(crate) fn case(&self, tenant: &TenantId, id: &CaseId) -> Result<Option<Case>, StoreError> {
+        self.optional_row(sql::SELECT_CASE, (tenant.as_str(), id.as_str()), |row| {
+            sql::decode_case(row)
+        })
+    }
+
+    /// Every ingest asks this before it writes.
+    pub(crate) fn case_by_platform_id(
+        &self,
+        tenant: &TenantId,
+        platform: &PlatformCode,
+        platform_case_id: &PlatformCaseId,
+    ) -> Result<Option<Case>, StoreError> {
+        self.optional_row(
+            sql::SELECT_CASE_BY_PLATFORM_ID,
+            (
+                tenant.as_str(),
+                platform.as_str(),
+                platform_case_id.as_str(),
+            ),
+            |row| sql::decode_case(row),
+        )
+    }
+
+    /// Every write that carries a request id asks this before it writes.
+    pub(crate) fn idempotent_response(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.optional_row(
+            sql::SELECT_IDEMPOTENCY,
+            (tenant.as_str(), request_id),
+            |row| sql::decode_idempotency(row, tenant),
+        )
+    }
+
+    /// The cases on one order (a platform task's ingest reads them, TB-29).
+    pub(crate) fn cases_on_order(
+        &self,
+        tenant: &TenantId,
+        order: &OrderRef,
+    ) -> Result<Vec<Case>, StoreError> {
+        self.case_rows(
+            sql::SELECT_CASES_ON_ORDER,
+            (
+                tenant.as_str(),
+                order.platform.as_str(),
+                order.shop.as_str(),
+                order.order_id.as_str(),
+            ),
+        )
+    }
+
+    /// The cases a query built by [`sql::case_list_query`] selects, in its order.
+    pub(crate) fn cases(&self, query: &Statement<'_>) -> Result<Vec<Case>, StoreError> {
+        // The placeholders appear in order ($1, $2, …), so position binds them.
+        self.case_rows(query.sql(), rusqlite::params_from_iter(query.values()))
     }
 }
 

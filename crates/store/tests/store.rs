@@ -508,6 +508,7 @@ on_both!(
     api_keys_list_revoke_and_rotate_within_their_tenant,
     events_record_their_caller_and_feed_by_shop,
     corrupt_rows_are_errors,
+    corrupt_rows_fail_the_reads_a_write_makes_first,
     timer_claims_take_due_timers_earliest_first,
     claimed_timers_are_leased_until_the_lease_ends,
     released_timers_are_claimable_at_once,
@@ -1854,6 +1855,44 @@ async fn corrupt_rows_are_errors(ctx: Ctx) {
     assert_eq!(
         seqs(&s.tenant_events(&tenant("acme"), &[], 1, 10).await.unwrap()),
         vec![2]
+    );
+}
+
+/// The reads every write makes first (the case by its platform id, the cases on its order)
+/// refuse a corrupt body as GetCase does, rather than answering "no such case" and letting an
+/// ingest open a duplicate over it. On a SQLite file they run through the direct reader, not
+/// sqlx (docs/benchmarks.md).
+async fn corrupt_rows_fail_the_reads_a_write_makes_first(ctx: Ctx) {
+    let s = &*ctx.store;
+    let change = open(
+        "acme",
+        "case-1",
+        draft("demo", "shop-1", CaseKind::RefundOnly, Some("p-1")),
+        base(),
+    );
+    s.write(insert(change)).await.unwrap();
+    ctx.raw
+        .execute("UPDATE cases SET body = '{}' WHERE id = $1", "case-1")
+        .await;
+    let corrupt = |err: StoreError| {
+        assert!(
+            matches!(&err, StoreError::Corrupt(msg) if msg.contains("cases") && msg.contains("case-1")),
+            "{err:?}"
+        )
+    };
+    corrupt(
+        s.case_by_platform_id(
+            &tenant("acme"),
+            &PlatformCode::parse("demo").unwrap(),
+            &PlatformCaseId::parse("p-1").unwrap(),
+        )
+        .await
+        .unwrap_err(),
+    );
+    corrupt(
+        s.cases_on_order(&tenant("acme"), &order("demo", "shop-1", "order-1"))
+            .await
+            .unwrap_err(),
     );
 }
 
