@@ -107,6 +107,44 @@ pub struct CaseDraft {
     pub appeal: Option<crate::appeal::Appeal>,
 }
 
+impl CaseDraft {
+    /// A draft of what every case has, with none of the optional facts (no order line, total,
+    /// address, evidence, task…). Callers that know more add it with struct update, so a fact
+    /// added to the model later is one more `None` here rather than in each of them.
+    pub fn new(
+        shop: ShopId,
+        platform: PlatformCode,
+        kind: CaseKind,
+        fulfilment: Fulfilment,
+        requested_refund: Fen,
+        reason: BoundedText,
+        buyer: BoundedText,
+    ) -> Self {
+        CaseDraft {
+            shop,
+            platform,
+            platform_case_id: None,
+            order_id: None,
+            sub_order_id: None,
+            kind,
+            fulfilment,
+            requested_refund,
+            order_total: None,
+            reason,
+            buyer,
+            buyer_address: None,
+            evidence: vec![],
+            order_state: None,
+            trade_success_at: None,
+            task: None,
+            evidence_request: None,
+            signed_at: None,
+            reason_category: None,
+            appeal: None,
+        }
+    }
+}
+
 /// What applying a platform record did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlatformOutcome {

@@ -477,26 +477,16 @@ fn open_case(
         .in_force(&taobao, opened)
         .ok_or("no Taobao policy in force")?;
     let draft = CaseDraft {
-        shop: ShopId::parse(shop)?,
-        platform: taobao.clone(),
-        platform_case_id: None,
         order_id: Some(OrderId::parse(order)?),
-        sub_order_id: None,
-        kind: CaseKind::RefundOnly,
-        fulfilment: Fulfilment::NotShipped,
-        requested_refund: Fen::new(1990).map_err(|e| format!("{e:?}"))?,
-        order_total: None,
-        reason: BoundedText::parse("不想要了 / no longer needed").map_err(|e| format!("{e:?}"))?,
-        buyer: BoundedText::parse("tb_buyer").map_err(|e| format!("{e:?}"))?,
-        buyer_address: None,
-        evidence: vec![],
-        order_state: None,
-        trade_success_at: None,
-        task: None,
-        evidence_request: None,
-        signed_at: None,
-        reason_category: None,
-        appeal: None,
+        ..CaseDraft::new(
+            ShopId::parse(shop)?,
+            taobao.clone(),
+            CaseKind::RefundOnly,
+            Fulfilment::NotShipped,
+            Fen::new(1990).map_err(|e| format!("{e:?}"))?,
+            BoundedText::parse("不想要了 / no longer needed").map_err(|e| format!("{e:?}"))?,
+            BoundedText::parse("tb_buyer").map_err(|e| format!("{e:?}"))?,
+        )
     };
     let change = Case::open(
         CaseId::parse(id)?,

@@ -287,26 +287,17 @@ fn new_case(
         .in_force(&taobao, at)
         .ok_or("no Taobao policy in force")?;
     let draft = CaseDraft {
-        shop: ShopId::parse(format!("shop-{}", n % 7))?,
-        platform: taobao.clone(),
-        platform_case_id: None,
         order_id: Some(OrderId::parse(format!("order-{n}"))?),
-        sub_order_id: None,
-        kind: CaseKind::RefundOnly,
-        fulfilment: Fulfilment::Received,
-        requested_refund: Fen::new(1990).map_err(|e| format!("{e:?}"))?,
         order_total: Some(Fen::new(5990).map_err(|e| format!("{e:?}"))?),
-        reason: BoundedText::parse("质量问题 / quality problem").map_err(|e| format!("{e:?}"))?,
-        buyer: BoundedText::parse("tb_buyer").map_err(|e| format!("{e:?}"))?,
-        buyer_address: None,
-        evidence: vec![],
-        order_state: None,
-        trade_success_at: None,
-        task: None,
-        evidence_request: None,
-        signed_at: None,
-        reason_category: None,
-        appeal: None,
+        ..CaseDraft::new(
+            ShopId::parse(format!("shop-{}", n % 7))?,
+            taobao.clone(),
+            CaseKind::RefundOnly,
+            Fulfilment::Received,
+            Fen::new(1990).map_err(|e| format!("{e:?}"))?,
+            BoundedText::parse("质量问题 / quality problem").map_err(|e| format!("{e:?}"))?,
+            BoundedText::parse("tb_buyer").map_err(|e| format!("{e:?}"))?,
+        )
     };
     let change = aftersales_domain::Case::open(
         CaseId::parse(format!("case-{n:08}"))?,

@@ -569,26 +569,16 @@ merchant_actions = ["agree"]
     fn write(id: &str) -> CaseWrite {
         let policy = Policy::parse_toml(POLICY).unwrap();
         let draft = CaseDraft {
-            shop: ShopId::parse("shop-1").unwrap(),
-            platform: aftersales_domain::PlatformCode::parse("demo").unwrap(),
-            platform_case_id: None,
             order_id: Some(aftersales_domain::OrderId::parse("order-1").unwrap()),
-            sub_order_id: None,
-            kind: CaseKind::RefundOnly,
-            fulfilment: Fulfilment::Received,
-            requested_refund: Fen::new(100).unwrap(),
-            order_total: None,
-            reason: BoundedText::parse("r").unwrap(),
-            buyer: BoundedText::parse("b").unwrap(),
-            buyer_address: None,
-            evidence: vec![],
-            order_state: None,
-            trade_success_at: None,
-            task: None,
-            evidence_request: None,
-            signed_at: None,
-            reason_category: None,
-            appeal: None,
+            ..CaseDraft::new(
+                ShopId::parse("shop-1").unwrap(),
+                aftersales_domain::PlatformCode::parse("demo").unwrap(),
+                CaseKind::RefundOnly,
+                Fulfilment::Received,
+                Fen::new(100).unwrap(),
+                BoundedText::parse("r").unwrap(),
+                BoundedText::parse("b").unwrap(),
+            )
         };
         let change = Case::open(
             CaseId::parse(id).unwrap(),

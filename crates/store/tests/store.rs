@@ -578,26 +578,18 @@ fn text(s: &str) -> BoundedText {
 
 fn draft(platform: &str, shop: &str, kind: CaseKind, platform_case_id: Option<&str>) -> CaseDraft {
     CaseDraft {
-        shop: ShopId::parse(shop).unwrap(),
-        platform: PlatformCode::parse(platform).unwrap(),
         platform_case_id: platform_case_id.map(|p| PlatformCaseId::parse(p).unwrap()),
         order_id: Some(OrderId::parse("order-1").unwrap()),
-        sub_order_id: None,
-        kind,
-        fulfilment: Fulfilment::Received,
-        requested_refund: Fen::new(1999).unwrap(),
         order_total: Some(Fen::new(5000).unwrap()),
-        reason: text("arrived broken"),
-        buyer: text("buyer-1"),
-        buyer_address: None,
-        evidence: vec![],
-        order_state: None,
-        trade_success_at: None,
-        task: None,
-        evidence_request: None,
-        signed_at: None,
-        reason_category: None,
-        appeal: None,
+        ..CaseDraft::new(
+            ShopId::parse(shop).unwrap(),
+            PlatformCode::parse(platform).unwrap(),
+            kind,
+            Fulfilment::Received,
+            Fen::new(1999).unwrap(),
+            text("arrived broken"),
+            text("buyer-1"),
+        )
     }
 }
 

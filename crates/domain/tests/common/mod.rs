@@ -8,25 +8,16 @@ use aftersales_domain::{CaseDraft, CaseKind, Fen, OrderId, PlatformCode, ShopId}
 /// 200-yuan order, nothing else set. Tests change what they are about with struct update.
 pub fn draft(platform: &str, kind: CaseKind, fulfilment: Fulfilment) -> CaseDraft {
     CaseDraft {
-        shop: ShopId::parse("shop-1").unwrap(),
-        platform: PlatformCode::parse(platform).unwrap(),
-        platform_case_id: None,
         order_id: Some(OrderId::parse("o-1").unwrap()),
-        sub_order_id: None,
-        kind,
-        fulfilment,
-        requested_refund: Fen::new(12_345).unwrap(),
         order_total: Some(Fen::new(20_000).unwrap()),
-        reason: BoundedText::parse("broken").unwrap(),
-        buyer: BoundedText::parse("buyer").unwrap(),
-        buyer_address: None,
-        evidence: vec![],
-        order_state: None,
-        trade_success_at: None,
-        task: None,
-        evidence_request: None,
-        signed_at: None,
-        reason_category: None,
-        appeal: None,
+        ..CaseDraft::new(
+            ShopId::parse("shop-1").unwrap(),
+            PlatformCode::parse(platform).unwrap(),
+            kind,
+            fulfilment,
+            Fen::new(12_345).unwrap(),
+            BoundedText::parse("broken").unwrap(),
+            BoundedText::parse("buyer").unwrap(),
+        )
     }
 }

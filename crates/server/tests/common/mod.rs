@@ -517,25 +517,15 @@ pub fn unshipped_taobao_refund(shop: &str, order: &str) -> aftersales_domain::Ca
         BoundedText, CaseKind, Fen, Fulfilment, OrderId, PlatformCode, ShopId,
     };
     aftersales_domain::CaseDraft {
-        shop: ShopId::parse(shop).unwrap(),
-        platform: PlatformCode::parse("taobao").unwrap(),
-        platform_case_id: None,
         order_id: Some(OrderId::parse(order).unwrap()),
-        sub_order_id: None,
-        kind: CaseKind::RefundOnly,
-        fulfilment: Fulfilment::NotShipped,
-        requested_refund: Fen::new(1000).unwrap(),
-        order_total: None,
-        reason: BoundedText::parse("not needed").unwrap(),
-        buyer: BoundedText::parse("b").unwrap(),
-        buyer_address: None,
-        evidence: vec![],
-        order_state: None,
-        trade_success_at: None,
-        task: None,
-        evidence_request: None,
-        signed_at: None,
-        reason_category: None,
-        appeal: None,
+        ..aftersales_domain::CaseDraft::new(
+            ShopId::parse(shop).unwrap(),
+            PlatformCode::parse("taobao").unwrap(),
+            CaseKind::RefundOnly,
+            Fulfilment::NotShipped,
+            Fen::new(1000).unwrap(),
+            BoundedText::parse("not needed").unwrap(),
+            BoundedText::parse("b").unwrap(),
+        )
     }
 }
