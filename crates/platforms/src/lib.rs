@@ -68,9 +68,31 @@ pub trait PlatformAdapter: Send + Sync + std::fmt::Debug {
     /// never a default.
     fn map_record(&self, native: &[u8]) -> Result<PlatformInput, MappingError>;
 
-    /// Refuse a policy whose `native` facts (units, encodings) differ from what this adapter
-    /// reads, so the two cannot drift apart unnoticed. Most adapters rely on none.
-    fn check_policy(&self, _policy: &Policy) -> Result<(), String> {
+    /// What this adapter reads where the platform's own documentation is thin (units,
+    /// encodings), as `(key, value)` pairs its policy's `native` table must state the same.
+    /// Most adapters rely on none.
+    fn native_facts(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
+    /// Refuse a policy whose `native` facts differ from [`Self::native_facts`], so the policy
+    /// and the adapter cannot drift apart unnoticed.
+    fn check_policy(&self, policy: &Policy) -> Result<(), String> {
+        for (key, read_as) in self.native_facts() {
+            match policy.native.get(*key) {
+                Some(v) if v == read_as => {}
+                Some(v) => {
+                    return Err(format!(
+                        "native.{key} is {v:?}, but the adapter reads it as {read_as:?}"
+                    ))
+                }
+                None => {
+                    return Err(format!(
+                        "native.{key} is missing; the adapter reads it as {read_as:?}"
+                    ))
+                }
+            }
+        }
         Ok(())
     }
 }

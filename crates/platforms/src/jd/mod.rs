@@ -32,7 +32,7 @@ pub mod transformers;
 mod tests;
 
 use crate::{MappingError, PlatformAdapter};
-use aftersales_domain::{PlatformCode, PlatformInput, Policy};
+use aftersales_domain::{PlatformCode, PlatformInput};
 use model::{JosError, Scalar};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
@@ -276,23 +276,8 @@ impl PlatformAdapter for JdAdapter {
         POLICY_SOURCES
     }
 
-    fn check_policy(&self, policy: &Policy) -> Result<(), String> {
-        for (key, read_as) in NATIVE_FACTS {
-            match policy.native.get(*key) {
-                Some(v) if v == read_as => {}
-                Some(v) => {
-                    return Err(format!(
-                        "native.{key} is {v:?}, but the adapter reads it as {read_as:?}"
-                    ))
-                }
-                None => {
-                    return Err(format!(
-                        "native.{key} is missing; the adapter reads it as {read_as:?}"
-                    ))
-                }
-            }
-        }
-        Ok(())
+    fn native_facts(&self) -> &'static [(&'static str, &'static str)] {
+        NATIVE_FACTS
     }
 
     fn map_record(&self, native: &[u8]) -> Result<PlatformInput, MappingError> {
