@@ -1,7 +1,26 @@
 //! Reading native JSON payloads: errors that show the offending text, and the check that a
-//! payload is an object. Shared by every adapter; each passes its platform code.
+//! payload is an object, and the field helpers every adapter's transformers use. Shared by
+//! every adapter; each passes its platform code.
 
+use crate::taobao::model::Scalar;
 use crate::MappingError;
+
+/// Put the record's path in front of a bare field name.
+pub(crate) fn under(prefix: &str, mut e: MappingError) -> MappingError {
+    e.field = format!("{prefix}.{}", e.field);
+    e
+}
+
+/// Treat `""` like an absent field: every platform here writes empty strings for unset
+/// optional text.
+pub(crate) fn present(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// A scalar that is there and not an empty string.
+pub(crate) fn present_scalar(v: &Option<Scalar>) -> Option<&Scalar> {
+    v.as_ref().filter(|s| !s.text().trim().is_empty())
+}
 
 /// A serde_json error as a mapping error naming the field and quoting the text around it.
 pub(crate) fn json_error(

@@ -47,18 +47,7 @@ pub(crate) fn missing(field: &str) -> MappingError {
     err(field, "", "required field is missing")
 }
 
-pub(crate) fn under(prefix: &str, mut e: MappingError) -> MappingError {
-    e.field = format!("{prefix}.{}", e.field);
-    e
-}
-
-pub(crate) fn present(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-}
-
-pub(crate) fn present_scalar(v: &Option<Scalar>) -> Option<&Scalar> {
-    v.as_ref().filter(|s| !s.text().trim().is_empty())
-}
+pub(crate) use crate::json::{present, present_scalar, under};
 
 /// A code sent as a number or a numeric string.
 fn code_of<'a>(field: &str, raw: &'a Scalar) -> Result<&'a str, MappingError> {

@@ -54,21 +54,7 @@ pub(crate) fn missing(field: &str) -> MappingError {
     err(field, "", "required field is missing")
 }
 
-/// Put the record's path in front of a bare field name.
-pub(crate) fn under(prefix: &str, mut e: MappingError) -> MappingError {
-    e.field = format!("{prefix}.{}", e.field);
-    e
-}
-
-/// Treat `""` like an absent field: PDD writes empty strings for unset optional text.
-pub(crate) fn present(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-}
-
-/// A scalar that is there and not an empty string.
-pub(crate) fn present_scalar(v: &Option<Scalar>) -> Option<&Scalar> {
-    v.as_ref().filter(|s| !s.text().trim().is_empty())
-}
+pub(crate) use crate::json::{present, present_scalar, under};
 
 /// The text of a code sent as a number or a string (`2`, `"2"`).
 fn code_text(raw: &Scalar) -> &str {

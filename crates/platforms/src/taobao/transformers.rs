@@ -25,10 +25,7 @@ pub(crate) fn missing(field: &str) -> MappingError {
     err(field, "", "required field is missing")
 }
 
-/// Treat `""` like an absent field: TOP writes empty strings for unset optional text.
-pub(crate) fn present(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-}
+pub(crate) use crate::json::present;
 
 // ---------------------------------------------------------------------------------------------
 // Refund.status
