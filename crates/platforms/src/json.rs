@@ -38,6 +38,31 @@ pub(crate) fn json_error(
     )
 }
 
+/// The content object of a message (Taobao TMC, Pinduoduo's message service): the string's
+/// value when it came as a string holding JSON, else the object itself.
+pub(crate) fn content_text(
+    platform: &str,
+    raw: &serde_json::value::RawValue,
+) -> Result<String, MappingError> {
+    let text = raw.get().trim();
+    let object = if text.starts_with('"') {
+        serde_json::from_str::<String>(text)
+            .map_err(|e| json_error(platform, "content", text, &e, "not a JSON string"))?
+    } else {
+        text.to_string()
+    };
+    if object.trim_start().starts_with('{') {
+        Ok(object)
+    } else {
+        Err(MappingError::new(
+            platform,
+            "content",
+            object,
+            "expected a JSON object, or a string holding one",
+        ))
+    }
+}
+
 /// The text around a serde_json error position, so the caller sees the offending value.
 fn snippet(input: &str, line: usize, column: usize) -> String {
     let Some(l) = input.lines().nth(line.saturating_sub(1)) else {
@@ -119,4 +144,40 @@ pub(crate) fn only_item(
         ));
     }
     Ok(list.remove(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::value::RawValue;
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_string()).unwrap()
+    }
+
+    #[test]
+    fn a_message_content_is_an_object_or_a_string_holding_one() {
+        let object = r#"{"refund_id":1}"#;
+        assert_eq!(content_text("taobao", &raw(object)).unwrap(), object);
+        let as_string = serde_json::to_string(object).unwrap();
+        assert_eq!(content_text("taobao", &raw(&as_string)).unwrap(), object);
+
+        for not_an_object in [r#""refund 1""#, "42", "[1]"] {
+            let e = content_text("pinduoduo", &raw(not_an_object)).unwrap_err();
+            assert_eq!(
+                (e.platform.as_str(), e.field.as_str()),
+                ("pinduoduo", "content")
+            );
+            assert!(e.problem.contains("expected a JSON object"), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn empty_text_is_absent_and_a_path_goes_in_front_of_the_field() {
+        assert_eq!(present(&Some("  ".into())), None);
+        assert_eq!(present(&Some(" a ".into())), Some("a"));
+        assert_eq!(present(&None), None);
+        let e = under("refund", MappingError::new("jd", "status", "9", "unknown"));
+        assert_eq!(e.field, "refund.status");
+    }
 }

@@ -110,33 +110,16 @@ pub fn parse_payload(native: &[u8]) -> Result<RefundMessage, MappingError> {
                 .map_err(|_| err(member, raw.get(), "the message type must be a JSON string"))
         })
         .transpose()?;
-    let content = m.content.map(|raw| content_text(&raw)).transpose()?;
+    let content = m
+        .content
+        .map(|raw| crate::json::content_text(super::PLATFORM, &raw))
+        .transpose()?;
     Ok(RefundMessage {
         topic,
         topic_member: member,
         mall_id: m.mall_id.map(|s| s.text().to_string()),
         content,
     })
-}
-
-/// The content object's text: the string's value when it came as a string, else the object.
-fn content_text(raw: &RawValue) -> Result<String, MappingError> {
-    let text = raw.get().trim();
-    let object = if text.starts_with('"') {
-        serde_json::from_str::<String>(text)
-            .map_err(|e| json_error("content", text, &e, "not a JSON string"))?
-    } else {
-        text.to_string()
-    };
-    if object.trim_start().starts_with('{') {
-        Ok(object)
-    } else {
-        Err(err(
-            "content",
-            object,
-            "expected a JSON object, or a string holding one",
-        ))
-    }
 }
 
 impl RefundMessageContent {

@@ -123,29 +123,11 @@ pub fn parse_payload(native: &[u8]) -> Result<TmcMessage, MappingError> {
                 .map_err(|_| err("topic", raw.get(), "the topic must be a JSON string"))
         })
         .transpose()?;
-    let content = message.content.map(|raw| content_text(&raw)).transpose()?;
+    let content = message
+        .content
+        .map(|raw| crate::json::content_text(PLATFORM, &raw))
+        .transpose()?;
     Ok(TmcMessage { topic, content })
-}
-
-/// The content object's text: the string's value when TMC sent it as a string, else the
-/// object itself.
-fn content_text(raw: &RawValue) -> Result<String, MappingError> {
-    let text = raw.get().trim();
-    let object = if text.starts_with('"') {
-        serde_json::from_str::<String>(text)
-            .map_err(|e| json_error("content", text, &e, "not a JSON string"))?
-    } else {
-        text.to_string()
-    };
-    if object.trim_start().starts_with('{') {
-        Ok(object)
-    } else {
-        Err(err(
-            "content",
-            object,
-            "expected a JSON object, or a string holding one",
-        ))
-    }
 }
 
 impl RefundMessageContent {
