@@ -13,9 +13,9 @@ use aftersales_proto::v1::aftersales_service_client::AftersalesServiceClient;
 use aftersales_server::{
     open_store, serve, DeadlineEngine, EngineOptions, ServeOptions, Services, SweepReport,
 };
+use aftersales_store::scratch::{self, ScratchDatabase};
 use aftersales_store::Store;
 use chrono::{DateTime, Utc};
-use sqlx::Connection;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,8 +31,6 @@ pub enum Backend {
     Sqlite,
     Postgres,
 }
-
-pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// Run the same test body on both backends, as two tests named `sqlite` and `postgres`.
 #[macro_export]
@@ -53,70 +51,17 @@ macro_rules! on_both_backends {
     };
 }
 
-enum Database {
-    Sqlite { path: std::path::PathBuf },
-    Postgres { admin_url: String, name: String },
-}
-
-impl Database {
-    async fn create(backend: Backend) -> (Database, String) {
-        let unique = uuid::Uuid::new_v4().simple().to_string();
-        match backend {
-            Backend::Sqlite => {
-                let dir = std::env::temp_dir().join("aftersales-tests");
-                std::fs::create_dir_all(&dir).expect("temp dir");
-                let path = dir.join(format!("{unique}.db"));
-                let url = format!("sqlite://{}", path.display());
-                (Database::Sqlite { path }, url)
-            }
-            Backend::Postgres => {
-                let admin_url = std::env::var("AFTERSALES_TEST_POSTGRES_URL")
-                    .unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_string());
-                let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
-                    panic!(
-                        "PostgreSQL is required for the postgres half of the suite and is not reachable at \
-                         {admin_url}: {e}. Start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) \
-                         or point AFTERSALES_TEST_POSTGRES_URL at a server where this user may CREATE DATABASE."
-                    )
-                });
-                let name = format!("aftersales_e2e_{unique}");
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create test database");
-                let _ = conn.close().await;
-                let url = match admin_url.rfind('/') {
-                    Some(i)
-                        if admin_url[..i].contains("://")
-                            && i > admin_url.find("://").unwrap() + 2 =>
-                    {
-                        let (base, rest) = admin_url.split_at(i);
-                        let query = rest.find('?').map(|q| &rest[q..]).unwrap_or("");
-                        format!("{base}/{name}{query}")
-                    }
-                    _ => format!("{admin_url}/{name}"),
-                };
-                (Database::Postgres { admin_url, name }, url)
-            }
+/// A fresh database per test (`aftersales_store::scratch`).
+async fn create_database(backend: Backend) -> (ScratchDatabase, String) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join("aftersales-tests");
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            ScratchDatabase::sqlite(&dir, "e2e")
         }
-    }
-
-    async fn drop_now(&self) {
-        match self {
-            Database::Sqlite { path } => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
-            Database::Postgres { admin_url, name } => {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(admin_url).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await;
-                    let _ = conn.close().await;
-                }
-            }
-        }
+        Backend::Postgres => ScratchDatabase::postgres(&scratch::admin_url(), "aftersales_e2e")
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
     }
 }
 
@@ -130,7 +75,7 @@ pub struct TestServer {
     pub engine: DeadlineEngine,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
-    database: Database,
+    database: ScratchDatabase,
 }
 
 /// The instant every test's clock starts at: a Saturday morning in Beijing.
@@ -169,7 +114,7 @@ impl TestServer {
         backend: Backend,
         configure: impl FnOnce(&mut ServeOptions),
     ) -> TestServer {
-        let (database, url) = Database::create(backend).await;
+        let (database, url) = create_database(backend).await;
         let store = open_store(&url, 8, None).await.expect("open store");
         let clock = ManualClock::new(test_epoch());
         let services = Services::new(store.clone(), Arc::new(clock.clone())).expect("services");
@@ -330,8 +275,8 @@ impl TestServer {
     /// The SQLite file behind a SQLite test server.
     pub fn sqlite_path(&self) -> Option<&std::path::Path> {
         match &self.database {
-            Database::Sqlite { path } => Some(path),
-            Database::Postgres { .. } => None,
+            ScratchDatabase::Sqlite { path } => Some(path),
+            ScratchDatabase::Postgres { .. } => None,
         }
     }
 
@@ -357,7 +302,9 @@ impl TestServer {
         if let Some(task) = self.task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
-        self.database.drop_now().await;
+        if let Err(e) = self.database.drop_now().await {
+            eprintln!("{e}");
+        }
     }
 }
 

@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aftersales_proto::v1 as pb;
+use aftersales_store::scratch::{self, ScratchDatabase};
 use pb::aftersales_service_client::AftersalesServiceClient;
 use sqlx::Connection;
 use tonic::metadata::MetadataValue;
@@ -503,11 +504,10 @@ fn echo_server() -> Res<()> {
 // ---------------------------------------------------------------------------------------------
 // Databases
 
-/// A database for one backend's run, dropped at the end unless it was given.
+/// A database for one backend's run: a scratch one, dropped at the end, or the one given.
 struct Database {
     url: String,
-    drop_pg: Option<(String, String)>,
-    sqlite_file: Option<std::path::PathBuf>,
+    scratch: Option<ScratchDatabase>,
 }
 
 /// The database name in a PostgreSQL URL, which its backends show in their process title.
@@ -519,52 +519,24 @@ fn postgres_database_name(backend: Backend, url: &str) -> Option<String> {
         .filter(|name| !name.is_empty())
 }
 
-fn admin_url() -> String {
-    std::env::var("AFTERSALES_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
 impl Database {
     async fn fresh(backend: Backend) -> Res<Database> {
-        let unique = uuid::Uuid::new_v4().simple().to_string();
-        match backend {
-            Backend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("aftersales-load-{unique}.db"));
-                Ok(Database {
-                    url: format!("sqlite://{}", path.display()),
-                    drop_pg: None,
-                    sqlite_file: Some(path),
-                })
-            }
+        let (scratch, url) = match backend {
+            Backend::Sqlite => ScratchDatabase::sqlite(&std::env::temp_dir(), "aftersales-load"),
             Backend::Postgres => {
-                let admin = admin_url();
-                let name = format!("aftersales_load_{unique}");
-                let mut conn = sqlx::PgConnection::connect(&admin).await?;
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await?;
-                conn.close().await?;
-                let base = &admin[..admin.rfind('/').ok_or("bad admin URL")?];
-                Ok(Database {
-                    url: format!("{base}/{name}"),
-                    drop_pg: Some((admin, name)),
-                    sqlite_file: None,
-                })
+                ScratchDatabase::postgres(&scratch::admin_url(), "aftersales_load").await?
             }
-        }
+        };
+        Ok(Database {
+            url,
+            scratch: Some(scratch),
+        })
     }
 
     async fn drop_now(self) {
-        if let Some(path) = &self.sqlite_file {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
-        }
-        if let Some((admin, name)) = &self.drop_pg {
-            if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await;
+        if let Some(scratch) = self.scratch {
+            if let Err(e) = scratch.drop_now().await {
+                eprintln!("{e}");
             }
         }
     }
@@ -1226,8 +1198,7 @@ async fn run_backend(backend: Backend, args: &Args, report: &mut Report) -> Res<
     let db = match &args.database_url {
         Some(url) => Database {
             url: url.clone(),
-            drop_pg: None,
-            sqlite_file: None,
+            scratch: None,
         },
         None => Database::fresh(backend).await?,
     };

@@ -1185,7 +1185,7 @@ async fn postgres_outage_under_load() {
     let _serial = common::exclusive().await;
     let test = "pg-outage";
     let pg = PrivatePostgres::start();
-    let (db, url) = Db::fresh_on(&pg.admin_url(), "outage").await;
+    let (db, url) = Db::fresh_on(&pg.admin_url()).await;
     let key = create_key(&url, TENANT, "loader");
     let store = aftersales_store::connect(&url, 2)
         .await

@@ -29,6 +29,7 @@ use aftersales_domain::{
     PolicyRegistry, ShopId, TenantId,
 };
 use aftersales_platforms::AdapterRegistry;
+use aftersales_store::scratch::{self, ScratchDatabase};
 use aftersales_store::{CaseWrite, PostgresStore, SqliteStore, Store, WriteMode};
 use chrono::{DateTime, Utc};
 use sqlx::Connection;
@@ -121,60 +122,14 @@ fn parse_args() -> Res<Args> {
 // ---------------------------------------------------------------------------------------------
 // Databases
 
-fn admin_url() -> String {
-    std::env::var("AFTERSALES_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-enum Db {
-    Sqlite(std::path::PathBuf),
-    Postgres { admin: String, name: String },
-}
-
-impl Db {
-    async fn create(backend: Backend) -> Res<(Db, String)> {
-        let unique = uuid::Uuid::new_v4().simple().to_string();
-        match backend {
-            Backend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("aftersales_bench_{unique}.db"));
-                let url = format!("sqlite://{}", path.display());
-                Ok((Db::Sqlite(path), url))
-            }
-            Backend::Postgres => {
-                let admin = admin_url();
-                let mut conn = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .map_err(|e| format!("PostgreSQL is required at {admin}: {e}"))?;
-                let name = format!("aftersales_bench_{unique}");
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await?;
-                let _ = conn.close().await;
-                let base = &admin[..admin.rfind('/').ok_or("admin URL without a database")?];
-                let url = format!("{base}/{name}");
-                Ok((Db::Postgres { admin, name }, url))
-            }
+/// A fresh database for one backend's run (`aftersales_store::scratch`).
+async fn create_scratch(backend: Backend) -> Res<(ScratchDatabase, String)> {
+    Ok(match backend {
+        Backend::Sqlite => ScratchDatabase::sqlite(&std::env::temp_dir(), "aftersales_bench"),
+        Backend::Postgres => {
+            ScratchDatabase::postgres(&scratch::admin_url(), "aftersales_bench").await?
         }
-    }
-
-    async fn drop_now(&self) {
-        match self {
-            Db::Sqlite(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
-            Db::Postgres { admin, name } => match sqlx::PgConnection::connect(admin).await {
-                Ok(mut conn) => {
-                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    if let Err(e) = sqlx::query(&drop).execute(&mut conn).await {
-                        eprintln!("could not drop database {name}: {e}");
-                    }
-                }
-                Err(e) => eprintln!("could not drop database {name}: {e}"),
-            },
-        }
-    }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -432,14 +387,16 @@ async fn bench(backend: Backend, args: &Args, policies: &PolicyRegistry) -> Res<
     let deadlines = writes[0].case.deadlines.len();
     let events = writes[0].events.len();
 
-    let (db, url) = Db::create(backend).await?;
+    let (db, url) = create_scratch(backend).await?;
     let outcome = async {
         let (raw_took, raw_setup) = raw(backend, &url, args).await?;
         let run = store_writes(backend, &url, args, warmup, writes).await?;
         Ok::<_, Error>((raw_took, raw_setup, run))
     }
     .await;
-    db.drop_now().await;
+    if let Err(e) = db.drop_now().await {
+        eprintln!("{e}");
+    }
     let (raw_took, raw_setup, run) = outcome?;
 
     let raw_rate = rate(args.writes, raw_took);

@@ -19,6 +19,7 @@ mod batch;
 pub mod group_commit;
 pub mod postgres;
 mod postgres_read;
+pub mod scratch;
 mod sql;
 pub mod sqlite;
 mod sqlite_checkpoint;

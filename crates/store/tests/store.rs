@@ -11,6 +11,7 @@ use aftersales_domain::{
     PlatformCaseId, PlatformCode, PlatformStatus, Policy, RefreshNeeded, Shipment, ShopId,
     TenantId,
 };
+use aftersales_store::scratch::{self, ScratchDatabase};
 use aftersales_store::{
     ApiKeyRecord, Caller, CaseQuery, CaseWrite, ClaimedTimer, DueDeadline, DueDeadlineCursor,
     DueDeadlineQuery, IdempotencyRecord, OrderRef, PostgresStore, SqliteStore, Store, StoreError,
@@ -381,40 +382,16 @@ where
     }
 }
 
-/// The PostgreSQL server the tests create their databases on.
-fn admin_postgres_url() -> String {
-    std::env::var("AFTERSALES_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
 /// Run `body` on a database created for it alone, dropped afterwards even if the body panics.
 async fn on_postgres<F, Fut>(start: Start, body: F)
 where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let admin_url = admin_postgres_url();
-    let mut admin = PgConnection::connect(&admin_url)
+    let (scratch, url) = ScratchDatabase::postgres(&scratch::admin_url(), "aftersales_test")
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL is not reachable at {admin_url}: {e}\n\
-                 The store tests run on PostgreSQL as well as SQLite and do not skip it.\n\
-                 Start the local server:  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n\
-                 or set AFTERSALES_TEST_POSTGRES_URL to a server where the user may CREATE DATABASE."
-            )
-        });
-    let name = format!("aftersales_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("CREATE DATABASE {name} failed (the test user needs CREATEDB): {e}")
-        });
-
-    let options = PgConnectOptions::from_str(&admin_url)
-        .unwrap()
-        .database(&name);
+        .unwrap_or_else(|e| panic!("{e}"));
+    let options = PgConnectOptions::from_str(&url).unwrap();
     let run = async {
         if let Start::Upgrade { version, seed } = start {
             let old = PgPoolOptions::new()
@@ -449,11 +426,7 @@ where
         outcome
     };
     let outcome = run.await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap_or_else(|e| panic!("DROP DATABASE {name} failed: {e}"));
-    let _ = admin.close().await;
+    scratch.drop_now().await.unwrap_or_else(|e| panic!("{e}"));
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }
@@ -2613,7 +2586,7 @@ async fn timer_migration_backfills_existing_deadlines(ctx: Ctx) {
 
 /// The admin URL the PostgreSQL tests use, with `params` (`sslmode=…`) appended.
 fn postgres_url_with(params: &str) -> String {
-    let url = admin_postgres_url();
+    let url = scratch::admin_url();
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{params}")
 }

@@ -11,67 +11,34 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use sqlx::Connection;
+use aftersales_store::scratch::{self, ScratchDatabase};
 
 pub const TENANT: &str = "acme";
 
 /// A database of its own for one test, dropped (SQLite files removed, PostgreSQL database
 /// dropped) by [`Db::drop_now`].
-pub enum Db {
-    Sqlite(PathBuf),
-    Postgres { admin: String, name: String },
-}
+pub struct Db(ScratchDatabase);
 
 impl Db {
     pub async fn fresh(postgres: bool) -> (Db, String) {
-        let unique = uuid::Uuid::new_v4().simple().to_string();
         if !postgres {
-            let path = std::env::temp_dir().join(format!("aftersales-faults-{unique}.db"));
-            let url = format!("sqlite://{}", path.display());
-            return (Db::Sqlite(path), url);
+            let (db, url) = ScratchDatabase::sqlite(&std::env::temp_dir(), "aftersales-faults");
+            return (Db(db), url);
         }
-        let admin = std::env::var("AFTERSALES_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        Self::fresh_on(&admin, &unique).await
+        Self::fresh_on(&scratch::admin_url()).await
     }
 
     /// A fresh database on the PostgreSQL server `admin` connects to.
-    pub async fn fresh_on(admin: &str, unique: &str) -> (Db, String) {
-        let mut conn = sqlx::PgConnection::connect(admin)
+    pub async fn fresh_on(admin: &str) -> (Db, String) {
+        let (db, url) = ScratchDatabase::postgres(admin, "aftersales_faults")
             .await
-            .unwrap_or_else(|e| panic!("PostgreSQL is required at {admin}: {e}"));
-        let name = format!("aftersales_faults_{unique}");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let _ = conn.close().await;
-        let base = &admin[..admin.rfind('/').unwrap()];
-        let url = format!("{base}/{name}");
-        (
-            Db::Postgres {
-                admin: admin.to_string(),
-                name,
-            },
-            url,
-        )
+            .unwrap_or_else(|e| panic!("{e}"));
+        (Db(db), url)
     }
 
     pub async fn drop_now(self) {
-        match self {
-            Db::Sqlite(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
-            Db::Postgres { admin, name } => {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await;
-                    let _ = conn.close().await;
-                }
-            }
+        if let Err(e) = self.0.drop_now().await {
+            eprintln!("{e}");
         }
     }
 }
