@@ -43,13 +43,13 @@ use aftersales_domain::{
 };
 use aftersales_platforms::AdapterRegistry;
 use aftersales_server::{DeadlineEngine, EngineOptions, SweepReport};
+use aftersales_store::scratch::{self, ScratchDatabase};
 use aftersales_store::{Store, TimerClaim, TimerKind};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use futures::FutureExt;
 use sqlx::Connection;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -202,6 +202,9 @@ struct Figures {
     rows: Vec<(String, String)>,
     targets: Vec<(String, String, bool)>,
     notes: Vec<String>,
+    /// A correctness check failed: the figures measured something other than the work asked
+    /// for, and the run exits non-zero.
+    broken: bool,
 }
 
 impl Figures {
@@ -313,59 +316,14 @@ fn markdown_table(figures: &[Figures]) -> String {
 // ---------------------------------------------------------------------------------------------
 // Databases
 
-enum Db {
-    Sqlite(PathBuf),
-    Postgres { admin: String, name: String },
-}
-
-fn admin_url() -> String {
-    std::env::var("AFTERSALES_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-impl Db {
-    async fn create(backend: Backend) -> Res<(Db, String)> {
-        let unique = uuid::Uuid::new_v4().simple().to_string();
-        match backend {
-            Backend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("aftersales_bench_{unique}.db"));
-                let url = format!("sqlite://{}", path.display());
-                Ok((Db::Sqlite(path), url))
-            }
-            Backend::Postgres => {
-                let admin = admin_url();
-                let mut conn = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .map_err(|e| format!("PostgreSQL is required at {admin}: {e}"))?;
-                let name = format!("aftersales_bench_{unique}");
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await?;
-                let base = &admin[..admin.rfind('/').ok_or("admin URL without a database")?];
-                let url = format!("{base}/{name}");
-                Ok((Db::Postgres { admin, name }, url))
-            }
+/// A fresh database for one backend's run (`aftersales_store::scratch`).
+async fn create_scratch(backend: Backend) -> Res<(ScratchDatabase, String)> {
+    Ok(match backend {
+        Backend::Sqlite => ScratchDatabase::sqlite(&std::env::temp_dir(), "aftersales_bench"),
+        Backend::Postgres => {
+            ScratchDatabase::postgres(&scratch::admin_url(), "aftersales_bench").await?
         }
-    }
-
-    async fn drop_now(&self) {
-        match self {
-            Db::Sqlite(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
-            Db::Postgres { admin, name } => match sqlx::PgConnection::connect(admin).await {
-                Ok(mut conn) => {
-                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    if let Err(e) = sqlx::query(&drop).execute(&mut conn).await {
-                        eprintln!("could not drop database {name}: {e}");
-                    }
-                }
-                Err(e) => eprintln!("could not drop database {name}: {e}"),
-            },
-        }
-    }
+    })
 }
 
 /// A direct connection beside the store, for bulk seeding, EXPLAIN and counting.
@@ -716,9 +674,10 @@ fn seed_statements(backend: Backend, t: &Template, series: &str, due: &str) -> V
     );
     let cases = format!(
         "INSERT INTO cases (tenant_id, id, shop_id, platform, platform_case_id, kind, state, \
-           next_deadline_at, platform_version, version, created_at, updated_at, body) \
+           next_deadline_at, platform_version, version, created_at, updated_at, order_id, \
+           sub_order_id, body) \
          SELECT tenant, id, shop, '{platform}', NULL, '{kind}', '{state}', due_s * 1000, NULL, 1, \
-           {opened_s} * 1000, {opened_s} * 1000, {body} \
+           {opened_s} * 1000, {opened_s} * 1000, ord, NULL, {body} \
          FROM {src}",
         platform = t.platform,
         kind = t.kind,
@@ -763,9 +722,13 @@ async fn check_seeded(
         Option<i64>,
         String,
         Option<String>,
+        i64,
+        Option<String>,
+        Option<String>,
     );
+    // The version and the order line are what a later write's UPDATE matches the row by.
     let sql = "SELECT c.body, c.next_deadline_at, c.created_at, c.updated_at, d.due_at, \
-                      d.remind_at, d.state, d.shop_id \
+                      d.remind_at, d.state, d.shop_id, c.version, c.order_id, c.sub_order_id \
                FROM cases c JOIN deadlines d ON d.tenant_id = c.tenant_id AND d.case_id = c.id \
                WHERE c.tenant_id = $1 AND c.id = $2";
     for &n in ns {
@@ -778,7 +741,8 @@ async fn check_seeded(
         if rows.len() != 1 {
             bail!("case n={n}: {} deadline rows, expected 1", rows.len());
         }
-        let (body, next, created, updated, due_at, remind_at, state, shop) = &rows[0];
+        let (body, next, created, updated, due_at, remind_at, state, shop, version, order, sub) =
+            &rows[0];
         let due_s = layout.due_s(rule, n);
         let opened = DateTime::from_timestamp(due_s - t.due_after_s, 0).ok_or("time")?;
         let expected = open_case(policies, &tenant, &shop_of(n), &id, &order_of(n), opened)?;
@@ -795,6 +759,9 @@ async fn check_seeded(
             d.remind_at.map(|t| t.timestamp_millis()),
             d.state.as_str(),
             Some(expected.shop.as_str()),
+            expected.version,
+            expected.order_id.as_ref().map(|o| o.as_str()),
+            expected.sub_order_id.as_ref().map(|o| o.as_str()),
         );
         let got = (
             *next,
@@ -804,6 +771,9 @@ async fn check_seeded(
             *remind_at,
             state.as_str(),
             shop.as_deref(),
+            *version,
+            order.as_deref(),
+            sub.as_deref(),
         );
         if want != got {
             bail!("case n={n}: columns {got:?}, expected {want:?}");
@@ -1177,14 +1147,16 @@ async fn pg_db_counters(admin: &mut sqlx::PgConnection, db: &str) -> Res<(i64, i
 // The steps
 
 async fn run_backend(backend: Backend, args: &Args) -> Res<Figures> {
-    let (db, url) = Db::create(backend).await?;
+    let (db, url) = create_scratch(backend).await?;
     let outcome = std::panic::AssertUnwindSafe(run_steps(backend, args, &db, &url))
         .catch_unwind()
         .await;
     if args.keep {
         println!("kept the {} database: {url}", backend.name());
     } else {
-        db.drop_now().await;
+        if let Err(e) = db.drop_now().await {
+            eprintln!("{e}");
+        }
     }
     match outcome {
         Ok(r) => r,
@@ -1192,7 +1164,7 @@ async fn run_backend(backend: Backend, args: &Args) -> Res<Figures> {
     }
 }
 
-async fn run_steps(backend: Backend, args: &Args, db: &Db, url: &str) -> Res<Figures> {
+async fn run_steps(backend: Backend, args: &Args, db: &ScratchDatabase, url: &str) -> Res<Figures> {
     let mut fig = Figures {
         backend: backend.name(),
         ..Figures::default()
@@ -1534,6 +1506,7 @@ async fn run_steps(backend: Backend, args: &Args, db: &Db, url: &str) -> Res<Fig
     );
     if !fire_ok {
         fig.note("the fire step did not fire exactly the seeded deadlines; see the SweepReport");
+        fig.broken = true;
     }
     let target_rate = match backend {
         Backend::Sqlite => TARGET_FIRE_PER_SEC_SQLITE,
@@ -1614,14 +1587,14 @@ async fn run_steps(backend: Backend, args: &Args, db: &Db, url: &str) -> Res<Fig
         ),
     );
     let mut admin = match (backend, db) {
-        (Backend::Postgres, Db::Postgres { admin, .. }) => {
-            Some(sqlx::PgConnection::connect(admin).await?)
+        (Backend::Postgres, ScratchDatabase::Postgres { admin_url, .. }) => {
+            Some(sqlx::PgConnection::connect(admin_url).await?)
         }
         _ => None,
     };
     let db_name = match db {
-        Db::Postgres { name, .. } => name.clone(),
-        Db::Sqlite(_) => String::new(),
+        ScratchDatabase::Postgres { name, .. } => name.clone(),
+        ScratchDatabase::Sqlite { .. } => String::new(),
     };
     let pids_before = match &mut admin {
         Some(a) => pg_backend_pids(a, &db_name).await?,
@@ -1808,7 +1781,7 @@ fn main() {
             }
         }
     }
-    if failed {
+    if failed || all.iter().any(|f| f.broken) {
         std::process::exit(1);
     }
 }
