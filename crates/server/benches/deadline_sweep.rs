@@ -43,7 +43,7 @@ use aftersales_domain::{
 };
 use aftersales_platforms::AdapterRegistry;
 use aftersales_server::{DeadlineEngine, EngineOptions, SweepReport};
-use aftersales_store::scratch::{self, ScratchDatabase};
+use aftersales_store::scratch::ScratchDatabase;
 use aftersales_store::{Store, TimerClaim, TimerKind};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use futures::FutureExt;
@@ -315,16 +315,6 @@ fn markdown_table(figures: &[Figures]) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // Databases
-
-/// A fresh database for one backend's run (`aftersales_store::scratch`).
-async fn create_scratch(backend: Backend) -> Res<(ScratchDatabase, String)> {
-    Ok(match backend {
-        Backend::Sqlite => ScratchDatabase::sqlite(&std::env::temp_dir(), "aftersales_bench"),
-        Backend::Postgres => {
-            ScratchDatabase::postgres(&scratch::admin_url(), "aftersales_bench").await?
-        }
-    })
-}
 
 /// A direct connection beside the store, for bulk seeding, EXPLAIN and counting.
 enum Conn {
@@ -1147,7 +1137,8 @@ async fn pg_db_counters(admin: &mut sqlx::PgConnection, db: &str) -> Res<(i64, i
 // The steps
 
 async fn run_backend(backend: Backend, args: &Args) -> Res<Figures> {
-    let (db, url) = create_scratch(backend).await?;
+    let (db, url) =
+        ScratchDatabase::fresh(backend == Backend::Postgres, "aftersales_bench").await?;
     let outcome = std::panic::AssertUnwindSafe(run_steps(backend, args, &db, &url))
         .catch_unwind()
         .await;

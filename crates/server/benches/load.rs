@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aftersales_proto::v1 as pb;
-use aftersales_store::scratch::{self, ScratchDatabase};
+use aftersales_store::scratch::ScratchDatabase;
 use pb::aftersales_service_client::AftersalesServiceClient;
 use sqlx::Connection;
 use tonic::metadata::MetadataValue;
@@ -521,12 +521,8 @@ fn postgres_database_name(backend: Backend, url: &str) -> Option<String> {
 
 impl Database {
     async fn fresh(backend: Backend) -> Res<Database> {
-        let (scratch, url) = match backend {
-            Backend::Sqlite => ScratchDatabase::sqlite(&std::env::temp_dir(), "aftersales-load"),
-            Backend::Postgres => {
-                ScratchDatabase::postgres(&scratch::admin_url(), "aftersales_load").await?
-            }
-        };
+        let (scratch, url) =
+            ScratchDatabase::fresh(backend == Backend::Postgres, "aftersales_load").await?;
         Ok(Database {
             url,
             scratch: Some(scratch),

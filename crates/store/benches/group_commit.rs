@@ -29,7 +29,7 @@ use aftersales_domain::{
     PolicyRegistry, ShopId, TenantId,
 };
 use aftersales_platforms::AdapterRegistry;
-use aftersales_store::scratch::{self, ScratchDatabase};
+use aftersales_store::scratch::ScratchDatabase;
 use aftersales_store::{CaseWrite, PostgresStore, SqliteStore, Store, WriteMode};
 use chrono::{DateTime, Utc};
 use sqlx::Connection;
@@ -121,16 +121,6 @@ fn parse_args() -> Res<Args> {
 
 // ---------------------------------------------------------------------------------------------
 // Databases
-
-/// A fresh database for one backend's run (`aftersales_store::scratch`).
-async fn create_scratch(backend: Backend) -> Res<(ScratchDatabase, String)> {
-    Ok(match backend {
-        Backend::Sqlite => ScratchDatabase::sqlite(&std::env::temp_dir(), "aftersales_bench"),
-        Backend::Postgres => {
-            ScratchDatabase::postgres(&scratch::admin_url(), "aftersales_bench").await?
-        }
-    })
-}
 
 // ---------------------------------------------------------------------------------------------
 // Raw INSERT rate
@@ -387,7 +377,8 @@ async fn bench(backend: Backend, args: &Args, policies: &PolicyRegistry) -> Res<
     let deadlines = writes[0].case.deadlines.len();
     let events = writes[0].events.len();
 
-    let (db, url) = create_scratch(backend).await?;
+    let (db, url) =
+        ScratchDatabase::fresh(backend == Backend::Postgres, "aftersales_bench").await?;
     let outcome = async {
         let (raw_took, raw_setup) = raw(backend, &url, args).await?;
         let run = store_writes(backend, &url, args, warmup, writes).await?;

@@ -38,6 +38,16 @@ pub enum ScratchDatabase {
 }
 
 impl ScratchDatabase {
+    /// A new database named after `prefix`: a PostgreSQL one on [`admin_url`] when
+    /// `postgres`, else a SQLite file in the temp dir.
+    pub async fn fresh(postgres: bool, prefix: &str) -> Result<(Self, String), String> {
+        if postgres {
+            Self::postgres(&admin_url(), prefix).await
+        } else {
+            Ok(Self::sqlite(&std::env::temp_dir(), prefix))
+        }
+    }
+
     /// A new SQLite file `<prefix>-<unique>.db` in `dir` (created by the store that opens it)
     /// and its URL.
     pub fn sqlite(dir: &Path, prefix: &str) -> (Self, String) {

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use aftersales_store::scratch::{self, ScratchDatabase};
+use aftersales_store::scratch::ScratchDatabase;
 
 pub const TENANT: &str = "acme";
 
@@ -21,11 +21,10 @@ pub struct Db(ScratchDatabase);
 
 impl Db {
     pub async fn fresh(postgres: bool) -> (Db, String) {
-        if !postgres {
-            let (db, url) = ScratchDatabase::sqlite(&std::env::temp_dir(), "aftersales-faults");
-            return (Db(db), url);
-        }
-        Self::fresh_on(&scratch::admin_url()).await
+        let (db, url) = ScratchDatabase::fresh(postgres, "aftersales_faults")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        (Db(db), url)
     }
 
     /// A fresh database on the PostgreSQL server `admin` connects to.
