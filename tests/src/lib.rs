@@ -13,7 +13,7 @@ use aftersales_proto::v1::aftersales_service_client::AftersalesServiceClient;
 use aftersales_server::{
     open_store, serve, DeadlineEngine, EngineOptions, ServeOptions, Services, SweepReport,
 };
-use aftersales_store::scratch::{self, ScratchDatabase};
+use aftersales_store::scratch::ScratchDatabase;
 use aftersales_store::Store;
 use chrono::{DateTime, Utc};
 use std::net::SocketAddr;
@@ -49,20 +49,6 @@ macro_rules! on_both_backends {
             }
         )*
     };
-}
-
-/// A fresh database per test (`aftersales_store::scratch`).
-async fn create_database(backend: Backend) -> (ScratchDatabase, String) {
-    match backend {
-        Backend::Sqlite => {
-            let dir = std::env::temp_dir().join("aftersales-tests");
-            std::fs::create_dir_all(&dir).expect("temp dir");
-            ScratchDatabase::sqlite(&dir, "e2e")
-        }
-        Backend::Postgres => ScratchDatabase::postgres(&scratch::admin_url(), "aftersales_e2e")
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    }
 }
 
 /// A running server and what a test needs to drive it.
@@ -114,7 +100,10 @@ impl TestServer {
         backend: Backend,
         configure: impl FnOnce(&mut ServeOptions),
     ) -> TestServer {
-        let (database, url) = create_database(backend).await;
+        let (database, url) =
+            ScratchDatabase::fresh(backend == Backend::Postgres, "aftersales_e2e")
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
         let store = open_store(&url, 8, None).await.expect("open store");
         let clock = ManualClock::new(test_epoch());
         let services = Services::new(store.clone(), Arc::new(clock.clone())).expect("services");

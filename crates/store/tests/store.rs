@@ -388,7 +388,7 @@ where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let (scratch, url) = ScratchDatabase::postgres(&scratch::admin_url(), "aftersales_test")
+    let (scratch, url) = ScratchDatabase::fresh(true, "aftersales_test")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let options = PgConnectOptions::from_str(&url).unwrap();
