@@ -291,89 +291,120 @@ pub struct PlatformStatus {
 }
 
 /// One after-sales matter on one order line (or, for deposit release, one shop).
+///
+/// Stored as JSON, the body every read decodes. Empty fields are left out of it: a Taobao
+/// refund's body carried some 25 `null`s, a third of its keys, and each was parsed on every
+/// GetCase and for every case of a ListCases page. Bodies written with them still read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Case {
     pub id: CaseId,
     pub tenant: TenantId,
     pub shop: ShopId,
     pub platform: PlatformCode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_case_id: Option<PlatformCaseId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<OrderId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub_order_id: Option<OrderId>,
     pub kind: CaseKind,
     pub state: CaseState,
     pub fulfilment: Fulfilment,
     /// What the buyer asked for.
     pub requested_refund: Fen,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_total: Option<Fen>,
     /// What was actually paid back, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refunded: Option<Fen>,
     /// TB-11 express refund (极速退款 / 先行垫付): what the platform paid the buyer in advance.
     /// The case stays open until the goods reach the merchant or arbitration ends; the
     /// platform recovers the advance from the merchant's refund.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_advance: Option<Fen>,
     pub reason: BoundedText,
     pub buyer: BoundedText,
     /// CM-01: the order's state when the request was opened, when known.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_state: Option<OrderState>,
     /// When the trade succeeded (交易成功); the after-sales window runs from it (TB-01).
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::stored_time::option"
+    )]
     pub trade_success_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buyer_address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_address: Option<Address>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_shipment: Option<Shipment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reship_shipment: Option<Shipment>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<EvidenceRef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deadlines: Vec<Deadline>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_status: Option<PlatformStatus>,
     /// The platform's version stamp (Taobao refund_version / modified, as epoch millis):
     /// an older record than this one is never applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_version: Option<i64>,
     /// Raw platform fields kept for the record (good_status, cs_status, refund_phase…).
     pub platform_attributes: BTreeMap<String, String>,
     /// Set when a platform message announced a change the stored record does not show yet.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needs_refresh: Option<RefreshNeeded>,
     /// The signed-elsewhere platform task (TB-20 … TB-31), for that kind only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<crate::task::SignedElsewhereTask>,
     /// The evidence the platform asked for (PD-E1 … PD-E8), for that kind only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence_request: Option<crate::evidence::EvidenceRequest>,
     /// PD-E10: when the merchant signed for the buyer's return, accepting its condition.
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::stored_time::option"
+    )]
     pub return_signed_at: Option<DateTime<Utc>>,
     /// When the buyer signed for the goods (PD-01's window starts there).
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::stored_time::option"
+    )]
     pub signed_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_category: Option<ReasonCategory>,
     /// PD-02: who pays for the return shipping, decided by the reason when the case opened.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_shipping_payer: Option<crate::deadline::DueParty>,
     /// The merchant opened it and the buyer has to confirm (PD-06).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub merchant_initiated: bool,
     /// AL-01: the after-sales plan agreed with the buyer.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_plan: Option<crate::action::ReturnPlan>,
     /// For an appeal: its ground, what is appealed and the evidence (AL-20 … AL-22).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub appeal: Option<crate::appeal::Appeal>,
     /// The platform's ruling, once recorded (AL-20).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ruling: Option<crate::appeal::Ruling>,
     /// A deposit-release case's latest evaluation (AL-10 … AL-12).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deposit: Option<crate::deposit::DepositTracking>,
     /// X-03: the merchant's checks on the buyer's satisfaction after resolution, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub satisfaction_checks: Vec<crate::satisfaction::SatisfactionCheck>,
     /// The policy version in force when the case opened; deadlines are always computed from it.
     pub policy_version: String,
+    #[serde(with = "crate::stored_time")]
     pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::stored_time")]
     pub updated_at: DateTime<Utc>,
     /// Incremented on every change; the API's etag.
     pub version: i64,
@@ -397,5 +428,50 @@ impl Case {
 
     pub fn etag(&self) -> String {
         format!("\"{}\"", self.version)
+    }
+}
+
+#[cfg(test)]
+mod stored_body_tests {
+    use super::*;
+
+    /// A Taobao refund's body as the store wrote it before empty fields were left out.
+    const BODY_WITH_NULLS: &str = r#"{"id":"01a2500a-e386-7636-8c6d-4c8a975176a7","tenant":"bench","shop":"shop-0","platform":"taobao","platform_case_id":"179663922000000000","order_id":"t179663922000000000","sub_order_id":"t179663922000000000-1","kind":"refund_only","state":"awaiting_merchant","fulfilment":"not_shipped","requested_refund":12000,"order_total":12000,"refunded":null,"platform_advance":null,"reason":"不想要了 — 拍错了","buyer":"tb_buyer","order_state":"awaiting_shipment","trade_success_at":null,"buyer_address":null,"return_address":null,"return_shipment":null,"reship_shipment":null,"evidence":[],"deadlines":[{"key":"merchant_response_unshipped","rule_id":"TB-04","due_party":"merchant","due_at":"2026-12-09T10:27:00Z","remind_at":"2026-12-08T22:27:00Z","consequence":"auto_refund","source":"policy","computed_due_at":null,"state":"active","started_at":"2026-12-07T10:27:00Z","reminded_at":null,"closed_at":null,"assumed":false}],"platform_status":{"code":"WAIT_SELLER_AGREE","text":"等待卖家同意"},"platform_version":1796639220568,"platform_attributes":{"cs_status":"1","good_status":"BUYER_NOT_RECEIVED","has_good_return":"false","modified":"2026-12-07 18:27:00","order_status":"WAIT_SELLER_SEND_GOODS","payment":"120.00","refund_phase":"onsale","refund_version":"1796639220568","remind_exist_timeout":"false","remind_type":"0","seller_nick":"flagship","title":"羊毛大衣"},"needs_refresh":null,"task":null,"evidence_request":null,"return_signed_at":null,"signed_at":null,"reason_category":null,"return_shipping_payer":null,"merchant_initiated":false,"return_plan":null,"appeal":null,"ruling":null,"deposit":null,"policy_version":"taobao-2024-01-01","created_at":"2026-12-07T10:27:00.614227856Z","updated_at":"2026-12-07T10:27:00.614227856Z","version":1}"#;
+
+    #[test]
+    fn a_body_with_nulls_reads_as_the_compact_body_of_the_same_case() {
+        let old: Case = serde_json::from_str(BODY_WITH_NULLS).unwrap();
+        let compact = serde_json::to_string(&old).unwrap();
+        assert!(!compact.contains("null"), "{compact}");
+        assert!(!compact.contains("\"evidence\""), "{compact}");
+        assert!(!compact.contains("\"assumed\""), "{compact}");
+        assert!(compact.len() * 4 < BODY_WITH_NULLS.len() * 3, "{compact}");
+        let reread: Case = serde_json::from_str(&compact).unwrap();
+        assert_eq!(reread, old);
+        assert_eq!(old.platform_attributes.len(), 12);
+        assert_eq!(old.deadlines[0].rule_id, "TB-04");
+        assert_eq!(
+            old.created_at,
+            "2026-12-07T10:27:00.614227856Z"
+                .parse::<DateTime<Utc>>()
+                .unwrap()
+        );
+        assert_eq!(old.deadlines[0].reminded_at, None);
+    }
+
+    #[test]
+    fn present_optional_fields_are_still_written() {
+        let mut case: Case = serde_json::from_str(BODY_WITH_NULLS).unwrap();
+        case.signed_at = Some(case.created_at);
+        case.merchant_initiated = true;
+        case.deadlines[0].assumed = true;
+        let body = serde_json::to_string(&case).unwrap();
+        assert!(
+            body.contains("\"signed_at\":\"2026-12-07T10:27:00.614227856Z\""),
+            "{body}"
+        );
+        assert!(body.contains("\"merchant_initiated\":true"), "{body}");
+        assert!(body.contains("\"assumed\":true"), "{body}");
+        assert_eq!(serde_json::from_str::<Case>(&body).unwrap(), case);
     }
 }

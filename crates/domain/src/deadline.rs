@@ -94,25 +94,45 @@ pub struct Deadline {
     /// The catalogue rule it enforces, e.g. `TB-07`.
     pub rule_id: String,
     pub due_party: DueParty,
+    #[serde(with = "crate::stored_time")]
     pub due_at: DateTime<Utc>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::stored_time::option"
+    )]
     pub remind_at: Option<DateTime<Utc>>,
     pub consequence: Consequence,
     pub source: DeadlineSource,
     /// When the platform's deadline overrides, the policy's own computation is kept here.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::stored_time::option"
+    )]
     pub computed_due_at: Option<DateTime<Utc>>,
     pub state: DeadlineState,
     /// When the deadline started running (the state change that opened it).
+    #[serde(with = "crate::stored_time")]
     pub started_at: DateTime<Utc>,
     /// When the "about to time out" signal went out (X-02, TB-23); at most once.
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::stored_time::option"
+    )]
     pub reminded_at: Option<DateTime<Utc>>,
     /// When it left `Active` (met, cancelled or fired).
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::stored_time::option"
+    )]
     pub closed_at: Option<DateTime<Utc>>,
     /// True when its period or consequence is assumed rather than published by the platform
     /// (JD-06), or when a working-day count ran past the years the holiday calendar covers and
     /// weekends alone were skipped.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub assumed: bool,
 }
 

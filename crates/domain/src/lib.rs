@@ -23,6 +23,7 @@ pub mod money;
 pub mod policy;
 pub mod satisfaction;
 pub mod state;
+pub mod stored_time;
 pub mod task;
 pub mod text;
 pub mod time;
