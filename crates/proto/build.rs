@@ -17,6 +17,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prost::Message::encode_to_vec(&fds),
     )?;
     tonic_prost_build::configure()
+        // The domain keeps platform attributes in a BTreeMap: the message takes it by move,
+        // with no rehashing per answer, and encodes them in a stable order.
+        .btree_map(".aftersales.v1.Case.platform_attributes")
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;

@@ -148,9 +148,13 @@ fn shipment_to_pb(s: &Shipment) -> pb::Shipment {
 }
 
 pub fn deadline_to_pb(d: &Deadline) -> pb::Deadline {
+    deadline_into_pb(d.clone())
+}
+
+fn deadline_into_pb(d: Deadline) -> pb::Deadline {
     pb::Deadline {
-        key: d.key.clone(),
-        rule_id: d.rule_id.clone(),
+        key: d.key,
+        rule_id: d.rule_id,
         due_party: due_party_to_pb(d.due_party) as i32,
         due_time: Some(timestamp(d.due_at)),
         remind_time: d.remind_at.map(timestamp),
@@ -207,122 +211,151 @@ pub fn due_party_from_pb(p: pb::DueParty) -> Option<DParty> {
     }
 }
 
-pub fn case_to_pb(c: &Case) -> pb::Case {
+/// The API's view of a case, built by moving the stored case's strings and maps into the
+/// message: GetCase and every page of ListCases decode a case only to hand it over, and
+/// cloning its fields was a measurable part of each call (docs/benchmarks.md). The
+/// destructuring is exhaustive so that a new field on `Case` cannot be forgotten here.
+pub fn case_to_pb(c: Case) -> pb::Case {
+    let next_deadline_time = c.next_deadline_at().map(timestamp);
+    let etag = c.etag();
+    let Case {
+        id,
+        tenant: _,
+        shop,
+        platform,
+        platform_case_id,
+        order_id,
+        sub_order_id,
+        kind,
+        state,
+        fulfilment,
+        requested_refund,
+        order_total,
+        refunded,
+        platform_advance,
+        reason,
+        buyer,
+        order_state,
+        trade_success_at,
+        buyer_address,
+        return_address,
+        return_shipment,
+        reship_shipment,
+        evidence,
+        deadlines,
+        platform_status,
+        platform_version,
+        platform_attributes,
+        needs_refresh,
+        task,
+        evidence_request,
+        return_signed_at,
+        signed_at,
+        reason_category,
+        return_shipping_payer,
+        merchant_initiated,
+        return_plan,
+        appeal,
+        ruling,
+        deposit,
+        satisfaction_checks,
+        policy_version,
+        created_at,
+        updated_at,
+        version: _,
+    } = c;
     pb::Case {
-        name: case_name(&c.id),
-        shop: c.shop.to_string(),
-        platform: c.platform.to_string(),
-        platform_case_id: c
-            .platform_case_id
-            .as_ref()
-            .map(|i| i.to_string())
-            .unwrap_or_default(),
-        order_id: c
-            .order_id
-            .as_ref()
-            .map(|i| i.to_string())
-            .unwrap_or_default(),
-        sub_order_id: c
-            .sub_order_id
-            .as_ref()
-            .map(|i| i.to_string())
-            .unwrap_or_default(),
-        kind: kind_to_pb(c.kind) as i32,
-        state: state_to_pb(c.state) as i32,
-        fulfilment: fulfilment_to_pb(c.fulfilment) as i32,
-        requested_refund_fen: c.requested_refund.get(),
-        order_total_fen: c.order_total.map(Fen::get).unwrap_or_default(),
-        refunded_fen: c.refunded.map(Fen::get).unwrap_or_default(),
-        reason: c.reason.as_str().into(),
-        buyer: c.buyer.as_str().into(),
-        buyer_address: c.buyer_address.as_ref().map(address_to_pb),
-        return_address: c.return_address.as_ref().map(address_to_pb),
-        return_shipment: c.return_shipment.as_ref().map(shipment_to_pb),
-        reship_shipment: c.reship_shipment.as_ref().map(shipment_to_pb),
-        evidence: c
-            .evidence
-            .iter()
+        name: case_name(&id),
+        shop: shop.into(),
+        platform: platform.into(),
+        platform_case_id: platform_case_id.map(String::from).unwrap_or_default(),
+        order_id: order_id.map(String::from).unwrap_or_default(),
+        sub_order_id: sub_order_id.map(String::from).unwrap_or_default(),
+        kind: kind_to_pb(kind) as i32,
+        state: state_to_pb(state) as i32,
+        fulfilment: fulfilment_to_pb(fulfilment) as i32,
+        requested_refund_fen: requested_refund.get(),
+        order_total_fen: order_total.map(Fen::get).unwrap_or_default(),
+        refunded_fen: refunded.map(Fen::get).unwrap_or_default(),
+        reason: reason.into(),
+        buyer: buyer.into(),
+        buyer_address: buyer_address.as_ref().map(address_to_pb),
+        return_address: return_address.as_ref().map(address_to_pb),
+        return_shipment: return_shipment.as_ref().map(shipment_to_pb),
+        reship_shipment: reship_shipment.as_ref().map(shipment_to_pb),
+        evidence: evidence
+            .into_iter()
             .map(|e| pb::EvidenceRef {
                 kind: e.kind.as_str().into(),
-                uri: e.uri.as_str().into(),
-                sha256: e.sha256.clone().unwrap_or_default(),
-                note: e.note.as_str().into(),
+                uri: e.uri.into(),
+                sha256: e.sha256.unwrap_or_default(),
+                note: e.note.into(),
             })
             .collect(),
-        deadlines: c.deadlines.iter().map(deadline_to_pb).collect(),
-        next_deadline_time: c.next_deadline_at().map(timestamp),
-        platform_status: c.platform_status.as_ref().map(|s| pb::PlatformStatus {
-            code: s.code.clone(),
-            text: s.text.clone(),
+        deadlines: deadlines.into_iter().map(deadline_into_pb).collect(),
+        next_deadline_time,
+        platform_status: platform_status.map(|s| pb::PlatformStatus {
+            code: s.code,
+            text: s.text,
         }),
-        platform_version: c.platform_version.unwrap_or_default(),
-        platform_attributes: c.platform_attributes.clone().into_iter().collect(),
-        policy_version: c.policy_version.clone(),
-        create_time: Some(timestamp(c.created_at)),
-        update_time: Some(timestamp(c.updated_at)),
-        etag: c.etag(),
-        order_state: c
-            .order_state
-            .map_or(pb::OrderState::Unspecified, order_state_to_pb) as i32,
-        trade_success_time: c.trade_success_at.map(timestamp),
-        platform_advance_fen: c.platform_advance.map(Fen::get).unwrap_or_default(),
-        needs_refresh: c.needs_refresh.is_some(),
-        refresh_topic: c
-            .needs_refresh
-            .as_ref()
-            .map(|r| r.topic.clone())
-            .unwrap_or_default(),
-        signed_elsewhere_task: c.task.as_ref().map(|t| task_to_pb(c, t)),
-        evidence_request: c
-            .evidence_request
+        platform_version: platform_version.unwrap_or_default(),
+        platform_attributes,
+        policy_version,
+        create_time: Some(timestamp(created_at)),
+        update_time: Some(timestamp(updated_at)),
+        etag,
+        order_state: order_state.map_or(pb::OrderState::Unspecified, order_state_to_pb) as i32,
+        trade_success_time: trade_success_at.map(timestamp),
+        platform_advance_fen: platform_advance.map(Fen::get).unwrap_or_default(),
+        needs_refresh: needs_refresh.is_some(),
+        refresh_topic: needs_refresh.map(|r| r.topic).unwrap_or_default(),
+        signed_elsewhere_task: task.as_ref().map(|t| task_to_pb(state, t)),
+        evidence_request: evidence_request
             .as_ref()
             .map(crate::evidence::request_to_pb),
-        return_signed_time: c.return_signed_at.map(timestamp),
-        signed_time: c.signed_at.map(timestamp),
-        reason_category: c.reason_category.map_or(0, |r| reason_to_pb(r) as i32),
-        return_shipping_payer: c
-            .return_shipping_payer
-            .map_or(0, |p| due_party_to_pb(p) as i32),
-        merchant_initiated: c.merchant_initiated,
-        return_plan: c.return_plan.as_ref().map(|p| pb::ReturnPlan {
-            address: p.address.as_str().into(),
-            recipient: p.recipient.as_str().into(),
-            phone: p.phone.as_str().into(),
-            carrier: p.carrier.as_str().into(),
+        return_signed_time: return_signed_at.map(timestamp),
+        signed_time: signed_at.map(timestamp),
+        reason_category: reason_category.map_or(0, |r| reason_to_pb(r) as i32),
+        return_shipping_payer: return_shipping_payer.map_or(0, |p| due_party_to_pb(p) as i32),
+        merchant_initiated,
+        return_plan: return_plan.map(|p| pb::ReturnPlan {
+            address: p.address.into(),
+            recipient: p.recipient.into(),
+            phone: p.phone.into(),
+            carrier: p.carrier.into(),
             freight: match p.freight {
                 aftersales_domain::action::FreightPayment::Collect => pb::FreightPayment::Collect,
                 aftersales_domain::action::FreightPayment::Prepaid => pb::FreightPayment::Prepaid,
             } as i32,
-            carrier_requirement: p.carrier_requirement.as_str().into(),
+            carrier_requirement: p.carrier_requirement.into(),
             return_within_days: p.return_within_days as i32,
-            goods_condition: p.goods_condition.as_str().into(),
-            chat_record: p.chat_record.as_str().into(),
+            goods_condition: p.goods_condition.into(),
+            chat_record: p.chat_record.into(),
         }),
-        appeal: c.appeal.as_ref().map(|a| pb::Appeal {
+        appeal: appeal.map(|a| pb::Appeal {
             ground: crate::evidence::appeal_ground_to_pb(a.ground) as i32,
-            appealed: a.appealed.as_str().into(),
-            statement: a.statement.as_str().into(),
+            appealed: a.appealed.into(),
+            statement: a.statement.into(),
             evidence: a.evidence.iter().map(crate::evidence::item_to_pb).collect(),
         }),
-        ruling: c.ruling.as_ref().map(|r| pb::Ruling {
+        ruling: ruling.map(|r| pb::Ruling {
             in_favour_of: match r.in_favour_of {
                 aftersales_domain::appeal::RulingFor::Buyer => pb::RulingFor::Buyer,
                 aftersales_domain::appeal::RulingFor::Merchant => pb::RulingFor::Merchant,
             } as i32,
-            note: r.note.as_str().into(),
+            note: r.note.into(),
             record_time: Some(timestamp(r.recorded_at)),
         }),
-        satisfaction_checks: c
-            .satisfaction_checks
+        satisfaction_checks: satisfaction_checks
             .iter()
             .map(satisfaction_check_to_pb)
             .collect(),
-        deposit: c.deposit.as_ref().map(|d| pb::DepositTracking {
+        deposit: deposit.map(|d| pb::DepositTracking {
             evaluate_time: Some(timestamp(d.evaluated_at)),
             step: i32::from(d.step),
             conditions_hold_time: d.conditions_hold_at.map(timestamp),
             unfreeze_time: d.unfreezes_at.map(timestamp),
-            blockers: d.blockers.clone(),
+            blockers: d.blockers,
         }),
     }
 }
@@ -376,8 +409,8 @@ fn outcome_to_pb(o: TaskOutcome) -> pb::TaskOutcome {
     }
 }
 
-fn task_to_pb(c: &Case, t: &SignedElsewhereTask) -> pb::SignedElsewhereTask {
-    let state = TaskState::of(c.state);
+fn task_to_pb(case_state: CaseState, t: &SignedElsewhereTask) -> pb::SignedElsewhereTask {
+    let state = TaskState::of(case_state);
     pb::SignedElsewhereTask {
         delivery_address: t.delivery_address.clone(),
         signing_location: t.signing_location.clone(),

@@ -554,7 +554,7 @@ impl AftersalesApi {
                     });
                 }
             };
-            let response = case_to_pb(&change.case);
+            let response = case_to_pb(change.case.clone());
             let write = CaseWrite {
                 idempotency: self.idempotency(request_id, method, &fingerprint, &response),
                 mode: WriteMode::Update {
@@ -718,7 +718,7 @@ impl AftersalesApi {
                                 .replay(&p.tenant, &req.request_id, METHOD, &fingerprint)
                                 .await?;
                             return Ok(replayed.unwrap_or(pb::IngestPlatformCaseResponse {
-                                case: Some(case_to_pb(&case)),
+                                case: Some(case_to_pb(case)),
                                 outcome: pb::IngestOutcome::Unchanged as i32,
                                 platform_case_id,
                             }));
@@ -757,7 +757,7 @@ impl AftersalesApi {
                 }
             };
             let response = pb::IngestPlatformCaseResponse {
-                case: Some(case_to_pb(&write.case)),
+                case: Some(case_to_pb(write.case.clone())),
                 outcome: outcome as i32,
                 platform_case_id: platform_case_id.clone(),
             };
@@ -821,7 +821,7 @@ impl AftersalesApi {
             }
             let change = case.note_platform_notice(&notice, self.clock.now());
             let response = pb::IngestPlatformCaseResponse {
-                case: Some(case_to_pb(&change.case)),
+                case: Some(case_to_pb(change.case.clone())),
                 outcome: pb::IngestOutcome::RefreshRequested as i32,
                 platform_case_id: platform_case_id.clone(),
             };
@@ -942,7 +942,7 @@ impl AftersalesApi {
             }
         };
         Span::current().record("case_id", change.case.id.as_str());
-        let response = case_to_pb(&change.case);
+        let response = case_to_pb(change.case.clone());
         let write = CaseWrite {
             idempotency: self.idempotency(request_id, method, &fingerprint, &response),
             case: change.case,
@@ -988,7 +988,7 @@ impl AftersalesApi {
             .page_tokens
             .finish_page(&mut cases, size, &scope, |c| c.id.to_string());
         Ok(pb::ListCasesResponse {
-            cases: cases.iter().map(case_to_pb).collect(),
+            cases: cases.into_iter().map(case_to_pb).collect(),
             next_page_token,
         })
     }
@@ -1065,7 +1065,7 @@ impl AftersalesApi {
         let policy = self.policy_of(&case)?;
         let steps = case.project_timeline(policy, self.clock.now(), max_steps);
         Ok(pb::ProjectCaseTimelineResponse {
-            case: Some(case_to_pb(&case)),
+            case: Some(case_to_pb(case)),
             steps: steps.iter().map(timeline_step_to_pb).collect(),
         })
     }
@@ -1317,9 +1317,7 @@ impl AftersalesService for AftersalesApi {
     ) -> Result<Response<pb::Case>, Status> {
         as_caller!(request, |p, req| {
             let id = parse_case_name("name", &req.name)?;
-            Ok(case_to_pb(
-                &self.load_case(&p, &id, Permission::Read).await?,
-            ))
+            Ok(case_to_pb(self.load_case(&p, &id, Permission::Read).await?))
         })
     }
 

@@ -39,6 +39,12 @@ impl BoundedText {
     }
 }
 
+impl From<BoundedText> for String {
+    fn from(text: BoundedText) -> String {
+        text.0
+    }
+}
+
 impl AsRef<str> for BoundedText {
     fn as_ref(&self) -> &str {
         &self.0
