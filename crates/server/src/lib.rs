@@ -4,6 +4,7 @@
 pub mod deadlines;
 pub mod metrics;
 pub mod telemetry;
+pub mod transport;
 
 pub use deadlines::{DeadlineEngine, EngineOptions, SweepReport};
 
@@ -223,12 +224,7 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(service)
-        // Nagle's algorithm held every small answer back ~40 ms waiting for the client's
-        // delayed ACK (tonic's own nodelay setting does not apply to a listener passed in).
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            signal,
-        );
+        .serve_with_incoming_shutdown(transport::incoming(listener), signal);
     tokio::pin!(server);
     tokio::select! {
         r = &mut server => return r.map_err(|e| StartError::Other(e.to_string())),
