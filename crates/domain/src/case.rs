@@ -331,7 +331,7 @@ pub struct Case {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "crate::stored_time::option"
+        deserialize_with = "crate::stored_time::optional_time"
     )]
     pub trade_success_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -367,14 +367,14 @@ pub struct Case {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "crate::stored_time::option"
+        deserialize_with = "crate::stored_time::optional_time"
     )]
     pub return_signed_at: Option<DateTime<Utc>>,
     /// When the buyer signed for the goods (PD-01's window starts there).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "crate::stored_time::option"
+        deserialize_with = "crate::stored_time::optional_time"
     )]
     pub signed_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -402,9 +402,9 @@ pub struct Case {
     pub satisfaction_checks: Vec<crate::satisfaction::SatisfactionCheck>,
     /// The policy version in force when the case opened; deadlines are always computed from it.
     pub policy_version: String,
-    #[serde(with = "crate::stored_time")]
+    #[serde(deserialize_with = "crate::stored_time::time")]
     pub created_at: DateTime<Utc>,
-    #[serde(with = "crate::stored_time")]
+    #[serde(deserialize_with = "crate::stored_time::time")]
     pub updated_at: DateTime<Utc>,
     /// Incremented on every change; the API's etag.
     pub version: i64,

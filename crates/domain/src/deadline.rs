@@ -94,12 +94,12 @@ pub struct Deadline {
     /// The catalogue rule it enforces, e.g. `TB-07`.
     pub rule_id: String,
     pub due_party: DueParty,
-    #[serde(with = "crate::stored_time")]
+    #[serde(deserialize_with = "crate::stored_time::time")]
     pub due_at: DateTime<Utc>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "crate::stored_time::option"
+        deserialize_with = "crate::stored_time::optional_time"
     )]
     pub remind_at: Option<DateTime<Utc>>,
     pub consequence: Consequence,
@@ -108,25 +108,25 @@ pub struct Deadline {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "crate::stored_time::option"
+        deserialize_with = "crate::stored_time::optional_time"
     )]
     pub computed_due_at: Option<DateTime<Utc>>,
     pub state: DeadlineState,
     /// When the deadline started running (the state change that opened it).
-    #[serde(with = "crate::stored_time")]
+    #[serde(deserialize_with = "crate::stored_time::time")]
     pub started_at: DateTime<Utc>,
     /// When the "about to time out" signal went out (X-02, TB-23); at most once.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "crate::stored_time::option"
+        deserialize_with = "crate::stored_time::optional_time"
     )]
     pub reminded_at: Option<DateTime<Utc>>,
     /// When it left `Active` (met, cancelled or fired).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "crate::stored_time::option"
+        deserialize_with = "crate::stored_time::optional_time"
     )]
     pub closed_at: Option<DateTime<Utc>>,
     /// True when its period or consequence is assumed rather than published by the platform

@@ -6,10 +6,11 @@
 //! GetCase costs the server (docs/benchmarks.md). The body only ever holds what chrono's
 //! `Serialize` wrote — `2026-12-07T10:27:00Z` or with a 1–9 digit fraction — so that shape is
 //! read by hand, and anything else (an older body, a hand-edited row) falls back to chrono's
-//! parser, which accepts every RFC 3339 time it did before. Writing is chrono's, unchanged.
+//! parser, which accepts every RFC 3339 time it did before. Writing is chrono's, unchanged:
+//! fields name these with `deserialize_with` only.
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer};
 
 /// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` by hand; `None` for any other shape.
 fn parse_canonical(s: &str) -> Option<DateTime<Utc>> {
@@ -68,27 +69,16 @@ impl serde::de::Visitor<'_> for TimeVisitor {
     }
 }
 
-pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    t.serialize(s)
-}
-
-pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+/// For `#[serde(deserialize_with = …)]` on a stored time; writing stays chrono's own.
+pub fn time<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
     d.deserialize_str(TimeVisitor)
 }
 
-/// The same for an optional time (`null` or absent is `None`).
-pub mod option {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
-        t.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-        #[derive(Deserialize)]
-        struct Time(#[serde(with = "super")] DateTime<Utc>);
-        Ok(Option::<Time>::deserialize(d)?.map(|Time(t)| t))
-    }
+/// The same for an optional time (`null` or absent is `None`; absent needs `default`).
+pub fn optional_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Time(#[serde(deserialize_with = "time")] DateTime<Utc>);
+    Ok(Option::<Time>::deserialize(d)?.map(|Time(t)| t))
 }
 
 #[cfg(test)]
@@ -154,9 +144,9 @@ mod tests {
 
     #[test]
     fn optional_times_read_null_absent_and_present() {
-        #[derive(Deserialize, Serialize, PartialEq, Debug)]
+        #[derive(Deserialize, serde::Serialize, PartialEq, Debug)]
         struct Row {
-            #[serde(default, with = "super::option")]
+            #[serde(default, deserialize_with = "super::optional_time")]
             at: Option<DateTime<Utc>>,
         }
         let at = Utc.with_ymd_and_hms(2026, 12, 7, 10, 27, 0).unwrap();
