@@ -455,8 +455,21 @@ impl Drop for Process {
     }
 }
 
+/// The server under test, or, when `AFTERSALES_BENCH_SERVER_WRAPPER` names a command (say
+/// `valgrind --tool=callgrind --instr-atstart=no`), the server run under it: profiles are
+/// taken of the same process, settings and load as the figures (docs/benchmarks.md).
 fn server_command(url: &str, pool: u32) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aftersales"));
+    let binary = env!("CARGO_BIN_EXE_aftersales");
+    let wrapper = std::env::var("AFTERSALES_BENCH_SERVER_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut cmd = match words.next() {
+        Some(program) => {
+            let mut cmd = Command::new(program);
+            cmd.args(words).arg(binary);
+            cmd
+        }
+        None => Command::new(binary),
+    };
     cmd.arg("serve")
         .env("AFTERSALES_DATABASE_URL", url)
         .env("AFTERSALES_LISTEN", "127.0.0.1:0")
