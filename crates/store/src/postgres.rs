@@ -2,6 +2,7 @@
 //! see [`crate::postgres_read`]), half a pool for writes, the deadline sweep and migrations.
 
 use crate::group_commit::GroupCommit;
+use crate::postgres_case_reads::{CaseReadStats, GroupedCaseReads};
 use crate::postgres_read::{ReadConnection, ReadConnections};
 use crate::sql;
 use crate::StoreError;
@@ -34,6 +35,7 @@ pub struct PostgresStore {
     pool: PgPool,
     /// Reads, outside the pool (see [`crate::postgres_read`]).
     readers: Arc<ReadConnections>,
+    case_reads: GroupedCaseReads,
     group: GroupCommit,
 }
 
@@ -126,9 +128,15 @@ impl PostgresStore {
             .await
             .map_err(Self::error)?;
         let group = GroupCommit::start(PgBatchWriter { pool: pool.clone() }, writers);
+        // Lookups of one case by id run at most half the read connections' statements at
+        // once, sharing them when more queue (crate::postgres_case_reads); the rest are left
+        // to pages, events and the reads each write makes first.
+        let case_reads =
+            GroupedCaseReads::new(readers.clone(), (read_connections as usize / 2).max(1));
         let store = PostgresStore {
             pool,
             readers,
+            case_reads,
             group,
         };
         store.migrate().await?;
@@ -162,13 +170,27 @@ impl PostgresStore {
         None
     }
 
+    fn grouped_case_reads(&self) -> Option<&GroupedCaseReads> {
+        Some(&self.case_reads)
+    }
+
+    /// How GetCase's lookups were grouped into statements so far.
+    pub fn case_read_stats(&self) -> CaseReadStats {
+        self.case_reads.stats()
+    }
+
     fn group(&self) -> &GroupCommit {
         &self.group
     }
 
     fn error(err: sqlx::Error) -> StoreError {
-        sql::classify(err, unavailable_code)
+        classify(err)
     }
+}
+
+/// A driver error as a store error, PostgreSQL's codes for an unavailable server included.
+pub(crate) fn classify(err: sqlx::Error) -> StoreError {
+    sql::classify(err, unavailable_code)
 }
 
 /// SQLSTATEs after which a retry can succeed without anything changing on our side: class 08

@@ -1007,6 +1007,9 @@ pub(crate) use read;
 /// - `fn direct_reader(&self) -> Option<&DirectReader>` for the hot reads (a case, a page of
 ///   cases, the reads every write makes first) when the backend can serve them without sqlx
 ///   (see [`crate::sqlite_read`]),
+/// - `fn grouped_case_reads(&self) -> Option<&GroupedCaseReads>` for the lookup of one case
+///   by id when the backend groups concurrent ones into one statement (see
+///   [`crate::postgres_case_reads`]),
 /// - `fn writer(&self) -> &sqlx::Pool<$db>` for writes other than case writes,
 /// - `fn group(&self) -> &GroupCommit` for case writes (see [`crate::batch`]),
 /// - `fn error(err: sqlx::Error) -> StoreError` to classify driver errors.
@@ -1123,6 +1126,13 @@ macro_rules! impl_store {
                 tenant: &aftersales_domain::TenantId,
                 id: &aftersales_domain::CaseId,
             ) -> Result<Option<aftersales_domain::Case>, $crate::StoreError> {
+                if let Some(grouped) = self.grouped_case_reads() {
+                    return grouped
+                        .case(tenant, id)
+                        .await?
+                        .map(|row| $crate::sql::decode_case(&*row))
+                        .transpose();
+                }
                 if let Some(direct) = self.direct_reader() {
                     return direct.case(tenant, id);
                 }

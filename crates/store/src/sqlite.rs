@@ -157,6 +157,10 @@ impl SqliteStore {
         &self.writer
     }
 
+    fn grouped_case_reads(&self) -> Option<&crate::postgres_case_reads::GroupedCaseReads> {
+        None
+    }
+
     fn direct_reader(&self) -> Option<&DirectReader> {
         self.file.as_deref().map(|f| &f.reader)
     }

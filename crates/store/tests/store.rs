@@ -491,6 +491,7 @@ on_both!(
     list_due_deadlines_orders_filters_and_pages,
     due_deadline_rows_out_of_step_with_the_case_are_corrupt,
     cases_by_ids_returns_the_stored_cases,
+    concurrent_case_lookups_each_get_their_own_answer,
     timer_migration_backfills_existing_deadlines from before_deadline_timers,
     cases_on_order_finds_every_line_of_that_order_only,
     needs_refresh_lists_only_marked_cases,
@@ -2474,6 +2475,208 @@ async fn due_deadline_rows_out_of_step_with_the_case_are_corrupt(ctx: Ctx) {
             if msg.contains("deadlines") && msg.contains("c-1") && msg.contains("position=9")),
         "{err:?}"
     );
+}
+
+/// Polls every future in one task, so all of them start before any finishes: concurrent
+/// callers as a loaded server has them, without a runtime's scheduling in between.
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(done) => *output = Some(done),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("ready")).collect()
+}
+
+/// Lookups of one case that run together (on PostgreSQL, in one statement) each get their
+/// own case: the same id in another tenant is another case, and a missing one is None.
+async fn concurrent_case_lookups_each_get_their_own_answer(ctx: Ctx) {
+    let s = &*ctx.store;
+    let mut stored = std::collections::HashMap::new();
+    for (t, id) in [("acme", "c-1"), ("acme", "c-2"), ("beta", "c-1")] {
+        let change = simple(t, id);
+        stored.insert((t, id), change.case.clone());
+        s.write(insert(change)).await.unwrap();
+    }
+    let asked: Vec<(&str, &str)> = (0..64)
+        .map(|i| match i % 5 {
+            0 => ("acme", "c-1"),
+            1 => ("beta", "c-1"),
+            2 => ("acme", "c-2"),
+            // c-2 is acme's only.
+            3 => ("beta", "c-2"),
+            _ => ("acme", "missing"),
+        })
+        .collect();
+    let lookups = asked
+        .iter()
+        .map(|(t, id)| async move {
+            let (t, id) = (tenant(t), CaseId::parse(*id).unwrap());
+            s.case(&t, &id).await
+        })
+        .collect();
+    for ((t, id), got) in asked.iter().zip(join_all(lookups).await) {
+        assert_eq!(
+            got.unwrap(),
+            stored.get(&(*t, *id)).cloned(),
+            "lookup of {t}/{id}"
+        );
+    }
+}
+
+/// A caller that stops waiting while its statement runs (a cancelled GetCase) does not strand
+/// the lookups queued behind it: the next one takes the turn and they are all answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_case_lookups_outlive_a_cancelled_statement() {
+    on_postgres(Start::Empty, |ctx| async move {
+        let Location::Postgres(options) = &ctx.at else {
+            unreachable!("a PostgreSQL context")
+        };
+        // Two connections: one for reads, so one statement of lookups at a time.
+        let store = PostgresStore::connect_with((**options).clone(), 2)
+            .await
+            .unwrap();
+        let change = simple("acme", "c-1");
+        let case = change.case.clone();
+        store.write(insert(change)).await.unwrap();
+
+        // Every read of `cases` waits while this holds the table; `probe` watches.
+        let mut lock = ctx.postgres_raw().begin().await.unwrap();
+        let mut probe = PgConnection::connect_with(options).await.unwrap();
+        sqlx::query("LOCK TABLE cases IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut *lock)
+            .await
+            .unwrap();
+        let lookup = |store: &PostgresStore| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (t, id) = (tenant("acme"), CaseId::parse("c-1").unwrap());
+                store.case(&t, &id).await
+            })
+        };
+        let waiting = |n: u64| {
+            let store = store.clone();
+            async move {
+                while store.case_read_stats().waiting != n {
+                    tokio::task::yield_now().await;
+                }
+            }
+        };
+        let first = lookup(&store);
+        // Until the first statement waits for the table.
+        let waiting_on_lock =
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+                               WHERE c.relname = 'cases' AND NOT l.granted";
+        loop {
+            let (blocked,): (i64,) = sqlx::query_as(waiting_on_lock)
+                .fetch_one(&mut probe)
+                .await
+                .unwrap();
+            if blocked > 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        // Queued one after the other, so the first of them is the next to run a statement.
+        let mut rest = Vec::new();
+        for n in 1..=5 {
+            rest.push(lookup(&store));
+            waiting(n).await;
+        }
+        first.abort();
+        assert!(first.await.unwrap_err().is_cancelled());
+        // The turn went to the next, which took the other four along; it is stopped too,
+        // with them in hand.
+        waiting(0).await;
+        let second = rest.remove(0);
+        second.abort();
+        assert!(second.await.unwrap_err().is_cancelled());
+        lock.rollback().await.unwrap();
+        for waiter in rest {
+            let got = tokio::time::timeout(std::time::Duration::from_secs(30), waiter)
+                .await
+                .expect("a queued lookup was stranded")
+                .unwrap();
+            assert_eq!(got.unwrap().as_ref(), Some(&case));
+        }
+        assert_eq!(store.case_read_stats().waiting, 0);
+        store.close().await;
+    })
+    .await
+}
+
+/// PostgreSQL answers concurrent lookups of one case with fewer statements than lookups,
+/// each a join on the primary key (docs/benchmarks.md: a round trip costs the backend more
+/// than the SELECT).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_groups_concurrent_case_lookups_into_primary_key_reads() {
+    on_postgres(Start::Empty, |ctx| async move {
+        let Location::Postgres(options) = &ctx.at else {
+            unreachable!("a PostgreSQL context")
+        };
+        let store = PostgresStore::connect_with((**options).clone(), 8)
+            .await
+            .unwrap();
+        let change = simple("acme", "c-1");
+        let case = change.case.clone();
+        store.write(insert(change)).await.unwrap();
+        let (t, id) = (tenant("acme"), CaseId::parse("c-1").unwrap());
+        let lookups = (0..64).map(|_| store.case(&t, &id)).collect();
+        for got in join_all(lookups).await {
+            assert_eq!(got.unwrap().as_ref(), Some(&case));
+        }
+        let stats = store.case_read_stats();
+        assert_eq!(stats.lookups, 64, "{stats:?}");
+        assert!(
+            stats.batches < stats.lookups && stats.largest_batch > 1,
+            "lookups were not grouped: {stats:?}"
+        );
+        // The plan, on enough cases of one tenant that only the primary key finds a case
+        // without reading the tenant's others (on an empty table any index ties).
+        let writes = (0..300)
+            .map(|i| store.write(insert(simple("acme", &format!("m-{i}")))))
+            .collect();
+        for written in join_all(writes).await {
+            written.unwrap();
+        }
+        store.close().await;
+        sqlx::query("ANALYZE cases")
+            .execute(ctx.postgres_raw())
+            .await
+            .unwrap();
+        let mut tx = ctx.postgres_raw().begin().await.unwrap();
+        sqlx::query("SET LOCAL enable_seqscan = off")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let plan: Vec<(String,)> = sqlx::query_as(&format!(
+            "EXPLAIN {}",
+            aftersales_store::postgres_case_reads::SELECT_CASES_BY_KEYS
+        ))
+        .bind(vec!["acme", "beta"])
+        .bind(vec!["c-1", "c-2"])
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        let plan = plan.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n");
+        assert!(plan.contains("cases_pkey"), "{plan}");
+        tx.rollback().await.unwrap();
+    })
+    .await
 }
 
 async fn cases_by_ids_returns_the_stored_cases(ctx: Ctx) {
