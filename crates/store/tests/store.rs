@@ -51,6 +51,22 @@ impl Ctx {
         }
     }
 
+    /// Where a PostgreSQL context's database is.
+    fn postgres_options(&self) -> &PgConnectOptions {
+        match &self.at {
+            Location::Postgres(options) => options,
+            Location::Sqlite(_) => unreachable!("a PostgreSQL context"),
+        }
+    }
+
+    /// A PostgreSQL store of its own on the database, of `max_connections` (half for reads),
+    /// for what `dyn Store` does not show (how its reads were grouped).
+    async fn postgres_store(&self, max_connections: u32) -> PostgresStore {
+        PostgresStore::connect_with(self.postgres_options().clone(), max_connections)
+            .await
+            .unwrap()
+    }
+
     /// Another store on the same database, with `writers` group-commit writers (SQLite has
     /// one whatever is asked).
     async fn open(&self, writers: usize) -> Arc<dyn Store> {
@@ -2543,20 +2559,17 @@ async fn concurrent_case_lookups_each_get_their_own_answer(ctx: Ctx) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_case_lookups_outlive_a_cancelled_statement() {
     on_postgres(Start::Empty, |ctx| async move {
-        let Location::Postgres(options) = &ctx.at else {
-            unreachable!("a PostgreSQL context")
-        };
         // Two connections: one for reads, so one statement of lookups at a time.
-        let store = PostgresStore::connect_with((**options).clone(), 2)
-            .await
-            .unwrap();
+        let store = ctx.postgres_store(2).await;
         let change = simple("acme", "c-1");
         let case = change.case.clone();
         store.write(insert(change)).await.unwrap();
 
         // Every read of `cases` waits while this holds the table; `probe` watches.
         let mut lock = ctx.postgres_raw().begin().await.unwrap();
-        let mut probe = PgConnection::connect_with(options).await.unwrap();
+        let mut probe = PgConnection::connect_with(ctx.postgres_options())
+            .await
+            .unwrap();
         sqlx::query("LOCK TABLE cases IN ACCESS EXCLUSIVE MODE")
             .execute(&mut *lock)
             .await
@@ -2625,12 +2638,7 @@ async fn postgres_case_lookups_outlive_a_cancelled_statement() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_groups_concurrent_case_lookups_into_primary_key_reads() {
     on_postgres(Start::Empty, |ctx| async move {
-        let Location::Postgres(options) = &ctx.at else {
-            unreachable!("a PostgreSQL context")
-        };
-        let store = PostgresStore::connect_with((**options).clone(), 8)
-            .await
-            .unwrap();
+        let store = ctx.postgres_store(8).await;
         let change = simple("acme", "c-1");
         let case = change.case.clone();
         store.write(insert(change)).await.unwrap();
