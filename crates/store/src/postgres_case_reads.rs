@@ -47,7 +47,7 @@ pub const SELECT_CASES_BY_KEYS: &str = "SELECT c.tenant_id, c.id, c.body \
      JOIN cases c ON c.tenant_id = k.tenant_id AND c.id = k.id";
 
 /// A case row as read, decoded by the caller that asked for it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct CaseRow {
     tenant_id: String,
     id: String,
@@ -305,9 +305,15 @@ async fn read(
     own: (&TenantId, &CaseId),
     carried: &[Lookup],
 ) -> Result<Rows, StoreError> {
-    let keys = || std::iter::once(own).chain(carried.iter().map(|l| (&l.tenant, &l.id)));
-    let tenants: Vec<&str> = keys().map(|(t, _)| t.as_str()).collect();
-    let ids: Vec<&str> = keys().map(|(_, id)| id.as_str()).collect();
+    // The arrays only for a join: a lone lookup (light load) allocates nothing for them.
+    let (tenants, ids): (Vec<&str>, Vec<&str>) = if carried.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        std::iter::once(own)
+            .chain(carried.iter().map(|l| (&l.tenant, &l.id)))
+            .map(|(tenant, id)| (tenant.as_str(), id.as_str()))
+            .unzip()
+    };
     let error = crate::postgres::classify;
     let mut connection = connections.acquire().await.map_err(error)?;
     // Alone (light load), the plain primary-key SELECT: it executes in half the time of the
