@@ -1,11 +1,13 @@
-//! Reads of one case by id on PostgreSQL, grouped: concurrent lookups share one statement.
+//! Reads of one case on PostgreSQL — by id, or by its platform's id — grouped: concurrent
+//! lookups share one statement.
 //!
 //! Why: a round trip costs a PostgreSQL backend about 100 µs of CPU besides the statement
 //! (waking the process, reading and answering the protocol messages), against ~20 µs for the
 //! primary-key SELECT itself (docs/benchmarks.md, "where a PostgreSQL case write spends its
-//! time"). GetCase is one such round trip, so under load the database spent most of its
-//! share of the machine receiving and answering messages. Grouped, the lookups that arrive
-//! together pay one round trip between them.
+//! time"). GetCase is one such round trip, every action reads its case first, and every
+//! ingest looks its case up by the platform's id before it writes; so under load the database
+//! spent most of its share of the machine receiving and answering messages. Grouped, the
+//! lookups that arrive together pay one round trip between them, whichever kind they are.
 //!
 //! How (flat combining, no task of its own): up to `max_batches` statements are in flight at
 //! once. A lookup that finds fewer runs a statement itself, on its own task, for its key and
@@ -27,7 +29,7 @@
 use crate::postgres_read::ReadConnections;
 use crate::sql::SqlRow;
 use crate::StoreError;
-use aftersales_domain::{CaseId, TenantId};
+use aftersales_domain::{CaseId, PlatformCaseId, PlatformCode, TenantId};
 use sqlx::Row;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,14 +39,56 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 /// Keys per statement at most: a statement carries the lookups that queued during the one
-/// before, so this binds only under a burst; two arrays of it are nothing to bind.
+/// before, so this binds only under a burst; arrays of it are nothing to bind.
 pub(crate) const MAX_KEYS: usize = 128;
 
-/// One statement for every batch size (one prepared statement, one plan): the keys as two
-/// parallel arrays, each joined to `cases` through its primary key.
-pub const SELECT_CASES_BY_KEYS: &str = "SELECT c.tenant_id, c.id, c.body \
+/// One statement for every batch size and mixture (one prepared statement, one plan): the
+/// ids as two parallel arrays joined to `cases` through its primary key, and the platforms'
+/// ids as three joined through the unique index on them (an empty pair of arrays costs
+/// nothing). A case asked for both ways comes back twice, which is harmless: each row
+/// answers the lookups whose key it matches.
+pub const SELECT_CASES_BY_KEYS: &str = "SELECT c.tenant_id, c.id, c.platform, \
+     c.platform_case_id, c.body \
      FROM unnest($1::text[], $2::text[]) AS k(tenant_id, id) \
-     JOIN cases c ON c.tenant_id = k.tenant_id AND c.id = k.id";
+     JOIN cases c ON c.tenant_id = k.tenant_id AND c.id = k.id \
+     UNION ALL \
+     SELECT c.tenant_id, c.id, c.platform, c.platform_case_id, c.body \
+     FROM unnest($3::text[], $4::text[], $5::text[]) AS k(tenant_id, platform, platform_case_id) \
+     JOIN cases c ON c.tenant_id = k.tenant_id AND c.platform = k.platform \
+     AND c.platform_case_id = k.platform_case_id";
+
+/// What a lookup asks for: a case by its id, or by its platform's id (what an ingest reads
+/// before it writes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CaseKey<'a> {
+    Id(&'a TenantId, &'a CaseId),
+    PlatformId(&'a TenantId, &'a PlatformCode, &'a PlatformCaseId),
+}
+
+/// A [`CaseKey`] as a queued lookup keeps it.
+#[derive(Debug)]
+enum OwnedKey {
+    Id(TenantId, CaseId),
+    PlatformId(TenantId, PlatformCode, PlatformCaseId),
+}
+
+impl OwnedKey {
+    fn of(key: CaseKey<'_>) -> Self {
+        match key {
+            CaseKey::Id(t, id) => OwnedKey::Id(t.clone(), id.clone()),
+            CaseKey::PlatformId(t, p, pid) => {
+                OwnedKey::PlatformId(t.clone(), p.clone(), pid.clone())
+            }
+        }
+    }
+
+    fn borrow(&self) -> CaseKey<'_> {
+        match self {
+            OwnedKey::Id(t, id) => CaseKey::Id(t, id),
+            OwnedKey::PlatformId(t, p, pid) => CaseKey::PlatformId(t, p, pid),
+        }
+    }
+}
 
 /// A case row as read, decoded by the caller that asked for it.
 #[derive(Debug)]
@@ -80,12 +124,36 @@ impl SqlRow for CaseRow {
 /// Shared: a key asked for twice in one statement gets the one row twice.
 type Answer = Result<Option<Arc<CaseRow>>, StoreError>;
 
-type Rows = HashMap<(String, String), Arc<CaseRow>>;
+/// A grouped statement's rows, by each kind of key.
+#[derive(Default)]
+struct Rows {
+    by_id: HashMap<(String, String), Arc<CaseRow>>,
+    by_platform_id: HashMap<(String, String, String), Arc<CaseRow>>,
+}
+
+impl Rows {
+    fn find(&self, key: CaseKey<'_>) -> Option<Arc<CaseRow>> {
+        // Owned strings to look up by: a few short copies, against a round trip.
+        match key {
+            CaseKey::Id(t, id) => self.by_id.get(&(t.to_string(), id.to_string())),
+            CaseKey::PlatformId(t, p, pid) => {
+                self.by_platform_id
+                    .get(&(t.to_string(), p.to_string(), pid.to_string()))
+            }
+        }
+        .cloned()
+    }
+}
+
+/// What a statement found: the one row of a lone lookup, or a grouped statement's rows.
+enum Found {
+    Lone(Option<Arc<CaseRow>>),
+    Grouped(Rows),
+}
 
 /// A queued lookup.
 struct Lookup {
-    tenant: TenantId,
-    id: CaseId,
+    key: OwnedKey,
     reply: oneshot::Sender<Turn>,
     /// The caller's `store.case` span, which the statement's span follows from.
     span: tracing::Span,
@@ -214,9 +282,9 @@ impl GroupedCaseReads {
         }
     }
 
-    /// The row of case `id` of `tenant`, if there is one, read in one statement with
-    /// whatever other lookups are queued.
-    pub(crate) async fn case(&self, tenant: &TenantId, id: &CaseId) -> Answer {
+    /// The row of the case `key` names, if there is one, read in one statement with whatever
+    /// other lookups are queued.
+    pub(crate) async fn case(&self, key: CaseKey<'_>) -> Answer {
         let shared = &self.shared;
         let turn = {
             let mut state = shared.state();
@@ -229,8 +297,7 @@ impl GroupedCaseReads {
             } else {
                 let (reply, answer) = oneshot::channel();
                 state.queue.push_back(Lookup {
-                    tenant: tenant.clone(),
-                    id: id.clone(),
+                    key: OwnedKey::of(key),
                     reply,
                     span: tracing::Span::current(),
                 });
@@ -272,7 +339,7 @@ impl GroupedCaseReads {
         for lookup in &carried.lookups {
             span.follows_from(&lookup.span);
         }
-        let rows = read(&shared.connections, (tenant, id), &carried.lookups)
+        let rows = read(&shared.connections, key, &carried.lookups)
             .instrument(span)
             .await;
         let counters = &shared.counters;
@@ -281,7 +348,7 @@ impl GroupedCaseReads {
         counters
             .largest_batch
             .fetch_max(keys as u64, Ordering::Relaxed);
-        let mine = answer(std::mem::take(&mut carried.lookups), rows, (tenant, id));
+        let mine = answer(std::mem::take(&mut carried.lookups), rows, key);
         // Hands the turn on (or gives it back) before this caller decodes its own row.
         drop(turn);
         mine
@@ -298,68 +365,101 @@ impl GroupedCaseReads {
     }
 }
 
-/// The rows of the statement's cases by (tenant, id): the caller's own key and those it took
-/// along.
+/// What the statement finds for the caller's own key and those it took along.
 async fn read(
     connections: &ReadConnections,
-    own: (&TenantId, &CaseId),
+    own: CaseKey<'_>,
     carried: &[Lookup],
-) -> Result<Rows, StoreError> {
-    // The arrays only for a join: a lone lookup (light load) allocates nothing for them.
-    let (tenants, ids): (Vec<&str>, Vec<&str>) = if carried.is_empty() {
-        (Vec::new(), Vec::new())
-    } else {
-        std::iter::once(own)
-            .chain(carried.iter().map(|l| (&l.tenant, &l.id)))
-            .map(|(tenant, id)| (tenant.as_str(), id.as_str()))
-            .unzip()
-    };
+) -> Result<Found, StoreError> {
     let error = crate::postgres::classify;
+    if carried.is_empty() {
+        // Alone (light load), the plain SELECT: the primary-key one executes in half the time
+        // of the join with one key (0.018 against 0.042 ms, EXPLAIN ANALYZE on 100,000
+        // cases), and a lone lookup allocates no arrays.
+        let statement = match own {
+            CaseKey::Id(t, id) => sqlx::query(crate::sql::SELECT_CASE)
+                .bind(t.as_str())
+                .bind(id.as_str()),
+            CaseKey::PlatformId(t, p, pid) => sqlx::query(crate::sql::SELECT_CASE_BY_PLATFORM_ID)
+                .bind(t.as_str())
+                .bind(p.as_str())
+                .bind(pid.as_str()),
+        };
+        let mut connection = connections.acquire().await.map_err(error)?;
+        let result = statement.fetch_optional(&mut *connection).await;
+        let row = connection.settle(result).map_err(error)?;
+        return match row {
+            Some(row) => Ok(Found::Lone(Some(Arc::new(CaseRow {
+                tenant_id: column(&row, "tenant_id")?,
+                id: column(&row, "id")?,
+                body: column(&row, "body")?,
+            })))),
+            None => Ok(Found::Lone(None)),
+        };
+    }
+    let mut ids: (Vec<&str>, Vec<&str>) = Default::default();
+    let mut platform_ids: (Vec<&str>, Vec<&str>, Vec<&str>) = Default::default();
+    for key in std::iter::once(own).chain(carried.iter().map(|l| l.key.borrow())) {
+        match key {
+            CaseKey::Id(t, id) => {
+                ids.0.push(t.as_str());
+                ids.1.push(id.as_str());
+            }
+            CaseKey::PlatformId(t, p, pid) => {
+                platform_ids.0.push(t.as_str());
+                platform_ids.1.push(p.as_str());
+                platform_ids.2.push(pid.as_str());
+            }
+        }
+    }
+    let statement = sqlx::query(SELECT_CASES_BY_KEYS)
+        .bind(&ids.0)
+        .bind(&ids.1)
+        .bind(&platform_ids.0)
+        .bind(&platform_ids.1)
+        .bind(&platform_ids.2);
     let mut connection = connections.acquire().await.map_err(error)?;
-    // Alone (light load), the plain primary-key SELECT: it executes in half the time of the
-    // join with one key (0.018 against 0.042 ms, EXPLAIN ANALYZE on 100,000 cases).
-    let statement = if carried.is_empty() {
-        sqlx::query(crate::sql::SELECT_CASE)
-            .bind(own.0.as_str())
-            .bind(own.1.as_str())
-    } else {
-        sqlx::query(SELECT_CASES_BY_KEYS).bind(&tenants).bind(&ids)
-    };
     let result = statement.fetch_all(&mut *connection).await;
     let rows = connection.settle(result).map_err(error)?;
-    let mut found = HashMap::with_capacity(rows.len());
+    let mut found = Rows::default();
     for row in rows {
-        let column = |col: &str| {
-            row.try_get::<String, _>(col)
-                .map_err(|e| StoreError::Corrupt(format!("cases row: {col}: {e}")))
-        };
-        let case = CaseRow {
-            tenant_id: column("tenant_id")?,
-            id: column("id")?,
-            body: column("body")?,
-        };
-        found.insert((case.tenant_id.clone(), case.id.clone()), Arc::new(case));
+        let case = Arc::new(CaseRow {
+            tenant_id: column(&row, "tenant_id")?,
+            id: column(&row, "id")?,
+            body: column(&row, "body")?,
+        });
+        let platform: String = column(&row, "platform")?;
+        // NULL for a case opened through the API (CreateCase) and not yet known to its platform:
+        // nothing to be found by.
+        let platform_case_id: Option<String> = row
+            .try_get("platform_case_id")
+            .map_err(|e| StoreError::Corrupt(format!("cases row: platform_case_id: {e}")))?;
+        if let Some(pid) = platform_case_id {
+            found
+                .by_platform_id
+                .insert((case.tenant_id.clone(), platform, pid), case.clone());
+        }
+        found
+            .by_id
+            .insert((case.tenant_id.clone(), case.id.clone()), case);
     }
-    Ok(found)
+    Ok(Found::Grouped(found))
+}
+
+fn column(row: &sqlx::postgres::PgRow, col: &str) -> Result<String, StoreError> {
+    row.try_get::<String, _>(col)
+        .map_err(|e| StoreError::Corrupt(format!("cases row: {col}: {e}")))
 }
 
 /// Answers the lookups taken along and returns the caller's own.
-fn answer(
-    carried: Vec<Lookup>,
-    rows: Result<Rows, StoreError>,
-    own: (&TenantId, &CaseId),
-) -> Answer {
-    let find = |rows: &Rows, tenant: &TenantId, id: &CaseId| {
-        rows.get(&(tenant.to_string(), id.to_string())).cloned()
-    };
-    match rows {
-        Ok(rows) => {
+fn answer(carried: Vec<Lookup>, found: Result<Found, StoreError>, own: CaseKey<'_>) -> Answer {
+    match found {
+        Ok(Found::Lone(row)) => Ok(row),
+        Ok(Found::Grouped(rows)) => {
             for l in carried {
-                let _ = l
-                    .reply
-                    .send(Turn::Answer(Ok(find(&rows, &l.tenant, &l.id))));
+                let _ = l.reply.send(Turn::Answer(Ok(rows.find(l.key.borrow()))));
             }
-            Ok(find(&rows, own.0, own.1))
+            Ok(rows.find(own))
         }
         Err(error) => {
             for l in carried {

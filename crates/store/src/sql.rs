@@ -1008,7 +1008,7 @@ pub(crate) use read;
 ///   cases, the reads every write makes first) when the backend can serve them without sqlx
 ///   (see [`crate::sqlite_read`]),
 /// - `fn grouped_case_reads(&self) -> Option<&GroupedCaseReads>` for the lookup of one case
-///   by id when the backend groups concurrent ones into one statement (see
+///   by id or by platform id when the backend groups concurrent ones into one statement (see
 ///   [`crate::postgres_case_reads`]),
 /// - `fn writer(&self) -> &sqlx::Pool<$db>` for writes other than case writes,
 /// - `fn group(&self) -> &GroupCommit` for case writes (see [`crate::batch`]),
@@ -1128,7 +1128,7 @@ macro_rules! impl_store {
             ) -> Result<Option<aftersales_domain::Case>, $crate::StoreError> {
                 if let Some(grouped) = self.grouped_case_reads() {
                     return grouped
-                        .case(tenant, id)
+                        .case($crate::postgres_case_reads::CaseKey::Id(tenant, id))
                         .await?
                         .map(|row| $crate::sql::decode_case(&*row))
                         .transpose();
@@ -1151,6 +1151,18 @@ macro_rules! impl_store {
                 platform: &aftersales_domain::PlatformCode,
                 platform_case_id: &aftersales_domain::PlatformCaseId,
             ) -> Result<Option<aftersales_domain::Case>, $crate::StoreError> {
+                if let Some(grouped) = self.grouped_case_reads() {
+                    let key = $crate::postgres_case_reads::CaseKey::PlatformId(
+                        tenant,
+                        platform,
+                        platform_case_id,
+                    );
+                    return grouped
+                        .case(key)
+                        .await?
+                        .map(|row| $crate::sql::decode_case(&*row))
+                        .transpose();
+                }
                 if let Some(direct) = self.direct_reader() {
                     return direct.case_by_platform_id(tenant, platform, platform_case_id);
                 }

@@ -2518,38 +2518,79 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     outputs.into_iter().map(|o| o.expect("ready")).collect()
 }
 
-/// Lookups of one case that run together (on PostgreSQL, in one statement) each get their
-/// own case: the same id in another tenant is another case, and a missing one is None.
+/// Lookups of one case that run together (on PostgreSQL, in one statement, whichever way
+/// they ask) each get their own case: the same id — or the same platform id — in another
+/// tenant is another case, and a missing one is None.
 async fn concurrent_case_lookups_each_get_their_own_answer(ctx: Ctx) {
     let s = &*ctx.store;
     let mut stored = std::collections::HashMap::new();
-    for (t, id) in [("acme", "c-1"), ("acme", "c-2"), ("beta", "c-1")] {
-        let change = simple(t, id);
+    for (t, id, platform_case_id) in [
+        ("acme", "c-1", Some("tb-1")),
+        ("acme", "c-2", None),
+        ("beta", "c-1", Some("tb-2")),
+        ("beta", "c-3", Some("tb-1")),
+    ] {
+        let change = open(
+            t,
+            id,
+            draft("demo", "shop-1", CaseKind::RefundOnly, platform_case_id),
+            base(),
+        );
         stored.insert((t, id), change.case.clone());
         s.write(insert(change)).await.unwrap();
     }
-    let asked: Vec<(&str, &str)> = (0..64)
-        .map(|i| match i % 5 {
-            0 => ("acme", "c-1"),
-            1 => ("beta", "c-1"),
-            2 => ("acme", "c-2"),
+    enum Ask {
+        Id(&'static str, &'static str),
+        PlatformId(&'static str, &'static str, &'static str),
+    }
+    // With what each should find: (tenant, case id).
+    let asked: Vec<(Ask, Option<(&str, &str)>)> = (0..64)
+        .map(|i| match i % 10 {
+            0 => (Ask::Id("acme", "c-1"), Some(("acme", "c-1"))),
+            1 => (Ask::Id("beta", "c-1"), Some(("beta", "c-1"))),
+            2 => (Ask::Id("acme", "c-2"), Some(("acme", "c-2"))),
             // c-2 is acme's only.
-            3 => ("beta", "c-2"),
-            _ => ("acme", "missing"),
+            3 => (Ask::Id("beta", "c-2"), None),
+            4 => (Ask::Id("acme", "missing"), None),
+            5 => (
+                Ask::PlatformId("acme", "demo", "tb-1"),
+                Some(("acme", "c-1")),
+            ),
+            // The same platform id is another tenant's other case.
+            6 => (
+                Ask::PlatformId("beta", "demo", "tb-1"),
+                Some(("beta", "c-3")),
+            ),
+            7 => (
+                Ask::PlatformId("beta", "demo", "tb-2"),
+                Some(("beta", "c-1")),
+            ),
+            // tb-2 is beta's only; and no case has it on another platform.
+            8 => (Ask::PlatformId("acme", "demo", "tb-2"), None),
+            _ => (Ask::PlatformId("acme", "jd", "tb-1"), None),
         })
         .collect();
     let lookups = asked
         .iter()
-        .map(|(t, id)| async move {
-            let (t, id) = (tenant(t), CaseId::parse(*id).unwrap());
-            s.case(&t, &id).await
+        .map(|(ask, _)| async move {
+            match ask {
+                Ask::Id(t, id) => s.case(&tenant(t), &CaseId::parse(*id).unwrap()).await,
+                Ask::PlatformId(t, p, pid) => {
+                    let (p, pid) = (
+                        PlatformCode::parse(*p).unwrap(),
+                        PlatformCaseId::parse(*pid).unwrap(),
+                    );
+                    s.case_by_platform_id(&tenant(t), &p, &pid).await
+                }
+            }
         })
         .collect();
-    for ((t, id), got) in asked.iter().zip(join_all(lookups).await) {
+    for (i, ((_, want), got)) in asked.iter().zip(join_all(lookups).await).enumerate() {
         assert_eq!(
             got.unwrap(),
-            stored.get(&(*t, *id)).cloned(),
-            "lookup of {t}/{id}"
+            want.and_then(|key| stored.get(&key).cloned()),
+            "lookup {i} (kind {})",
+            i % 10
         );
     }
 }
@@ -2632,18 +2673,40 @@ async fn postgres_case_lookups_outlive_a_cancelled_statement() {
     .await
 }
 
-/// PostgreSQL answers concurrent lookups of one case with fewer statements than lookups,
-/// each a join on the primary key (docs/benchmarks.md: a round trip costs the backend more
-/// than the SELECT).
+/// PostgreSQL answers concurrent lookups of one case — by id (GetCase, every action) and by
+/// platform id (every ingest) — with fewer statements than lookups, each a join on the
+/// primary key or on the platform id's unique index (docs/benchmarks.md: a round trip costs
+/// the backend more than the SELECT).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_groups_concurrent_case_lookups_into_primary_key_reads() {
+async fn postgres_groups_concurrent_case_lookups_into_index_reads() {
     on_postgres(Start::Empty, |ctx| async move {
         let store = ctx.postgres_store(8).await;
-        let change = simple("acme", "c-1");
+        let change = open(
+            "acme",
+            "c-1",
+            draft("demo", "shop-1", CaseKind::RefundOnly, Some("tb-1")),
+            base(),
+        );
         let case = change.case.clone();
         store.write(insert(change)).await.unwrap();
         let (t, id) = (tenant("acme"), CaseId::parse("c-1").unwrap());
-        let lookups = (0..64).map(|_| store.case(&t, &id)).collect();
+        let (p, pid) = (
+            PlatformCode::parse("demo").unwrap(),
+            PlatformCaseId::parse("tb-1").unwrap(),
+        );
+        let lookups = (0..64)
+            .map(|i| {
+                let store = &store;
+                let (t, id, p, pid) = (&t, &id, &p, &pid);
+                async move {
+                    if i % 2 == 0 {
+                        store.case(t, id).await
+                    } else {
+                        store.case_by_platform_id(t, p, pid).await
+                    }
+                }
+            })
+            .collect();
         for got in join_all(lookups).await {
             assert_eq!(got.unwrap().as_ref(), Some(&case));
         }
@@ -2653,10 +2716,14 @@ async fn postgres_groups_concurrent_case_lookups_into_primary_key_reads() {
             stats.batches < stats.lookups && stats.largest_batch > 1,
             "lookups were not grouped: {stats:?}"
         );
-        // The plan, on enough cases of one tenant that only the primary key finds a case
-        // without reading the tenant's others (on an empty table any index ties).
+        // The plan, on enough cases of one tenant that only the two unique indexes find a
+        // case without reading the tenant's others (on an empty table any index ties).
         let writes = (0..300)
-            .map(|i| store.write(insert(simple("acme", &format!("m-{i}")))))
+            .map(|i| {
+                let pid = format!("tb-m-{i}");
+                let draft = draft("demo", "shop-1", CaseKind::RefundOnly, Some(&pid));
+                store.write(insert(open("acme", &format!("m-{i}"), draft, base())))
+            })
             .collect();
         for written in join_all(writes).await {
             written.unwrap();
@@ -2677,11 +2744,15 @@ async fn postgres_groups_concurrent_case_lookups_into_primary_key_reads() {
         ))
         .bind(vec!["acme", "beta"])
         .bind(vec!["c-1", "c-2"])
+        .bind(vec!["acme"])
+        .bind(vec!["demo"])
+        .bind(vec!["tb-1"])
         .fetch_all(&mut *tx)
         .await
         .unwrap();
         let plan = plan.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n");
         assert!(plan.contains("cases_pkey"), "{plan}");
+        assert!(plan.contains("cases_platform_case_id_key"), "{plan}");
         tx.rollback().await.unwrap();
     })
     .await
