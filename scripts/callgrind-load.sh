@@ -9,7 +9,9 @@
 #       --concurrency 16 --seed 2000 --seconds 30
 #
 # The bench's own window must outlast the warm-up plus SECONDS (the server is killed when
-# the bench ends). Read the result with `callgrind_annotate OUT_DIR/callgrind.out.*`; divide
+# the bench ends). The count starts once the bench has printed a line matching CALLGRIND_AFTER
+# (default `seeded`; `raw INSERT` starts it after the ceilings, when the first mix begins —
+# the ceilings take most of a short run). Read the result with `callgrind_annotate OUT_DIR/callgrind.out.*`; divide
 # by the calls the bench reports, or by a function's call count in the dump.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,8 +35,9 @@ AFTERSALES_BENCH_SERVER_WRAPPER="valgrind --tool=callgrind --instr-atstart=no --
     cargo bench -p aftersales-server --bench load -- "$@" >"$log" 2>&1 &
 bench=$!
 
-# The first line after seeding: the server has started and done its one-off work.
-until grep -q "seeded" "$log" 2>/dev/null; do
+# By default the first line after seeding: the server has started and done its one-off work.
+after=${CALLGRIND_AFTER:-seeded}
+until grep -q "$after" "$log" 2>/dev/null; do
     kill -0 "$bench" 2>/dev/null || { cat "$log" >&2; exit 1; }
     sleep 1
 done
