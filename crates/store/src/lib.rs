@@ -18,7 +18,7 @@ use std::sync::Arc;
 mod batch;
 pub mod group_commit;
 pub mod postgres;
-pub mod postgres_case_reads;
+pub mod postgres_grouped_reads;
 mod postgres_read;
 pub mod scratch;
 mod sql;

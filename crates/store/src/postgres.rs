@@ -2,7 +2,7 @@
 //! see [`crate::postgres_read`]), half a pool for writes, the deadline sweep and migrations.
 
 use crate::group_commit::GroupCommit;
-use crate::postgres_case_reads::{CaseReadStats, GroupedCaseReads};
+use crate::postgres_grouped_reads::{GroupedCaseReads, GroupedReadStats, GroupedRequestReads};
 use crate::postgres_read::{ReadConnection, ReadConnections};
 use crate::sql;
 use crate::StoreError;
@@ -36,6 +36,7 @@ pub struct PostgresStore {
     /// Reads, outside the pool (see [`crate::postgres_read`]).
     readers: Arc<ReadConnections>,
     case_reads: GroupedCaseReads,
+    request_reads: GroupedRequestReads,
     group: GroupCommit,
 }
 
@@ -128,15 +129,19 @@ impl PostgresStore {
             .await
             .map_err(Self::error)?;
         let group = GroupCommit::start(PgBatchWriter { pool: pool.clone() }, writers);
-        // Lookups of one case by id run at most half the read connections' statements at
-        // once, sharing them when more queue (crate::postgres_case_reads); the rest are left
-        // to pages, events and the reads each write makes first.
+        // Lookups of one case run at most half the read connections' statements at once, and
+        // of a stored request a quarter, sharing them when more queue
+        // (crate::postgres_grouped_reads); the rest are left to pages, events and the other
+        // reads a write makes first.
         let case_reads =
             GroupedCaseReads::new(readers.clone(), (read_connections as usize / 2).max(1));
+        let request_reads =
+            GroupedRequestReads::new(readers.clone(), (read_connections as usize / 4).max(1));
         let store = PostgresStore {
             pool,
             readers,
             case_reads,
+            request_reads,
             group,
         };
         store.migrate().await?;
@@ -174,9 +179,18 @@ impl PostgresStore {
         Some(&self.case_reads)
     }
 
-    /// How GetCase's lookups were grouped into statements so far.
-    pub fn case_read_stats(&self) -> CaseReadStats {
+    fn grouped_request_reads(&self) -> Option<&GroupedRequestReads> {
+        Some(&self.request_reads)
+    }
+
+    /// How lookups of one case (by id or platform id) were grouped into statements so far.
+    pub fn case_read_stats(&self) -> GroupedReadStats {
         self.case_reads.stats()
+    }
+
+    /// How lookups of a stored request were grouped into statements so far.
+    pub fn request_read_stats(&self) -> GroupedReadStats {
+        self.request_reads.stats()
     }
 
     fn group(&self) -> &GroupCommit {

@@ -1008,8 +1008,9 @@ pub(crate) use read;
 ///   cases, the reads every write makes first) when the backend can serve them without sqlx
 ///   (see [`crate::sqlite_read`]),
 /// - `fn grouped_case_reads(&self) -> Option<&GroupedCaseReads>` for the lookup of one case
-///   by id or by platform id when the backend groups concurrent ones into one statement (see
-///   [`crate::postgres_case_reads`]),
+///   by id or by platform id, and `fn grouped_request_reads(&self) ->
+///   Option<&GroupedRequestReads>` for a stored request's, when the backend groups concurrent
+///   ones into one statement (see [`crate::postgres_grouped_reads`]),
 /// - `fn writer(&self) -> &sqlx::Pool<$db>` for writes other than case writes,
 /// - `fn group(&self) -> &GroupCommit` for case writes (see [`crate::batch`]),
 /// - `fn error(err: sqlx::Error) -> StoreError` to classify driver errors.
@@ -1128,7 +1129,7 @@ macro_rules! impl_store {
             ) -> Result<Option<aftersales_domain::Case>, $crate::StoreError> {
                 if let Some(grouped) = self.grouped_case_reads() {
                     return grouped
-                        .case($crate::postgres_case_reads::CaseKey::Id(tenant, id))
+                        .read($crate::postgres_grouped_reads::CaseKey::Id(tenant, id))
                         .await?
                         .map(|row| $crate::sql::decode_case(&*row))
                         .transpose();
@@ -1152,13 +1153,13 @@ macro_rules! impl_store {
                 platform_case_id: &aftersales_domain::PlatformCaseId,
             ) -> Result<Option<aftersales_domain::Case>, $crate::StoreError> {
                 if let Some(grouped) = self.grouped_case_reads() {
-                    let key = $crate::postgres_case_reads::CaseKey::PlatformId(
+                    let key = $crate::postgres_grouped_reads::CaseKey::PlatformId(
                         tenant,
                         platform,
                         platform_case_id,
                     );
                     return grouped
-                        .case(key)
+                        .read(key)
                         .await?
                         .map(|row| $crate::sql::decode_case(&*row))
                         .transpose();
@@ -1286,6 +1287,13 @@ macro_rules! impl_store {
                 tenant: &aftersales_domain::TenantId,
                 request_id: &str,
             ) -> Result<Option<$crate::IdempotencyRecord>, $crate::StoreError> {
+                if let Some(grouped) = self.grouped_request_reads() {
+                    return grouped
+                        .read((tenant, request_id))
+                        .await?
+                        .map(|row| $crate::sql::decode_idempotency(&*row, tenant))
+                        .transpose();
+                }
                 if let Some(direct) = self.direct_reader() {
                     return direct.idempotent_response(tenant, request_id);
                 }

@@ -157,7 +157,11 @@ impl SqliteStore {
         &self.writer
     }
 
-    fn grouped_case_reads(&self) -> Option<&crate::postgres_case_reads::GroupedCaseReads> {
+    fn grouped_case_reads(&self) -> Option<&crate::postgres_grouped_reads::GroupedCaseReads> {
+        None
+    }
+
+    fn grouped_request_reads(&self) -> Option<&crate::postgres_grouped_reads::GroupedRequestReads> {
         None
     }
 

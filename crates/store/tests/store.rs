@@ -508,6 +508,7 @@ on_both!(
     due_deadline_rows_out_of_step_with_the_case_are_corrupt,
     cases_by_ids_returns_the_stored_cases,
     concurrent_case_lookups_each_get_their_own_answer,
+    concurrent_request_lookups_each_get_their_own_answer,
     timer_migration_backfills_existing_deadlines from before_deadline_timers,
     cases_on_order_finds_every_line_of_that_order_only,
     needs_refresh_lists_only_marked_cases,
@@ -2595,6 +2596,51 @@ async fn concurrent_case_lookups_each_get_their_own_answer(ctx: Ctx) {
     }
 }
 
+/// Lookups of a stored request that run together (on PostgreSQL, in one statement) each get
+/// their own: request ids are per tenant, and a missing one is None (AIP-155).
+async fn concurrent_request_lookups_each_get_their_own_answer(ctx: Ctx) {
+    let s = &*ctx.store;
+    let record = |request_id: &str, response: &[u8]| IdempotencyRecord {
+        request_id: request_id.into(),
+        method: "/aftersales.v1.AftersalesService/AgreeCase".into(),
+        fingerprint: format!("sha256:{request_id}"),
+        response: response.to_vec(),
+        created_at: base(),
+    };
+    let mut stored = std::collections::HashMap::new();
+    for (t, id, request_id, response) in [
+        ("acme", "c-1", "req-1", &b"acme one"[..]),
+        ("acme", "c-2", "req-2", &b"acme two"[..]),
+        ("beta", "c-1", "req-1", &b"beta one"[..]),
+    ] {
+        let mut write = insert(simple(t, id));
+        write.idempotency = Some(record(request_id, response));
+        stored.insert((t, request_id), record(request_id, response));
+        s.write(write).await.unwrap();
+    }
+    let asked: Vec<(&str, &str)> = (0..64)
+        .map(|i| match i % 5 {
+            0 => ("acme", "req-1"),
+            1 => ("beta", "req-1"),
+            2 => ("acme", "req-2"),
+            // req-2 is acme's only.
+            3 => ("beta", "req-2"),
+            _ => ("acme", "req-missing"),
+        })
+        .collect();
+    let lookups = asked
+        .iter()
+        .map(|(t, request_id)| async move { s.idempotent_response(&tenant(t), request_id).await })
+        .collect();
+    for ((t, request_id), got) in asked.iter().zip(join_all(lookups).await) {
+        assert_eq!(
+            got.unwrap(),
+            stored.get(&(*t, *request_id)).cloned(),
+            "lookup of {t}/{request_id}"
+        );
+    }
+}
+
 /// A caller that stops waiting while its statement runs (a cancelled GetCase) does not strand
 /// the lookups queued behind it: the next one takes the turn and they are all answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2740,7 +2786,7 @@ async fn postgres_groups_concurrent_case_lookups_into_index_reads() {
             .unwrap();
         let plan: Vec<(String,)> = sqlx::query_as(&format!(
             "EXPLAIN {}",
-            aftersales_store::postgres_case_reads::SELECT_CASES_BY_KEYS
+            aftersales_store::postgres_grouped_reads::SELECT_CASES_BY_KEYS
         ))
         .bind(vec!["acme", "beta"])
         .bind(vec!["c-1", "c-2"])
@@ -2753,6 +2799,74 @@ async fn postgres_groups_concurrent_case_lookups_into_index_reads() {
         let plan = plan.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n");
         assert!(plan.contains("cases_pkey"), "{plan}");
         assert!(plan.contains("cases_platform_case_id_key"), "{plan}");
+        tx.rollback().await.unwrap();
+    })
+    .await
+}
+
+/// PostgreSQL answers concurrent lookups of a stored request (every action with a request id
+/// reads one first) with fewer statements than lookups, each a join on the primary key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_groups_concurrent_request_lookups_into_primary_key_reads() {
+    on_postgres(Start::Empty, |ctx| async move {
+        let store = ctx.postgres_store(8).await;
+        let record = IdempotencyRecord {
+            request_id: "req-1".into(),
+            method: "/aftersales.v1.AftersalesService/AgreeCase".into(),
+            fingerprint: "sha256:abc".into(),
+            response: vec![0, 1, 2, 255],
+            created_at: base(),
+        };
+        let mut write = insert(simple("acme", "c-1"));
+        write.idempotency = Some(record.clone());
+        store.write(write).await.unwrap();
+        let acme = tenant("acme");
+        let lookups = (0..64)
+            .map(|_| store.idempotent_response(&acme, "req-1"))
+            .collect();
+        for got in join_all(lookups).await {
+            assert_eq!(got.unwrap().as_ref(), Some(&record));
+        }
+        let stats = store.request_read_stats();
+        assert_eq!(stats.lookups, 64, "{stats:?}");
+        assert!(
+            stats.batches < stats.lookups && stats.largest_batch > 1,
+            "lookups were not grouped: {stats:?}"
+        );
+        let writes = (0..300)
+            .map(|i| {
+                let mut write = insert(simple("acme", &format!("m-{i}")));
+                write.idempotency = Some(IdempotencyRecord {
+                    request_id: format!("req-m-{i}"),
+                    ..record.clone()
+                });
+                store.write(write)
+            })
+            .collect();
+        for written in join_all(writes).await {
+            written.unwrap();
+        }
+        store.close().await;
+        sqlx::query("ANALYZE idempotency_keys")
+            .execute(ctx.postgres_raw())
+            .await
+            .unwrap();
+        let mut tx = ctx.postgres_raw().begin().await.unwrap();
+        sqlx::query("SET LOCAL enable_seqscan = off")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let plan: Vec<(String,)> = sqlx::query_as(&format!(
+            "EXPLAIN {}",
+            aftersales_store::postgres_grouped_reads::SELECT_REQUESTS_BY_KEYS
+        ))
+        .bind(vec!["acme", "beta"])
+        .bind(vec!["req-1", "req-2"])
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        let plan = plan.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n");
+        assert!(plan.contains("idempotency_keys_pkey"), "{plan}");
         tx.rollback().await.unwrap();
     })
     .await
