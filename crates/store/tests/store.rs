@@ -2519,6 +2519,29 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     outputs.into_iter().map(|o| o.expect("ready")).collect()
 }
 
+/// PostgreSQL's plan for `sql` with text arrays bound in order, once `table` is analysed and
+/// sequential scans are off (on a small table a scan ties with any index): which indexes the
+/// statement can read through.
+async fn index_plan(ctx: &Ctx, table: &str, sql: &str, arrays: Vec<Vec<&str>>) -> String {
+    sqlx::query(&format!("ANALYZE {table}"))
+        .execute(ctx.postgres_raw())
+        .await
+        .unwrap();
+    let mut tx = ctx.postgres_raw().begin().await.unwrap();
+    sqlx::query("SET LOCAL enable_seqscan = off")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let explain = format!("EXPLAIN {sql}");
+    let mut query = sqlx::query_as::<_, (String,)>(&explain);
+    for array in arrays {
+        query = query.bind(array);
+    }
+    let plan = query.fetch_all(&mut *tx).await.unwrap();
+    tx.rollback().await.unwrap();
+    plan.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n")
+}
+
 /// Lookups of one case that run together (on PostgreSQL, in one statement, whichever way
 /// they ask) each get their own case: the same id — or the same platform id — in another
 /// tenant is another case, and a missing one is None.
@@ -2775,31 +2798,21 @@ async fn postgres_groups_concurrent_case_lookups_into_index_reads() {
             written.unwrap();
         }
         store.close().await;
-        sqlx::query("ANALYZE cases")
-            .execute(ctx.postgres_raw())
-            .await
-            .unwrap();
-        let mut tx = ctx.postgres_raw().begin().await.unwrap();
-        sqlx::query("SET LOCAL enable_seqscan = off")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        let plan: Vec<(String,)> = sqlx::query_as(&format!(
-            "EXPLAIN {}",
-            aftersales_store::postgres_grouped_reads::SELECT_CASES_BY_KEYS
-        ))
-        .bind(vec!["acme", "beta"])
-        .bind(vec!["c-1", "c-2"])
-        .bind(vec!["acme"])
-        .bind(vec!["demo"])
-        .bind(vec!["tb-1"])
-        .fetch_all(&mut *tx)
-        .await
-        .unwrap();
-        let plan = plan.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n");
+        let plan = index_plan(
+            &ctx,
+            "cases",
+            aftersales_store::postgres_grouped_reads::SELECT_CASES_BY_KEYS,
+            vec![
+                vec!["acme", "beta"],
+                vec!["c-1", "c-2"],
+                vec!["acme"],
+                vec!["demo"],
+                vec!["tb-1"],
+            ],
+        )
+        .await;
         assert!(plan.contains("cases_pkey"), "{plan}");
         assert!(plan.contains("cases_platform_case_id_key"), "{plan}");
-        tx.rollback().await.unwrap();
     })
     .await
 }
@@ -2847,27 +2860,14 @@ async fn postgres_groups_concurrent_request_lookups_into_primary_key_reads() {
             written.unwrap();
         }
         store.close().await;
-        sqlx::query("ANALYZE idempotency_keys")
-            .execute(ctx.postgres_raw())
-            .await
-            .unwrap();
-        let mut tx = ctx.postgres_raw().begin().await.unwrap();
-        sqlx::query("SET LOCAL enable_seqscan = off")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        let plan: Vec<(String,)> = sqlx::query_as(&format!(
-            "EXPLAIN {}",
-            aftersales_store::postgres_grouped_reads::SELECT_REQUESTS_BY_KEYS
-        ))
-        .bind(vec!["acme", "beta"])
-        .bind(vec!["req-1", "req-2"])
-        .fetch_all(&mut *tx)
-        .await
-        .unwrap();
-        let plan = plan.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n");
+        let plan = index_plan(
+            &ctx,
+            "idempotency_keys",
+            aftersales_store::postgres_grouped_reads::SELECT_REQUESTS_BY_KEYS,
+            vec![vec!["acme", "beta"], vec!["req-1", "req-2"]],
+        )
+        .await;
         assert!(plan.contains("idempotency_keys_pkey"), "{plan}");
-        tx.rollback().await.unwrap();
     })
     .await
 }
