@@ -2519,6 +2519,22 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     outputs.into_iter().map(|o| o.expect("ready")).collect()
 }
 
+/// `lookups` lookups were answered, by fewer statements than that (some carried several).
+fn assert_grouped(stats: aftersales_store::postgres_grouped_reads::GroupedReadStats, lookups: u64) {
+    assert_eq!(stats.lookups, lookups, "{stats:?}");
+    assert!(
+        stats.batches < stats.lookups && stats.largest_batch > 1,
+        "lookups were not grouped: {stats:?}"
+    );
+}
+
+/// Runs the writes together and fails on the first that failed.
+async fn write_all<T: std::fmt::Debug, F: Future<Output = Result<T, StoreError>>>(writes: Vec<F>) {
+    for written in join_all(writes).await {
+        written.unwrap();
+    }
+}
+
 /// PostgreSQL's plan for `sql` with text arrays bound in order, once `table` is analysed and
 /// sequential scans are off (on a small table a scan ties with any index): which indexes the
 /// statement can read through.
@@ -2779,12 +2795,7 @@ async fn postgres_groups_concurrent_case_lookups_into_index_reads() {
         for got in join_all(lookups).await {
             assert_eq!(got.unwrap().as_ref(), Some(&case));
         }
-        let stats = store.case_read_stats();
-        assert_eq!(stats.lookups, 64, "{stats:?}");
-        assert!(
-            stats.batches < stats.lookups && stats.largest_batch > 1,
-            "lookups were not grouped: {stats:?}"
-        );
+        assert_grouped(store.case_read_stats(), 64);
         // The plan, on enough cases of one tenant that only the two unique indexes find a
         // case without reading the tenant's others (on an empty table any index ties).
         let writes = (0..300)
@@ -2794,9 +2805,7 @@ async fn postgres_groups_concurrent_case_lookups_into_index_reads() {
                 store.write(insert(open("acme", &format!("m-{i}"), draft, base())))
             })
             .collect();
-        for written in join_all(writes).await {
-            written.unwrap();
-        }
+        write_all(writes).await;
         store.close().await;
         let plan = index_plan(
             &ctx,
@@ -2840,12 +2849,7 @@ async fn postgres_groups_concurrent_request_lookups_into_primary_key_reads() {
         for got in join_all(lookups).await {
             assert_eq!(got.unwrap().as_ref(), Some(&record));
         }
-        let stats = store.request_read_stats();
-        assert_eq!(stats.lookups, 64, "{stats:?}");
-        assert!(
-            stats.batches < stats.lookups && stats.largest_batch > 1,
-            "lookups were not grouped: {stats:?}"
-        );
+        assert_grouped(store.request_read_stats(), 64);
         let writes = (0..300)
             .map(|i| {
                 let mut write = insert(simple("acme", &format!("m-{i}")));
@@ -2856,9 +2860,7 @@ async fn postgres_groups_concurrent_request_lookups_into_primary_key_reads() {
                 store.write(write)
             })
             .collect();
-        for written in join_all(writes).await {
-            written.unwrap();
-        }
+        write_all(writes).await;
         store.close().await;
         let plan = index_plan(
             &ctx,
