@@ -722,12 +722,10 @@ where
 /// each timed from when it was due, so a stalled server cannot hide its queue. With `kind_of`
 /// (which kind of call the `n`th is), also the figures of each kind: what makes a mix's tail.
 /// The last figures are the client's own lag: from when each call was due to when its task
-/// first ran, a part of every latency that is the client's, not the server's.
-///
-/// The schedule is kept by a thread of its own sleeping on the OS's high-resolution timer,
-/// not by tokio's timer: that one fires on whole milliseconds, once its driver is next
-/// polled, and started calls a median 1.34 ms late at 200 calls/s (p99 1.88 ms) — more than
-/// the server's own median for a GetCase at that load (0.71 ms), counted as the server's.
+/// first ran. That part of every latency is the client's, not the server's: tokio's timer
+/// fires on whole milliseconds, once its driver is next polled (at 200 GetCase/s, a median
+/// 1.34 ms, against the server's own 0.71 ms). A dispatcher thread on the OS's timer keeps
+/// time better but made the tail no better on this machine (docs/benchmarks.md).
 async fn open_loop<F, Fut>(
     per_second: f64,
     args: &Args,
@@ -749,42 +747,31 @@ where
     let lags = Arc::new(Mutex::new(Vec::<Duration>::with_capacity(total as usize)));
     let errors = Arc::new(AtomicU64::new(0));
     let in_flight = Arc::new(tokio::sync::Semaphore::new(4096));
-    let runtime = tokio::runtime::Handle::current();
-    let (recorded, lags_of_calls, errors_of_calls) =
-        (latencies.clone(), lags.clone(), errors.clone());
-    let dispatch = tokio::task::spawn_blocking(move || {
-        let mut tasks = Vec::with_capacity(total as usize);
-        for n in 0..total {
-            let due = start + Duration::from_secs_f64(n as f64 / per_second);
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-            let permit = runtime
-                .block_on(in_flight.clone().acquire_owned())
-                .expect("open");
-            let (call, latencies, lags, errors) = (
-                call.clone(),
-                recorded.clone(),
-                lags_of_calls.clone(),
-                errors_of_calls.clone(),
-            );
-            tasks.push(runtime.spawn(async move {
-                lags.lock().unwrap().push(due.elapsed());
-                let outcome = call(n).await;
-                let took = due.elapsed();
-                drop(permit);
-                match outcome {
-                    Ok(()) => latencies.lock().unwrap().push((n, took)),
-                    Err(_) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
+    let mut tasks = Vec::new();
+    for n in 0..total {
+        let due = start + Duration::from_secs_f64(n as f64 / per_second);
+        tokio::time::sleep_until(due.into()).await;
+        let permit = in_flight.clone().acquire_owned().await.expect("open");
+        let (call, latencies, lags, errors) = (
+            call.clone(),
+            latencies.clone(),
+            lags.clone(),
+            errors.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            lags.lock().unwrap().push(due.elapsed());
+            let outcome = call(n).await;
+            let took = due.elapsed();
+            drop(permit);
+            match outcome {
+                Ok(()) => latencies.lock().unwrap().push((n, took)),
+                Err(_) => {
+                    errors.fetch_add(1, Ordering::Relaxed);
                 }
-            }));
-        }
-        tasks
-    });
-    for t in dispatch.await.expect("the open loop's dispatcher") {
+            }
+        }));
+    }
+    for t in tasks {
         let _ = t.await;
     }
     let elapsed = start.elapsed();
