@@ -162,6 +162,7 @@ pub async fn serve(
         );
         tokio::spawn(engine.run(drain_rx.clone()))
     });
+    let _group_commit_metrics = metrics::GroupCommitMetrics::register(&services.store);
     if let Some(every) = options.gauge_interval {
         tokio::spawn(metrics::Gauges::register().run(
             services.store.clone(),

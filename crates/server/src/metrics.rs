@@ -11,13 +11,13 @@
 
 use aftersales_domain::{CaseState, Clock};
 use aftersales_store::{GaugeCounts, Store};
-use opentelemetry::metrics::{Histogram, ObservableGauge};
+use opentelemetry::metrics::{Histogram, ObservableCounter, ObservableGauge};
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::WithTonicConfig as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::Resource;
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::field::{Field, Visit};
@@ -284,6 +284,61 @@ impl Gauges {
                 _ = tokio::time::sleep(every) => {}
                 _ = shutdown.changed() => {}
             }
+        }
+    }
+}
+
+/// What the group commit has done, read from the store's counters at each collection: how
+/// many case writes share a transaction is what decides a write's cost (docs/benchmarks.md),
+/// and a queue of pending writes that does not drain is the first sign of a stuck database.
+/// The callbacks hold the store weakly, so a store closed without the process ending (tests)
+/// is not kept alive by its instruments; once it is gone they observe nothing.
+pub struct GroupCommitMetrics {
+    _writes: ObservableCounter<u64>,
+    _batches: ObservableCounter<u64>,
+    _abandoned: ObservableCounter<u64>,
+    _pending: ObservableGauge<u64>,
+}
+
+impl GroupCommitMetrics {
+    pub fn register(store: &Arc<dyn Store>) -> Self {
+        let meter = opentelemetry::global::meter(METER);
+        let observing = |read: fn(&aftersales_store::WriteStats) -> u64| {
+            let store: Weak<dyn Store> = Arc::downgrade(store);
+            move |observer: &dyn opentelemetry::metrics::AsyncInstrument<u64>| {
+                if let Some(store) = store.upgrade() {
+                    observer.observe(read(&store.write_stats()), &[]);
+                }
+            }
+        };
+        GroupCommitMetrics {
+            _writes: meter
+                .u64_observable_counter("aftersales.store.case_writes")
+                .with_unit("{write}")
+                .with_description("Case writes committed by the group commit.")
+                .with_callback(observing(|s| s.writes))
+                .build(),
+            _batches: meter
+                .u64_observable_counter("aftersales.store.write_batches")
+                .with_unit("{transaction}")
+                .with_description(
+                    "Transactions that committed case writes: case_writes / write_batches is \
+                     the mean number of writes sharing one commit.",
+                )
+                .with_callback(observing(|s| s.batches))
+                .build(),
+            _abandoned: meter
+                .u64_observable_counter("aftersales.store.writes_abandoned")
+                .with_unit("{write}")
+                .with_description("Case writes left out because their caller stopped waiting.")
+                .with_callback(observing(|s| s.abandoned))
+                .build(),
+            _pending: meter
+                .u64_observable_gauge("aftersales.store.writes_pending")
+                .with_unit("{write}")
+                .with_description("Case writes queued or in a batch, waiting for their commit.")
+                .with_callback(observing(|s| s.pending))
+                .build(),
         }
     }
 }

@@ -585,6 +585,8 @@ async fn spans_and_metrics_reach_the_collector(postgres: bool) {
                 .then_some(())?;
             find_metric(&metrics, "aftersales.deadline.reminders")?;
             find_metric(&metrics, "aftersales.deadline.expirations")?;
+            let writes = find_metric(&metrics, "aftersales.store.case_writes")?;
+            (number(&writes, &[])? >= 1).then_some(())?;
             Some((resource, metrics))
         },
         describe,
@@ -628,6 +630,28 @@ async fn spans_and_metrics_reach_the_collector(postgres: bool) {
         number(&active, &[("platform", "taobao"), ("status", "overdue")]),
         Some(0)
     );
+
+    // The group commit's counters: the created case and the engine's firings were case
+    // writes, each committed in some transaction, and none is waiting any more.
+    let counter = |name: &str| {
+        let m = find_metric(&metrics, name).unwrap_or_else(|| panic!("no {name}"));
+        match &m.data {
+            Some(metric::Data::Sum(sum)) => assert!(sum.is_monotonic, "{name} is a counter"),
+            other => panic!("{name} is not a sum: {other:?}"),
+        }
+        number(&m, &[]).unwrap()
+    };
+    let (writes, batches) = (
+        counter("aftersales.store.case_writes"),
+        counter("aftersales.store.write_batches"),
+    );
+    assert!(
+        batches >= 1 && batches <= writes,
+        "{writes} writes in {batches} batches"
+    );
+    assert_eq!(counter("aftersales.store.writes_abandoned"), 0);
+    let pending = find_metric(&metrics, "aftersales.store.writes_pending").unwrap();
+    assert!(matches!(pending.data, Some(metric::Data::Gauge(_))));
 
     let lateness = find_metric(&metrics, "aftersales.deadline.lateness").unwrap();
     assert_eq!(lateness.unit, "s");
