@@ -5,9 +5,10 @@
 //!
 //! The instruments live where their measurements are taken: the RPC histogram in the gate
 //! (aftersales-api), the deadline engine's in [`crate::deadlines`], the store latency in
-//! [`StoreTiming`] and the gauges here. All of them use the global meter provider, which is a
-//! no-op until [`provider`] installs the exporting one, so tests and a server without an
-//! endpoint pay nothing.
+//! [`StoreTiming`], and here the gauges and the group commit's counters
+//! ([`GroupCommitMetrics`]). All of them use the global meter provider, which is a no-op until
+//! [`provider`] installs the exporting one, so tests and a server without an endpoint pay
+//! nothing.
 
 use aftersales_domain::{CaseState, Clock};
 use aftersales_store::{GaugeCounts, Store};
