@@ -23,7 +23,7 @@ use std::fmt::Write as _;
 pub(crate) enum Value<'a> {
     Text(Option<Cow<'a, str>>),
     Int(Option<i64>),
-    Bytes(&'a [u8]),
+    Bytes(Option<&'a [u8]>),
 }
 
 impl<'a> From<&'a str> for Value<'a> {
@@ -58,6 +58,12 @@ impl From<Option<i64>> for Value<'_> {
 
 impl<'a> From<&'a [u8]> for Value<'a> {
     fn from(v: &'a [u8]) -> Self {
+        Value::Bytes(Some(v))
+    }
+}
+
+impl<'a> From<Option<&'a [u8]>> for Value<'a> {
+    fn from(v: Option<&'a [u8]>) -> Self {
         Value::Bytes(v)
     }
 }

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 mod batch;
+pub mod case_view;
 pub mod group_commit;
 pub mod postgres;
 pub mod postgres_grouped_reads;
@@ -27,6 +28,7 @@ mod sqlite_checkpoint;
 mod sqlite_read;
 mod sqlite_write;
 
+pub use case_view::{render_case_views_with, CaseRead, CaseViewRenderer, StoredView};
 pub use postgres::PostgresStore;
 /// The SQL of [`Store::gauge_counts`], for the tests and benchmarks that EXPLAIN it.
 pub mod gauge_sql {
@@ -428,6 +430,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<ApiKeyRecord>, StoreError>;
 
     async fn case(&self, tenant: &TenantId, id: &CaseId) -> Result<Option<Case>, StoreError>;
+    /// GetCase's read: the case's stored API view where that is current, else the case
+    /// decoded from its body ([`case_view`]).
+    async fn case_read(
+        &self,
+        tenant: &TenantId,
+        id: &CaseId,
+    ) -> Result<Option<CaseRead>, StoreError>;
+    /// ListCases' read: [`Store::list_cases`]'s page, each case as [`Store::case_read`] reads it.
+    async fn list_case_reads(
+        &self,
+        tenant: &TenantId,
+        query: &CaseQuery,
+    ) -> Result<Vec<CaseRead>, StoreError>;
     async fn case_by_platform_id(
         &self,
         tenant: &TenantId,

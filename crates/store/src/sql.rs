@@ -9,6 +9,7 @@
 //! (`crate::group_commit`), whose statements are in `crate::batch`.
 
 use crate::batch::Statement;
+use crate::case_view::{self, CaseRead, StoredView, ViewColumns};
 use crate::{
     ApiKeyRecord, Caller, ClaimedTimer, DueDeadline, IdempotencyRecord, StoreError, StoredEvent,
     TimerKind,
@@ -17,8 +18,8 @@ use aftersales_domain::access::ShopScope;
 use aftersales_domain::event::Actor;
 use aftersales_domain::time::{from_millis, to_millis};
 use aftersales_domain::{
-    ActorKind, Case, CaseId, CaseState, Deadline, DeadlineSource, DueParty, NewEvent, ShopId,
-    TenantId,
+    ActorKind, Case, CaseId, CaseState, Deadline, DeadlineSource, DueParty, NewEvent, PlatformCode,
+    ShopId, TenantId,
 };
 use std::fmt::Display;
 
@@ -85,16 +86,17 @@ pub(crate) const SELECT_IDEMPOTENCY: &str = "SELECT request_id, method, fingerpr
 pub(crate) const INSERT_CASE: &str = "INSERT INTO cases \
      (tenant_id, id, shop_id, platform, platform_case_id, kind, state, next_deadline_at, \
       platform_version, version, created_at, updated_at, order_id, sub_order_id, \
-      needs_refresh, body, satisfaction) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+      needs_refresh, body, satisfaction, api_view, api_view_format, api_view_version) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+     $18, $19, $20)";
 
 /// Followed by `VALUES (…), (…)`, one tuple of [`CaseColumns`] per case, in field order.
 pub(crate) const INSERT_CASE_ROWS: &str = "INSERT INTO cases \
      (tenant_id, id, shop_id, platform, platform_case_id, kind, state, next_deadline_at, \
       platform_version, version, created_at, updated_at, order_id, sub_order_id, \
-      needs_refresh, body, satisfaction) ";
+      needs_refresh, body, satisfaction, api_view, api_view_format, api_view_version) ";
 
-/// Binds: the [`CaseColumns`] in field order ($1…$17), then the expected version ($18).
+/// Binds: the [`CaseColumns`] in field order ($1…$20), then the expected version ($21).
 ///
 /// Sets only what a case can change after it opened. A case's identity (tenant, id, shop,
 /// platform, platform record, order line, opening time) is fixed when it opens, and a column
@@ -106,26 +108,29 @@ pub(crate) const INSERT_CASE_ROWS: &str = "INSERT INTO cases \
 /// version conflict) rather than leaving columns that disagree with the body.
 pub(crate) const UPDATE_CASE: &str = "UPDATE cases SET \
      kind = $6, state = $7, next_deadline_at = $8, platform_version = $9, version = $10, \
-     updated_at = $12, needs_refresh = $15, body = $16, satisfaction = $17 \
-     WHERE tenant_id = $1 AND id = $2 AND version = $18 \
+     updated_at = $12, needs_refresh = $15, body = $16, satisfaction = $17, \
+     api_view = $18, api_view_format = $19, api_view_version = $20 \
+     WHERE tenant_id = $1 AND id = $2 AND version = $21 \
      AND (shop_id, platform, platform_case_id, created_at, order_id, sub_order_id) \
      IS NOT DISTINCT FROM ($3, $4, $5, $11, $13, $14)";
 
 /// [`UPDATE_CASE`] for several cases in one statement: followed by `VALUES (…), (…)`, one tuple
-/// per case of its [`CaseColumns`] in field order and then its expected version (`column18`),
+/// per case of its [`CaseColumns`] in field order and then its expected version (`column21`),
 /// and by [`UPDATE_CASE_ROWS_END`]. It answers the ids of the cases it updated; a case it
 /// left alone was not at its expected version. The cases must be distinct: a case named
 /// twice would be updated from one of its tuples, and which is not defined.
 pub(crate) const UPDATE_CASE_ROWS: &str = "UPDATE cases AS c SET \
      kind = v.column6, state = v.column7, next_deadline_at = v.column8, \
      platform_version = v.column9, version = v.column10, updated_at = v.column12, \
-     needs_refresh = v.column15, body = v.column16, satisfaction = v.column17 FROM (";
+     needs_refresh = v.column15, body = v.column16, satisfaction = v.column17, \
+     api_view = v.column18, api_view_format = v.column19, \
+     api_view_version = v.column20 FROM (";
 
 /// Closes [`UPDATE_CASE_ROWS`]: each tuple finds its case by key (tenant and id; SQLite may
 /// take an index that ends in them), and the identity is compared as in [`UPDATE_CASE`]. Unqualified `id` in RETURNING: SQLite lets RETURNING name only the
 /// updated table's columns, and the VALUES columns are all `columnN`.
 pub(crate) const UPDATE_CASE_ROWS_END: &str = ") AS v \
-     WHERE c.tenant_id = v.column1 AND c.id = v.column2 AND c.version = v.column18 \
+     WHERE c.tenant_id = v.column1 AND c.id = v.column2 AND c.version = v.column21 \
      AND (c.shop_id, c.platform, c.platform_case_id, c.created_at, c.order_id, c.sub_order_id) \
      IS NOT DISTINCT FROM (v.column3, v.column4, v.column5, v.column11, v.column13, v.column14) \
      RETURNING id";
@@ -155,6 +160,12 @@ pub(crate) const SELECT_CASES_ON_ORDER: &str = "SELECT tenant_id, id, body FROM 
      ORDER BY created_at, id LIMIT 100";
 
 pub(crate) const SELECT_CASE: &str = "SELECT tenant_id, id, body FROM cases \
+     WHERE tenant_id = $1 AND id = $2";
+
+/// GetCase's read ([`decode_case_read`]): the view and what access is checked against first,
+/// the body (read only where the view will not do) last.
+pub(crate) const SELECT_CASE_VIEW: &str = "SELECT shop_id, platform, kind, version, \
+     api_view_version, api_view_format, api_view, tenant_id, id, body FROM cases \
      WHERE tenant_id = $1 AND id = $2";
 
 pub(crate) const SELECT_CASE_BY_PLATFORM_ID: &str = "SELECT tenant_id, id, body FROM cases \
@@ -222,6 +233,11 @@ pub(crate) const SELECT_TENANT_EVENTS: &str = "SELECT tenant_id, seq, case_id, k
 /// The start of the ListCases query; [`case_list_query`] appends the filters.
 pub(crate) const LIST_CASES: &str = "SELECT tenant_id, id, body FROM cases";
 
+/// [`LIST_CASES`] for ListCases' answer ([`decode_case_read`]): the views, and the bodies of
+/// the cases whose view will not do.
+pub(crate) const LIST_CASE_READS: &str = "SELECT shop_id, platform, kind, version, \
+     api_view_version, api_view_format, api_view, tenant_id, id, body FROM cases";
+
 /// A page of a tenant's cases: the filters of `query`, ordered by id after `after_id`. Served
 /// by the `cases_by_*` index each filter leads with; one text per set of filters present, so a
 /// prepared-statement cache holds a few shapes, not one per value.
@@ -229,7 +245,17 @@ pub(crate) fn case_list_query<'a>(
     tenant: &'a TenantId,
     query: &'a crate::CaseQuery,
 ) -> Statement<'a> {
-    let mut q = Statement::new(LIST_CASES);
+    case_page_query(LIST_CASES, tenant, query)
+}
+
+/// [`case_list_query`] selecting what `select` (one of [`LIST_CASES`], [`LIST_CASE_READS`])
+/// does.
+pub(crate) fn case_page_query<'a>(
+    select: &'static str,
+    tenant: &'a TenantId,
+    query: &'a crate::CaseQuery,
+) -> Statement<'a> {
+    let mut q = Statement::new(select);
     q.push(" WHERE tenant_id = ").push_bind(tenant.as_str());
     if let Some(p) = &query.platform {
         q.push(" AND platform = ").push_bind(p.as_str());
@@ -461,6 +487,9 @@ pub(crate) struct CaseColumns<'a> {
     pub body: String,
     /// X-03: NULL while open (Case::satisfaction_status).
     pub satisfaction: Option<&'static str>,
+    /// The API's rendering of this version of the case (crate::case_view), if this process
+    /// renders one.
+    pub view: Option<ViewColumns>,
 }
 
 impl<'a> CaseColumns<'a> {
@@ -485,13 +514,14 @@ impl<'a> CaseColumns<'a> {
             needs_refresh: i64::from(case.needs_refresh.is_some()),
             body,
             satisfaction: case.satisfaction_status().map(|s| s.as_str()),
+            view: ViewColumns::of(case),
         })
     }
 
     /// The values in the column order `INSERT_CASE`, `INSERT_CASE_ROWS` and `UPDATE_CASE`
     /// share: one list, so a column added to the statements cannot be bound in a different
     /// order in one of the places that write case rows.
-    pub fn values(&self) -> [crate::batch::Value<'_>; 17] {
+    pub fn values(&self) -> [crate::batch::Value<'_>; 20] {
         [
             self.tenant_id.into(),
             self.id.into(),
@@ -510,6 +540,9 @@ impl<'a> CaseColumns<'a> {
             self.needs_refresh.into(),
             self.body.as_str().into(),
             self.satisfaction.into(),
+            self.view.as_ref().map(|v| v.view.as_slice()).into(),
+            self.view.as_ref().map(|v| v.format).into(),
+            self.view.as_ref().map(|_| self.version).into(),
         ]
     }
 }
@@ -727,6 +760,39 @@ pub(crate) fn decode_case<R: SqlRow>(row: &R) -> Result<Case, StoreError> {
         Ok(case)
     };
     inner().map_err(|e| corrupt("cases", &row_key(row, &["tenant_id", "id"], &[]), e))
+}
+
+/// A row of [`SELECT_CASE_VIEW`]: its view if that is current, else the case from its body.
+pub(crate) fn decode_case_read<R: SqlRow>(row: &R) -> Result<CaseRead, StoreError> {
+    let current = || -> Result<Option<StoredView>, String> {
+        let version = row.int("version")?;
+        if !case_view::is_current(
+            version,
+            row.opt_int("api_view_version")?,
+            row.opt_int("api_view_format")?,
+        ) {
+            return Ok(None);
+        }
+        Ok(Some(StoredView {
+            id: CaseId::parse(row.text("id")?).map_err(|e| e.to_string())?,
+            shop: ShopId::parse(row.text("shop_id")?).map_err(|e| e.to_string())?,
+            platform: PlatformCode::parse(row.text("platform")?).map_err(|e| e.to_string())?,
+            kind: row
+                .text("kind")?
+                .parse()
+                .map_err(|e| format!("kind: {e}"))?,
+            bytes: row.bytes("api_view")?,
+        }))
+    };
+    match current() {
+        Ok(Some(view)) => Ok(CaseRead::View(view)),
+        Ok(None) => decode_case(row).map(|case| CaseRead::Case(Box::new(case))),
+        Err(e) => Err(corrupt(
+            "cases",
+            &row_key(row, &["tenant_id", "id"], &[]),
+            e,
+        )),
+    }
 }
 
 /// Columns `tenant_id, case_id, position, at` of a claim.
@@ -1145,6 +1211,30 @@ macro_rules! impl_store {
                     .transpose()
             }
 
+            #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant, case_id = %id))]
+            async fn case_read(
+                &self,
+                tenant: &aftersales_domain::TenantId,
+                id: &aftersales_domain::CaseId,
+            ) -> Result<Option<$crate::CaseRead>, $crate::StoreError> {
+                if let Some(grouped) = self.grouped_case_reads() {
+                    return grouped
+                        .read($crate::postgres_grouped_reads::CaseKey::Id(tenant, id))
+                        .await?
+                        .map(|row| $crate::sql::decode_case_read(&*row))
+                        .transpose();
+                }
+                if let Some(direct) = self.direct_reader() {
+                    return direct.case_read(tenant, id);
+                }
+                $crate::sql::read!(self, |c| sqlx::query::<$db>($crate::sql::SELECT_CASE_VIEW)
+                    .bind(tenant.as_str())
+                    .bind(id.as_str())
+                    .fetch_optional(c))?
+                    .map(|row| $crate::sql::decode_case_read(&row))
+                    .transpose()
+            }
+
             #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant, platform = %platform))]
             async fn case_by_platform_id(
                 &self,
@@ -1239,6 +1329,23 @@ macro_rules! impl_store {
                 $crate::sql::read!(self, |c| q.fetch_all(c))?
                     .iter()
                     .map($crate::sql::decode_case)
+                    .collect()
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant))]
+            async fn list_case_reads(
+                &self,
+                tenant: &aftersales_domain::TenantId,
+                query: &$crate::CaseQuery,
+            ) -> Result<Vec<$crate::CaseRead>, $crate::StoreError> {
+                let built = $crate::sql::case_page_query($crate::sql::LIST_CASE_READS, tenant, query);
+                if let Some(direct) = self.direct_reader() {
+                    return direct.case_reads(&built);
+                }
+                let q = $crate::batch::bind_values!(sqlx::query::<$db>(built.sql()), built);
+                $crate::sql::read!(self, |c| q.fetch_all(c))?
+                    .iter()
+                    .map($crate::sql::decode_case_read)
                     .collect()
             }
 

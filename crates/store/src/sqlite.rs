@@ -296,7 +296,7 @@ mod tests {
     #[tokio::test]
     async fn case_write_statements_find_rows_by_primary_key() {
         let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
-        let update = plan(&store, sql::UPDATE_CASE, 18).await;
+        let update = plan(&store, sql::UPDATE_CASE, 21).await;
         assert_searches(
             sql::UPDATE_CASE,
             &update,
@@ -308,10 +308,10 @@ mod tests {
         // every case.
         let mut together = crate::batch::Statement::new(sql::UPDATE_CASE_ROWS);
         together.push_rows(0..2_i64, |row, _| {
-            row.bind_all((0..18).map(|_| crate::batch::Value::from(0_i64)));
+            row.bind_all((0..21).map(|_| crate::batch::Value::from(0_i64)));
         });
         together.push(sql::UPDATE_CASE_ROWS_END);
-        let together_plan = plan(&store, together.sql(), 36).await;
+        let together_plan = plan(&store, together.sql(), 42).await;
         assert!(
             together_plan
                 .iter()

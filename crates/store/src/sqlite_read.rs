@@ -16,7 +16,7 @@
 
 use crate::batch::Statement;
 use crate::sql::{self, SqlRow};
-use crate::{IdempotencyRecord, OrderRef, StoreError};
+use crate::{CaseRead, IdempotencyRecord, OrderRef, StoreError};
 use aftersales_domain::{Case, CaseId, PlatformCaseId, PlatformCode, TenantId};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -112,6 +112,19 @@ impl DirectReader {
         })
     }
 
+    /// GetCase's read (crate::case_view).
+    pub(crate) fn case_read(
+        &self,
+        tenant: &TenantId,
+        id: &CaseId,
+    ) -> Result<Option<CaseRead>, StoreError> {
+        self.optional_row(
+            sql::SELECT_CASE_VIEW,
+            (tenant.as_str(), id.as_str()),
+            |row| sql::decode_case_read(row),
+        )
+    }
+
     /// Every ingest asks this before it writes.
     pub(crate) fn case_by_platform_id(
         &self,
@@ -164,6 +177,21 @@ impl DirectReader {
     pub(crate) fn cases(&self, query: &Statement<'_>) -> Result<Vec<Case>, StoreError> {
         // The placeholders appear in order ($1, $2, …), so position binds them.
         self.case_rows(query.sql(), rusqlite::params_from_iter(query.values()))
+    }
+
+    /// ListCases' page (crate::case_view): a query built by [`sql::case_page_query`] with
+    /// [`sql::LIST_CASE_READS`].
+    pub(crate) fn case_reads(&self, query: &Statement<'_>) -> Result<Vec<CaseRead>, StoreError> {
+        self.with_connection(|conn| {
+            let mut statement = conn.prepare_cached(query.sql()).map_err(error)?;
+            let params = rusqlite::params_from_iter(query.values());
+            let mut rows = statement.query(params).map_err(error)?;
+            let mut reads = Vec::new();
+            while let Some(row) = rows.next().map_err(error)? {
+                reads.push(sql::decode_case_read(row)?);
+            }
+            Ok(reads)
+        })
     }
 }
 

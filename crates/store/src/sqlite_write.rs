@@ -226,9 +226,11 @@ impl rusqlite::ToSql for Value<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(match self {
             Value::Text(Some(t)) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
-            Value::Text(None) | Value::Int(None) => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Text(None) | Value::Int(None) | Value::Bytes(None) => {
+                ToSqlOutput::Borrowed(ValueRef::Null)
+            }
             Value::Int(Some(i)) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
-            Value::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            Value::Bytes(Some(b)) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
         })
     }
 }

@@ -522,6 +522,7 @@ on_both!(
     writer_count_follows_the_setting,
     satisfaction_column_follows_the_case_alone_and_in_a_batch,
     satisfaction_migration_marks_resolved_cases_unchecked from before_satisfaction,
+    case_views_follow_every_write_and_a_stale_one_falls_back_to_the_body,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -4321,5 +4322,147 @@ async fn satisfaction_migration_marks_resolved_cases_unchecked(ctx: Ctx) {
     assert_eq!(
         with_satisfaction(s, "acme", SatisfactionStatus::Unchecked).await,
         [refunded.id.as_str()]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stored views (GetCase's answer kept beside the row)
+
+/// A stand-in for the API's rendering: what it encodes is visible in the bytes.
+struct TestView;
+
+impl aftersales_store::CaseViewRenderer for TestView {
+    fn format(&self) -> i64 {
+        7
+    }
+    fn render(&self, case: &Case) -> Vec<u8> {
+        format!("{}@{}:{}", case.id, case.version, case.state.as_str()).into_bytes()
+    }
+}
+
+static TEST_VIEW: TestView = TestView;
+
+fn view_of(case: &Case) -> aftersales_store::StoredView {
+    aftersales_store::StoredView {
+        id: case.id.clone(),
+        shop: case.shop.clone(),
+        platform: case.platform.clone(),
+        kind: case.kind,
+        bytes: aftersales_store::CaseViewRenderer::render(&TEST_VIEW, case),
+    }
+}
+
+async fn read_case(s: &dyn Store, tenant_id: &str, id: &str) -> Option<aftersales_store::CaseRead> {
+    s.case_read(&tenant(tenant_id), &CaseId::parse(id).unwrap())
+        .await
+        .unwrap()
+}
+
+/// ListCases' page of acme's cases must read each as GetCase's read does.
+async fn assert_listed_as_read_one_by_one(s: &dyn Store) {
+    let query = CaseQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let listed = s.list_case_reads(&tenant("acme"), &query).await.unwrap();
+    let mut one_by_one = Vec::new();
+    for id in ["blocker", "c-1", "c-2", "c-3"] {
+        one_by_one.push(read_case(s, "acme", id).await.unwrap());
+    }
+    assert_eq!(listed, one_by_one);
+}
+
+async fn case_views_follow_every_write_and_a_stale_one_falls_back_to_the_body(ctx: Ctx) {
+    use aftersales_store::CaseRead;
+    assert!(aftersales_store::render_case_views_with(&TEST_VIEW));
+    // One writer, so the updates queued behind the held write are one batch.
+    let store = ctx.open(1).await;
+    let s = &*store;
+    let blocker = simple("acme", "blocker");
+    let [alone, batched_1, batched_2] = ["c-1", "c-2", "c-3"].map(|id| simple("acme", id));
+    for change in [&blocker, &alone, &batched_1, &batched_2] {
+        s.write(insert(change.clone())).await.unwrap();
+    }
+    assert_eq!(
+        read_case(s, "acme", "c-1").await,
+        Some(CaseRead::View(view_of(&alone.case)))
+    );
+    assert_eq!(read_case(s, "acme", "missing").await, None);
+    assert_eq!(read_case(s, "beta", "c-1").await, None, "another tenant's");
+
+    // An update alone, then two in one batch (the multi-row statements): each view is the
+    // new version's.
+    let refunded = changed(&alone.case, CaseState::Refunded);
+    s.write(update(refunded.clone(), 1, vec![])).await.unwrap();
+    assert_eq!(
+        read_case(s, "acme", "c-1").await,
+        Some(CaseRead::View(view_of(&refunded)))
+    );
+    let before = s.write_stats();
+    let (hold, held) = hold_the_writer(&ctx, &store, &blocker, before).await;
+    let closed = [&batched_1, &batched_2].map(|c| changed(&c.case, CaseState::Closed));
+    let writes = closed
+        .clone()
+        .map(|c| spawn_write(&store, update(c, 1, vec![])));
+    until_stats(s, "the queued writes", |st| st.pending == 3).await;
+    hold.release().await;
+    held.await.unwrap().unwrap();
+    for w in writes {
+        w.await.unwrap().unwrap();
+    }
+    assert_eq!(s.write_stats().transactions, before.transactions + 2);
+    for case in &closed {
+        assert_eq!(
+            read_case(s, "acme", case.id.as_str()).await,
+            Some(CaseRead::View(view_of(case)))
+        );
+    }
+    // Read together (PostgreSQL groups them into one statement), each gets its own.
+    let reads: Vec<_> = (0..32)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(
+                async move { read_case(&*store, "acme", ["c-1", "c-2", "c-3"][i % 3]).await },
+            )
+        })
+        .collect();
+    for (i, read) in reads.into_iter().enumerate() {
+        let expected = [&refunded, &closed[0], &closed[1]][i % 3];
+        let read = read.await.unwrap();
+        assert_eq!(read, Some(CaseRead::View(view_of(expected))), "read {i}");
+    }
+    assert_listed_as_read_one_by_one(s).await;
+
+    // A binary that does not render views updated the row (version moved on, view did not);
+    // another rendered it in a format this one does not; a third wrote no view at all.
+    // Each is served from the body.
+    ctx.raw
+        .execute(
+            "UPDATE cases SET api_view_version = api_view_version - 1 WHERE id = $1",
+            "c-1",
+        )
+        .await;
+    ctx.raw
+        .execute("UPDATE cases SET api_view_format = 8 WHERE id = $1", "c-2")
+        .await;
+    ctx.raw
+        .execute(
+            "UPDATE cases SET api_view = NULL, api_view_format = NULL, api_view_version = NULL \
+             WHERE id = $1",
+            "c-3",
+        )
+        .await;
+    for case in [&refunded, &closed[0], &closed[1]] {
+        assert_eq!(
+            read_case(s, "acme", case.id.as_str()).await,
+            Some(CaseRead::Case(Box::new(case.clone())))
+        );
+    }
+    assert_listed_as_read_one_by_one(s).await;
+    // The next write renders it again.
+    let reopened = rewrite(s, &refunded, |_| {}).await;
+    assert_eq!(
+        read_case(s, "acme", "c-1").await,
+        Some(CaseRead::View(view_of(&reopened)))
     );
 }
