@@ -269,6 +269,24 @@ impl TestServer {
         }
     }
 
+    /// Runs `sql` on the server's database behind the store's back: how a test makes a row
+    /// look as another binary would have left it.
+    pub async fn execute_sql(&self, sql: &str) {
+        use sqlx::Connection;
+        match &self.database {
+            ScratchDatabase::Sqlite { path } => {
+                let url = format!("sqlite://{}", path.display());
+                let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query(sql).execute(&mut c).await.unwrap();
+            }
+            ScratchDatabase::Postgres { admin_url, name } => {
+                let url = aftersales_store::scratch::database_url(admin_url, name);
+                let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+                sqlx::query(sql).execute(&mut c).await.unwrap();
+            }
+        }
+    }
+
     /// Run the deadline engine until nothing is due at the clock's current time.
     pub async fn sweep(&self) -> SweepReport {
         self.engine

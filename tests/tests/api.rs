@@ -1500,6 +1500,7 @@ async fn x03_satisfaction_checks_after_resolution(backend: Backend) {
 
 on_both_backends!(
     tb_07_ingest_taobao_refund_and_read_it_back,
+    tb_07_get_case_answers_with_the_view_stored_at_each_write,
     ingest_is_idempotent_and_refuses_stale_versions,
     illegal_platform_transition_is_refused_and_recorded,
     unknown_platform_status_is_a_field_violation,
@@ -1515,3 +1516,141 @@ on_both_backends!(
     policy_health_and_reflection,
     x03_satisfaction_checks_after_resolution,
 );
+
+/// Every case in the tenant as ListCases answers, by name.
+async fn listed(client: &mut aftersales_tests::Client, key: &str) -> Vec<pb::Case> {
+    let mut cases = client
+        .list_cases(authed(
+            key,
+            pb::ListCasesRequest {
+                page_size: 50,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .cases;
+    cases.sort_by(|a, b| a.name.cmp(&b.name));
+    cases
+}
+
+/// `cases` by name, as [`listed`] gives them.
+fn by_name(mut cases: Vec<pb::Case>) -> Vec<pb::Case> {
+    cases.sort_by(|a, b| a.name.cmp(&b.name));
+    cases
+}
+
+/// The case as its stored body gives it, converted as GetCase did before views were stored.
+async fn from_body(server: &TestServer, name: &str) -> pb::Case {
+    let id = aftersales_domain::CaseId::parse(name.trim_start_matches("cases/")).unwrap();
+    let tenant = aftersales_domain::TenantId::parse(TENANT).unwrap();
+    let case = server.store.case(&tenant, &id).await.unwrap().unwrap();
+    aftersales_api::convert::case_to_pb(case)
+}
+
+/// GetCase and ListCases answer with the view written beside each case (docs/benchmarks.md,
+/// "stored views"): the message its body gives, after the ingest that opened the case and
+/// after the TB-07 auto-agree the engine wrote. A view out of step with its row is never
+/// served.
+async fn tb_07_get_case_answers_with_the_view_stored_at_each_write(backend: Backend) {
+    use aftersales_store::CaseRead;
+    let server = TestServer::start(backend).await;
+    let key = server.key(TENANT, "alice", Role::Agent, false).await;
+    let mut client = server.client().await;
+    let refund = ingest(
+        &mut client,
+        &key,
+        &TaobaoRefund::signed_return("8100000000000000001"),
+    )
+    .await
+    .unwrap()
+    .case
+    .unwrap();
+    let other = ingest(
+        &mut client,
+        &key,
+        &TaobaoRefund::signed_return("8100000000000000002"),
+    )
+    .await
+    .unwrap()
+    .case
+    .unwrap();
+    let reader = client.clone();
+    let get = |name: String| {
+        let mut client = reader.clone();
+        let key = key.clone();
+        async move { aftersales_tests::get(&mut client, &key, &name).await }
+    };
+    assert_eq!(get(refund.name.clone()).await, refund);
+    assert_eq!(refund, from_body(&server, &refund.name).await);
+    assert_eq!(
+        listed(&mut client, &key).await,
+        by_name(vec![refund.clone(), other.clone()])
+    );
+    let id = refund.name.trim_start_matches("cases/");
+    let stored = server
+        .store
+        .case_read(
+            &aftersales_domain::TenantId::parse(TENANT).unwrap(),
+            &aftersales_domain::CaseId::parse(id).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&stored, Some(CaseRead::View(v)) if v.bytes == prost::Message::encode_to_vec(&refund)),
+        "the ingest stored the case's view: {stored:?}"
+    );
+
+    // The view is what is served: given another case's view (at this row's version and
+    // format), GetCase and ListCases answer with that case.
+    let swap =
+        "UPDATE cases SET api_view = (SELECT o.api_view FROM cases o WHERE o.id = '{other}') \
+                WHERE id = '{id}'";
+    let other_id = other.name.trim_start_matches("cases/");
+    server
+        .execute_sql(&swap.replace("{other}", other_id).replace("{id}", id))
+        .await;
+    assert_eq!(get(refund.name.clone()).await, other);
+    assert_eq!(
+        listed(&mut client, &key).await,
+        [other.clone(), other.clone()]
+    );
+    // One a version behind its row (as a binary that keeps no views leaves it when it
+    // updates the case) is not: the body answers.
+    server
+        .execute_sql(&format!(
+            "UPDATE cases SET api_view_version = api_view_version - 1 WHERE id = '{id}'"
+        ))
+        .await;
+    assert_eq!(get(refund.name.clone()).await, refund);
+    assert_eq!(
+        listed(&mut client, &key).await,
+        by_name(vec![refund.clone(), other.clone()])
+    );
+
+    // TB-07: five days unanswered and the platform agrees for the merchant. The engine's
+    // write renders the view again.
+    server.advance_and_sweep(Duration::days(5)).await;
+    let agreed = from_body(&server, &refund.name).await;
+    assert_ne!(agreed.state, refund.state, "the deadline fired");
+    assert_eq!(get(refund.name.clone()).await, agreed);
+    assert!(matches!(
+        server
+            .store
+            .case_read(
+                &aftersales_domain::TenantId::parse(TENANT).unwrap(),
+                &aftersales_domain::CaseId::parse(id).unwrap(),
+            )
+            .await
+            .unwrap(),
+        Some(CaseRead::View(_))
+    ));
+    let now = listed(&mut client, &key).await;
+    assert_eq!(now.len(), 2);
+    for case in now {
+        assert_eq!(case, from_body(&server, &case.name).await);
+        assert_eq!(get(case.name.clone()).await, case);
+    }
+    server.stop().await;
+}

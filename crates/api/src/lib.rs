@@ -2,6 +2,7 @@
 //! conversion and error mapping. Decisions are made in the domain; this crate only translates.
 
 pub mod auth;
+pub mod case_views;
 pub mod convert;
 pub mod deposit;
 pub mod error;

@@ -1,6 +1,7 @@
 //! The `aftersales.v1.AftersalesService` implementation: authenticate, parse, decide in the
 //! domain, persist in one store write, answer.
 
+use crate::case_views::{CaseResponse, ListCasesAnswer};
 use crate::convert::{
     address_text, case_name, case_to_pb, draft_from_pb, due_deadline_to_pb, event_to_pb,
     from_timestamp, parse_case_name, policy_to_pb, shipment_from_pb, signing_check_to_pb,
@@ -19,8 +20,8 @@ use aftersales_platforms::AdapterRegistry;
 use aftersales_proto::v1 as pb;
 use aftersales_proto::v1::aftersales_service_server::AftersalesService;
 use aftersales_store::{
-    Caller, CaseWrite, DueDeadline, DueDeadlineCursor, HealthQuery, IdempotencyRecord, OrderRef,
-    Store, StoreError, WriteMode,
+    Caller, CaseRead, CaseWrite, DueDeadline, DueDeadlineCursor, HealthQuery, IdempotencyRecord,
+    OrderRef, Store, StoreError, WriteMode,
 };
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -272,6 +273,8 @@ impl AftersalesApi {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let (feed, _) = watch::channel(0);
+        // Every case this process writes from now on keeps GetCase's answer beside it.
+        aftersales_store::render_case_views_with(&crate::case_views::API_CASE_VIEW);
         AftersalesApi {
             store,
             adapters,
@@ -465,11 +468,7 @@ impl AftersalesApi {
             .case(&p.tenant, id)
             .await?
             .ok_or_else(not_found)?;
-        p.authorize(need, Some(case_target(&case)))
-            .map_err(|d| ApiError::denial_on(d, "aftersales.v1.Case", case_name(id)))?;
-        let span = Span::current();
-        span.record("case_id", case.id.as_str());
-        span.record("platform", case.platform.as_str());
+        admit_to_case(p, need, id, case_target(&case), &case.platform)?;
         Ok(case)
     }
 
@@ -974,7 +973,7 @@ impl AftersalesApi {
         &self,
         p: &Principal,
         req: pb::ListCasesRequest,
-    ) -> Result<pb::ListCasesResponse, ApiError> {
+    ) -> Result<ListCasesAnswer, ApiError> {
         let size = page_size(req.page_size, 50, 500)?;
         let mut query = parse_filter(&req.filter, self.clock.now())?;
         query.shops = scoped_shops(p, query.shop.as_ref())?;
@@ -983,12 +982,21 @@ impl AftersalesApi {
             query.after_id = Some(self.page_tokens.open_case_id(&scope, &req.page_token)?);
         }
         query.limit = size + 1;
-        let mut cases = self.store.list_cases(&p.tenant, &query).await?;
+        let mut cases = self.store.list_case_reads(&p.tenant, &query).await?;
         let next_page_token = self
             .page_tokens
-            .finish_page(&mut cases, size, &scope, |c| c.id.to_string());
-        Ok(pb::ListCasesResponse {
-            cases: cases.into_iter().map(case_to_pb).collect(),
+            .finish_page(&mut cases, size, &scope, |c| match c {
+                CaseRead::View(view) => view.id.to_string(),
+                CaseRead::Case(case) => case.id.to_string(),
+            });
+        Ok(ListCasesAnswer {
+            cases: cases
+                .into_iter()
+                .map(|read| match read {
+                    CaseRead::View(view) => CaseResponse::Encoded(view.bytes),
+                    CaseRead::Case(case) => CaseResponse::Message(Box::new(case_to_pb(*case))),
+                })
+                .collect(),
             next_page_token,
         })
     }
@@ -1167,6 +1175,22 @@ fn authorize_shop(
     .map_err(ApiError::from_denial)
 }
 
+/// The caller may act on (or read) the case `target` describes, which is now the call's.
+fn admit_to_case(
+    p: &Principal,
+    need: Permission,
+    id: &CaseId,
+    target: Target<'_>,
+    platform: &PlatformCode,
+) -> Result<(), ApiError> {
+    p.authorize(need, Some(target))
+        .map_err(|d| ApiError::denial_on(d, "aftersales.v1.Case", case_name(id)))?;
+    let span = Span::current();
+    span.record("case_id", id.as_str());
+    span.record("platform", platform.as_str());
+    Ok(())
+}
+
 fn case_target(case: &Case) -> Target<'_> {
     Target {
         shop: &case.shop,
@@ -1295,6 +1319,51 @@ macro_rules! act_rpc {
     }};
 }
 
+impl AftersalesApi {
+    /// ListCases: each case's stored view where it is current, else the case from its body.
+    pub(crate) async fn list_cases_answer(
+        &self,
+        request: Request<pb::ListCasesRequest>,
+    ) -> Result<Response<ListCasesAnswer>, Status> {
+        as_caller!(request, |p, req| self.list_cases_impl(&p, req).await)
+    }
+
+    /// GetCase: the stored view where it is current, else the case from its body
+    /// (crate::case_views); the same checks either way.
+    pub(crate) async fn get_case_response(
+        &self,
+        request: Request<pb::GetCaseRequest>,
+    ) -> Result<Response<CaseResponse>, Status> {
+        as_caller!(request, |p, req| {
+            let id = parse_case_name("name", &req.name)?;
+            let read = self.store.case_read(&p.tenant, &id).await?;
+            match read.ok_or_else(|| ApiError::NotFound {
+                resource_type: "aftersales.v1.Case",
+                name: case_name(&id),
+            })? {
+                CaseRead::View(view) => {
+                    let target = Target {
+                        shop: &view.shop,
+                        platform_task: view.kind.is_platform_task(),
+                    };
+                    admit_to_case(&p, Permission::Read, &id, target, &view.platform)?;
+                    Ok(CaseResponse::Encoded(view.bytes))
+                }
+                CaseRead::Case(case) => {
+                    admit_to_case(
+                        &p,
+                        Permission::Read,
+                        &id,
+                        case_target(&case),
+                        &case.platform,
+                    )?;
+                    Ok(CaseResponse::Message(Box::new(case_to_pb(*case))))
+                }
+            }
+        })
+    }
+}
+
 #[tonic::async_trait]
 impl AftersalesService for AftersalesApi {
     async fn ingest_platform_case(
@@ -1315,17 +1384,28 @@ impl AftersalesService for AftersalesApi {
         &self,
         request: Request<pb::GetCaseRequest>,
     ) -> Result<Response<pb::Case>, Status> {
-        as_caller!(request, |p, req| {
-            let id = parse_case_name("name", &req.name)?;
-            Ok(case_to_pb(self.load_case(&p, &id, Permission::Read).await?))
-        })
+        // Served by crate::case_views::StoredViewRoute in the server; this is the same
+        // answer as a message, for a service mounted without that route.
+        let response = self.get_case_response(request).await?;
+        let (metadata, message, extensions) = response.into_parts();
+        let message = message
+            .into_message()
+            .map_err(|e| Status::internal(format!("a stored case view does not decode: {e}")))?;
+        Ok(Response::from_parts(metadata, message, extensions))
     }
 
     async fn list_cases(
         &self,
         request: Request<pb::ListCasesRequest>,
     ) -> Result<Response<pb::ListCasesResponse>, Status> {
-        as_caller!(request, |p, req| self.list_cases_impl(&p, req).await)
+        // Served by crate::case_views::StoredViewRoute in the server; this is the same
+        // answer as a message, for a service mounted without that route.
+        let response = self.list_cases_answer(request).await?;
+        let (metadata, answer, extensions) = response.into_parts();
+        let message = answer
+            .into_message()
+            .map_err(|e| Status::internal(format!("a stored case view does not decode: {e}")))?;
+        Ok(Response::from_parts(metadata, message, extensions))
     }
 
     async fn list_case_events(

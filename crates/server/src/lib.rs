@@ -9,6 +9,7 @@ pub mod transport;
 pub use deadlines::{DeadlineEngine, EngineOptions, SweepReport};
 
 use aftersales_api::auth::Authenticator;
+use aftersales_api::case_views::StoredViewRoute;
 use aftersales_api::gate::{Gate, GateLimits};
 use aftersales_api::{AftersalesApi, ApiConfig};
 use aftersales_domain::{Clock, PolicyRegistry};
@@ -186,9 +187,12 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .map_err(|e| StartError::Other(format!("reflection: {e}")))?;
-    let service = AftersalesServiceServer::new(api)
+    let api = Arc::new(api);
+    let service = AftersalesServiceServer::from_arc(api.clone())
         .max_decoding_message_size(MAX_REQUEST_BYTES)
         .max_encoding_message_size(MAX_REQUEST_BYTES * 4);
+    // GetCase answers with the case's stored view (aftersales_api::case_views).
+    let service = StoredViewRoute::new(service, api, MAX_REQUEST_BYTES, MAX_REQUEST_BYTES * 4);
     // Authentication, roles, load shedding and rates for every call of the service; health
     // and reflection stay open beside it.
     let service = Gate::new(
