@@ -234,9 +234,13 @@ pub(crate) const SELECT_TENANT_EVENTS: &str = "SELECT tenant_id, seq, case_id, k
 pub(crate) const LIST_CASES: &str = "SELECT tenant_id, id, body FROM cases";
 
 /// [`LIST_CASES`] for ListCases' answer ([`decode_case_read`]): the views, and the bodies of
-/// the cases whose view will not do.
-pub(crate) const LIST_CASE_READS: &str = "SELECT shop_id, platform, kind, version, \
-     api_view_version, api_view_format, api_view, tenant_id, id, body FROM cases";
+/// only the cases whose view will not do — a page of bodies beside their views cost
+/// PostgreSQL half again as much to send. Followed by the format in force (NULL if none: then
+/// every body), then [`LIST_CASE_READS_END`].
+const LIST_CASE_READS: &str = "SELECT shop_id, platform, kind, version, \
+     api_view_version, api_view_format, api_view, tenant_id, id, \
+     CASE WHEN api_view_version = version AND api_view_format = ";
+const LIST_CASE_READS_END: &str = " THEN NULL ELSE body END AS body FROM cases";
 
 /// A page of a tenant's cases: the filters of `query`, ordered by id after `after_id`. Served
 /// by the `cases_by_*` index each filter leads with; one text per set of filters present, so a
@@ -245,17 +249,26 @@ pub(crate) fn case_list_query<'a>(
     tenant: &'a TenantId,
     query: &'a crate::CaseQuery,
 ) -> Statement<'a> {
-    case_page_query(LIST_CASES, tenant, query)
+    push_case_page_conditions(Statement::new(LIST_CASES), tenant, query)
 }
 
-/// [`case_list_query`] selecting what `select` (one of [`LIST_CASES`], [`LIST_CASE_READS`])
-/// does.
-pub(crate) fn case_page_query<'a>(
-    select: &'static str,
+/// [`case_list_query`] for ListCases' answer: [`LIST_CASE_READS`].
+pub(crate) fn case_read_page_query<'a>(
     tenant: &'a TenantId,
     query: &'a crate::CaseQuery,
 ) -> Statement<'a> {
-    let mut q = Statement::new(select);
+    let mut q = Statement::new(LIST_CASE_READS);
+    q.push_bind(case_view::renderer().map(|r| r.format()))
+        .push(LIST_CASE_READS_END);
+    push_case_page_conditions(q, tenant, query)
+}
+
+/// The WHERE, ORDER BY and LIMIT of a page of cases.
+fn push_case_page_conditions<'a>(
+    mut q: Statement<'a>,
+    tenant: &'a TenantId,
+    query: &'a crate::CaseQuery,
+) -> Statement<'a> {
     q.push(" WHERE tenant_id = ").push_bind(tenant.as_str());
     if let Some(p) = &query.platform {
         q.push(" AND platform = ").push_bind(p.as_str());
@@ -762,7 +775,8 @@ pub(crate) fn decode_case<R: SqlRow>(row: &R) -> Result<Case, StoreError> {
     inner().map_err(|e| corrupt("cases", &row_key(row, &["tenant_id", "id"], &[]), e))
 }
 
-/// A row of [`SELECT_CASE_VIEW`]: its view if that is current, else the case from its body.
+/// A row of [`SELECT_CASE_VIEW`] or of a [`case_read_page_query`]: its view if that is
+/// current, else the case from its body (which the page's query sends only then).
 pub(crate) fn decode_case_read<R: SqlRow>(row: &R) -> Result<CaseRead, StoreError> {
     let current = || -> Result<Option<StoredView>, String> {
         let version = row.int("version")?;
@@ -1338,7 +1352,7 @@ macro_rules! impl_store {
                 tenant: &aftersales_domain::TenantId,
                 query: &$crate::CaseQuery,
             ) -> Result<Vec<$crate::CaseRead>, $crate::StoreError> {
-                let built = $crate::sql::case_page_query($crate::sql::LIST_CASE_READS, tenant, query);
+                let built = $crate::sql::case_read_page_query(tenant, query);
                 if let Some(direct) = self.direct_reader() {
                     return direct.case_reads(&built);
                 }

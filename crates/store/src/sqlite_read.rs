@@ -179,8 +179,7 @@ impl DirectReader {
         self.case_rows(query.sql(), rusqlite::params_from_iter(query.values()))
     }
 
-    /// ListCases' page (crate::case_view): a query built by [`sql::case_page_query`] with
-    /// [`sql::LIST_CASE_READS`].
+    /// ListCases' page (crate::case_view): a query built by [`sql::case_read_page_query`].
     pub(crate) fn case_reads(&self, query: &Statement<'_>) -> Result<Vec<CaseRead>, StoreError> {
         self.with_connection(|conn| {
             let mut statement = conn.prepare_cached(query.sql()).map_err(error)?;
