@@ -291,31 +291,34 @@ where
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let (max_decoding, max_encoding) = (self.max_decoding, self.max_encoding);
+        let limits = (self.max_decoding, self.max_encoding);
         match request.uri().path() {
-            GET_CASE_PATH => {
-                let handler = GetCaseFromView(self.api.clone());
-                Box::pin(async move {
-                    let codec =
-                        tonic_prost::ProstCodec::<CaseResponse, pb::GetCaseRequest>::default();
-                    let mut grpc = tonic::server::Grpc::new(codec)
-                        .apply_max_message_size_config(Some(max_decoding), Some(max_encoding));
-                    Ok(grpc.unary(handler, request).await)
-                })
-            }
-            LIST_CASES_PATH => {
-                let handler = ListCasesFromViews(self.api.clone());
-                Box::pin(async move {
-                    let codec =
-                        tonic_prost::ProstCodec::<ListCasesAnswer, pb::ListCasesRequest>::default();
-                    let mut grpc = tonic::server::Grpc::new(codec)
-                        .apply_max_message_size_config(Some(max_decoding), Some(max_encoding));
-                    Ok(grpc.unary(handler, request).await)
-                })
-            }
+            GET_CASE_PATH => serve_unary(GetCaseFromView(self.api.clone()), request, limits),
+            LIST_CASES_PATH => serve_unary(ListCasesFromViews(self.api.clone()), request, limits),
             _ => Box::pin(self.inner.call(request)),
         }
     }
+}
+
+/// One unary call through `handler`, framed and limited as the generated service frames its
+/// own (`(max_decoding, max_encoding)` are its message size limits).
+fn serve_unary<Req, H>(
+    handler: H,
+    request: http::Request<Body>,
+    (max_decoding, max_encoding): (usize, usize),
+) -> Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>
+where
+    Req: Message + Default + Send + 'static,
+    H: tonic::server::UnaryService<Req> + Send + 'static,
+    H::Response: Message + Send + 'static,
+    H::Future: Send,
+{
+    Box::pin(async move {
+        let codec = tonic_prost::ProstCodec::<H::Response, Req>::default();
+        let mut grpc = tonic::server::Grpc::new(codec)
+            .apply_max_message_size_config(Some(max_decoding), Some(max_encoding));
+        Ok(grpc.unary(handler, request).await)
+    })
 }
 
 #[cfg(test)]

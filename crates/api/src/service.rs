@@ -1319,6 +1319,17 @@ macro_rules! act_rpc {
     }};
 }
 
+/// A response of stored views as the generated message, decoding the views.
+fn as_message<T, M>(
+    response: Response<T>,
+    into_message: impl FnOnce(T) -> Result<M, prost::DecodeError>,
+) -> Result<Response<M>, Status> {
+    let (metadata, answer, extensions) = response.into_parts();
+    let message = into_message(answer)
+        .map_err(|e| Status::internal(format!("a stored case view does not decode: {e}")))?;
+    Ok(Response::from_parts(metadata, message, extensions))
+}
+
 impl AftersalesApi {
     /// ListCases: each case's stored view where it is current, else the case from its body.
     pub(crate) async fn list_cases_answer(
@@ -1386,26 +1397,21 @@ impl AftersalesService for AftersalesApi {
     ) -> Result<Response<pb::Case>, Status> {
         // Served by crate::case_views::StoredViewRoute in the server; this is the same
         // answer as a message, for a service mounted without that route.
-        let response = self.get_case_response(request).await?;
-        let (metadata, message, extensions) = response.into_parts();
-        let message = message
-            .into_message()
-            .map_err(|e| Status::internal(format!("a stored case view does not decode: {e}")))?;
-        Ok(Response::from_parts(metadata, message, extensions))
+        as_message(
+            self.get_case_response(request).await?,
+            CaseResponse::into_message,
+        )
     }
 
     async fn list_cases(
         &self,
         request: Request<pb::ListCasesRequest>,
     ) -> Result<Response<pb::ListCasesResponse>, Status> {
-        // Served by crate::case_views::StoredViewRoute in the server; this is the same
-        // answer as a message, for a service mounted without that route.
-        let response = self.list_cases_answer(request).await?;
-        let (metadata, answer, extensions) = response.into_parts();
-        let message = answer
-            .into_message()
-            .map_err(|e| Status::internal(format!("a stored case view does not decode: {e}")))?;
-        Ok(Response::from_parts(metadata, message, extensions))
+        // As GetCase.
+        as_message(
+            self.list_cases_answer(request).await?,
+            ListCasesAnswer::into_message,
+        )
     }
 
     async fn list_case_events(
