@@ -350,28 +350,41 @@ fn text(row: &PgRow, table: &str, col: &str) -> Result<String, StoreError> {
 
 // ---- cases -------------------------------------------------------------------------------
 
+/// The format of the views this process renders, to compare stored ones with in SQL; NULL
+/// (no view is current) if it renders none.
+fn format_in_force() -> Option<i64> {
+    crate::case_view::renderer().map(|r| r.format())
+}
+
 /// One statement for every batch size and mixture (one prepared statement, one plan): the
-/// ids as two parallel arrays joined to `cases` through its primary key, and the platforms'
-/// ids as three joined through the unique index on them (an empty pair of arrays costs
-/// nothing). A case asked for both ways comes back twice, which is harmless: each row
-/// answers the lookups whose key it matches.
+/// ids as three parallel arrays (tenant, id, and whether GetCase asks) joined to `cases`
+/// through its primary key, and the platforms' ids as three joined through the unique index
+/// on them (an empty set of arrays costs nothing). A case asked for more than one way comes
+/// back once per way, which is harmless: each row answers the lookups whose key it matches.
+///
+/// What a row carries depends on who asks (crate::case_view): GetCase gets the stored view
+/// and the body only if the view is not current (`$6`, the format in force, NULL if none);
+/// the reads before a write get the body and no view. Sent both, each paid for bytes it
+/// does not use.
 pub const SELECT_CASES_BY_KEYS: &str = "SELECT c.tenant_id, c.id, c.platform, \
-     c.platform_case_id, c.body, c.shop_id, c.kind, c.version, c.api_view_version, \
-     c.api_view_format, c.api_view \
-     FROM unnest($1::text[], $2::text[]) AS k(tenant_id, id) \
+     c.platform_case_id, c.shop_id, c.kind, c.version, c.api_view_version, \
+     c.api_view_format, k.as_view, \
+     CASE WHEN k.as_view THEN c.api_view END AS api_view, \
+     CASE WHEN k.as_view AND c.api_view_version = c.version AND c.api_view_format = $6 \
+     THEN NULL ELSE c.body END AS body \
+     FROM unnest($1::text[], $2::text[], $7::bool[]) AS k(tenant_id, id, as_view) \
      JOIN cases c ON c.tenant_id = k.tenant_id AND c.id = k.id \
      UNION ALL \
-     SELECT c.tenant_id, c.id, c.platform, c.platform_case_id, c.body, c.shop_id, c.kind, \
-     c.version, c.api_view_version, c.api_view_format, c.api_view \
+     SELECT c.tenant_id, c.id, c.platform, c.platform_case_id, c.shop_id, c.kind, c.version, \
+     c.api_view_version, c.api_view_format, false, NULL::bytea, c.body \
      FROM unnest($3::text[], $4::text[], $5::text[]) AS k(tenant_id, platform, platform_case_id) \
      JOIN cases c ON c.tenant_id = k.tenant_id AND c.platform = k.platform \
      AND c.platform_case_id = k.platform_case_id";
 
-/// The case columns every lookup reads: the body for a case, and the view with what access
-/// is checked against for GetCase (crate::case_view). One row shape for both, so GetCase and
-/// the reads before writes still share statements.
-const CASE_ROW_COLUMNS: &str = "tenant_id, id, platform, body, shop_id, kind, version, \
-     api_view_version, api_view_format, api_view";
+/// The case columns a lookup alone reads, as [`SELECT_CASES_BY_KEYS`] does for a read before
+/// a write: the body, no view.
+const CASE_ROW_COLUMNS: &str = "tenant_id, id, platform, shop_id, kind, version, \
+     api_view_version, api_view_format, NULL::bytea AS api_view, body";
 
 /// [`crate::sql::SELECT_CASE`] with [`CASE_ROW_COLUMNS`].
 static SELECT_CASE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -386,14 +399,23 @@ static SELECT_CASE_BY_PLATFORM_ID: std::sync::LazyLock<String> = std::sync::Lazy
     )
 });
 
+/// GetCase's lookup alone, as [`SELECT_CASES_BY_KEYS`] answers it: the view, and the body
+/// only if the view is not current (`$3`, the format in force).
+const SELECT_CASE_VIEW: &str = "SELECT tenant_id, id, platform, shop_id, kind, version, \
+     api_view_version, api_view_format, api_view, \
+     CASE WHEN api_view_version = version AND api_view_format = $3 THEN NULL ELSE body END \
+     AS body FROM cases WHERE tenant_id = $1 AND id = $2";
+
 /// Lookups of one case: GetCase and every action's read by id, every ingest's by platform id.
 pub(crate) struct CaseLookups;
 
-/// What a case lookup asks for: a case by its id, or by its platform's id.
+/// What a case lookup asks for: a case by its id, or by its platform's id, or GetCase's
+/// read of a case by its id (its view, crate::case_view).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum CaseKey<'a> {
     Id(&'a TenantId, &'a CaseId),
     PlatformId(&'a TenantId, &'a PlatformCode, &'a PlatformCaseId),
+    View(&'a TenantId, &'a CaseId),
 }
 
 /// A [`CaseKey`] as a queued lookup keeps it.
@@ -401,6 +423,7 @@ pub(crate) enum CaseKey<'a> {
 pub(crate) enum OwnedCaseKey {
     Id(TenantId, CaseId),
     PlatformId(TenantId, PlatformCode, PlatformCaseId),
+    View(TenantId, CaseId),
 }
 
 /// A case row as read, decoded by the caller that asked for it.
@@ -409,7 +432,8 @@ pub(crate) struct CaseRow {
     tenant_id: String,
     id: String,
     platform: String,
-    body: String,
+    /// NULL where a view was asked for and is current.
+    body: Option<String>,
     shop_id: String,
     kind: String,
     version: i64,
@@ -424,7 +448,7 @@ impl CaseRow {
             tenant_id: text(row, "cases", "tenant_id")?,
             id: text(row, "cases", "id")?,
             platform: text(row, "cases", "platform")?,
-            body: text(row, "cases", "body")?,
+            body: column(row, "body")?,
             shop_id: text(row, "cases", "shop_id")?,
             kind: text(row, "cases", "kind")?,
             version: column(row, "version")?,
@@ -454,7 +478,7 @@ impl SqlRow for CaseRow {
             "tenant_id" => Ok(self.tenant_id.clone()),
             "id" => Ok(self.id.clone()),
             "platform" => Ok(self.platform.clone()),
-            "body" => Ok(self.body.clone()),
+            "body" => self.body.clone().ok_or_else(|| "body is NULL".into()),
             "shop_id" => Ok(self.shop_id.clone()),
             "kind" => Ok(self.kind.clone()),
             _ => Err(format!("no column {col} in a case row")),
@@ -477,7 +501,8 @@ impl SqlRow for CaseRow {
 /// A grouped statement's case rows, by each kind of key.
 #[derive(Default)]
 pub(crate) struct CaseRows {
-    by_id: HashMap<(String, String), Arc<CaseRow>>,
+    /// By (tenant, id, whether GetCase asked).
+    by_id: HashMap<(String, String, bool), Arc<CaseRow>>,
     by_platform_id: HashMap<(String, String, String), Arc<CaseRow>>,
 }
 
@@ -493,6 +518,7 @@ impl Grouping for CaseLookups {
             CaseKey::PlatformId(t, p, pid) => {
                 OwnedCaseKey::PlatformId(t.clone(), p.clone(), pid.clone())
             }
+            CaseKey::View(t, id) => OwnedCaseKey::View(t.clone(), id.clone()),
         }
     }
 
@@ -500,6 +526,7 @@ impl Grouping for CaseLookups {
         match key {
             OwnedCaseKey::Id(t, id) => CaseKey::Id(t, id),
             OwnedCaseKey::PlatformId(t, p, pid) => CaseKey::PlatformId(t, p, pid),
+            OwnedCaseKey::View(t, id) => CaseKey::View(t, id),
         }
     }
 
@@ -532,6 +559,10 @@ impl Grouping for CaseLookups {
                     .bind(t.as_str())
                     .bind(p.as_str())
                     .bind(pid.as_str()),
+                CaseKey::View(t, id) => sqlx::query(SELECT_CASE_VIEW)
+                    .bind(t.as_str())
+                    .bind(id.as_str())
+                    .bind(format_in_force()),
             };
             let mut connection = connections.acquire().await.map_err(error)?;
             let result = statement.fetch_optional(&mut *connection).await;
@@ -541,13 +572,14 @@ impl Grouping for CaseLookups {
                 None => None,
             }));
         }
-        let mut ids: (Vec<&str>, Vec<&str>) = Default::default();
+        let mut ids: (Vec<&str>, Vec<&str>, Vec<bool>) = Default::default();
         let mut platform_ids: (Vec<&str>, Vec<&str>, Vec<&str>) = Default::default();
         for key in std::iter::once(own).chain(carried) {
             match key {
-                CaseKey::Id(t, id) => {
+                CaseKey::Id(t, id) | CaseKey::View(t, id) => {
                     ids.0.push(t.as_str());
                     ids.1.push(id.as_str());
+                    ids.2.push(matches!(key, CaseKey::View(..)));
                 }
                 CaseKey::PlatformId(t, p, pid) => {
                     platform_ids.0.push(t.as_str());
@@ -561,7 +593,9 @@ impl Grouping for CaseLookups {
             .bind(&ids.1)
             .bind(&platform_ids.0)
             .bind(&platform_ids.1)
-            .bind(&platform_ids.2);
+            .bind(&platform_ids.2)
+            .bind(format_in_force())
+            .bind(&ids.2);
         let mut connection = connections.acquire().await.map_err(error)?;
         let result = statement.fetch_all(&mut *connection).await;
         let rows = connection.settle(result).map_err(error)?;
@@ -578,7 +612,8 @@ impl Grouping for CaseLookups {
                 let key = (case.tenant_id.clone(), platform, pid);
                 found.by_platform_id.insert(key, case.clone());
             }
-            let key = (case.tenant_id.clone(), case.id.clone());
+            let as_view: bool = column(&row, "as_view")?;
+            let key = (case.tenant_id.clone(), case.id.clone(), as_view);
             found.by_id.insert(key, case);
         }
         Ok(Found::Grouped(found))
@@ -591,7 +626,8 @@ impl Grouping for CaseLookups {
         };
         // Owned strings to look up by: a few short copies, against a round trip.
         match key {
-            CaseKey::Id(t, id) => rows.by_id.get(&(t.to_string(), id.to_string())),
+            CaseKey::Id(t, id) => rows.by_id.get(&(t.to_string(), id.to_string(), false)),
+            CaseKey::View(t, id) => rows.by_id.get(&(t.to_string(), id.to_string(), true)),
             CaseKey::PlatformId(t, p, pid) => {
                 let key = (t.to_string(), p.to_string(), pid.to_string());
                 rows.by_platform_id.get(&key)

@@ -1233,7 +1233,7 @@ macro_rules! impl_store {
             ) -> Result<Option<$crate::CaseRead>, $crate::StoreError> {
                 if let Some(grouped) = self.grouped_case_reads() {
                     return grouped
-                        .read($crate::postgres_grouped_reads::CaseKey::Id(tenant, id))
+                        .read($crate::postgres_grouped_reads::CaseKey::View(tenant, id))
                         .await?
                         .map(|row| $crate::sql::decode_case_read(&*row))
                         .transpose();
