@@ -459,15 +459,11 @@ impl AftersalesApi {
         id: &CaseId,
         need: Permission,
     ) -> Result<Case, ApiError> {
-        let not_found = || ApiError::NotFound {
-            resource_type: "aftersales.v1.Case",
-            name: case_name(id),
-        };
         let case = self
             .store
             .case(&p.tenant, id)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(|| case_not_found(id))?;
         admit_to_case(p, need, id, case_target(&case), &case.platform)?;
         Ok(case)
     }
@@ -1175,6 +1171,13 @@ fn authorize_shop(
     .map_err(ApiError::from_denial)
 }
 
+fn case_not_found(id: &CaseId) -> ApiError {
+    ApiError::NotFound {
+        resource_type: "aftersales.v1.Case",
+        name: case_name(id),
+    }
+}
+
 /// The caller may act on (or read) the case `target` describes, which is now the call's.
 fn admit_to_case(
     p: &Principal,
@@ -1348,10 +1351,7 @@ impl AftersalesApi {
         as_caller!(request, |p, req| {
             let id = parse_case_name("name", &req.name)?;
             let read = self.store.case_read(&p.tenant, &id).await?;
-            match read.ok_or_else(|| ApiError::NotFound {
-                resource_type: "aftersales.v1.Case",
-                name: case_name(&id),
-            })? {
+            match read.ok_or_else(|| case_not_found(&id))? {
                 CaseRead::View(view) => {
                     let target = Target {
                         shop: &view.shop,

@@ -191,7 +191,7 @@ pub async fn serve(
     let service = AftersalesServiceServer::from_arc(api.clone())
         .max_decoding_message_size(MAX_REQUEST_BYTES)
         .max_encoding_message_size(MAX_REQUEST_BYTES * 4);
-    // GetCase answers with the case's stored view (aftersales_api::case_views).
+    // GetCase and ListCases answer with the cases' stored views (aftersales_api::case_views).
     let service = StoredViewRoute::new(service, api, MAX_REQUEST_BYTES, MAX_REQUEST_BYTES * 4);
     // Authentication, roles, load shedding and rates for every call of the service; health
     // and reflection stay open beside it.

@@ -46,6 +46,13 @@ pub(crate) fn renderer() -> Option<&'static dyn CaseViewRenderer> {
     RENDERER.get().copied()
 }
 
+/// The format of the views this process renders, which a stored view's must equal to be
+/// served (also bound into the SQL that sends a body only where the view will not do); None
+/// (no view is current) if it renders none.
+pub(crate) fn format_in_force() -> Option<i64> {
+    renderer().map(|r| r.format())
+}
+
 /// What a row holds of its view, as written beside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ViewColumns {
@@ -70,8 +77,8 @@ pub(crate) fn is_current(
     view_version: Option<i64>,
     view_format: Option<i64>,
 ) -> bool {
-    match (renderer(), view_version, view_format) {
-        (Some(r), Some(v), Some(f)) => v == version && f == r.format(),
+    match (format_in_force(), view_version, view_format) {
+        (Some(in_force), Some(v), Some(f)) => v == version && f == in_force,
         _ => false,
     }
 }

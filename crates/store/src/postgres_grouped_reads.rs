@@ -27,6 +27,7 @@
 //! on, so no one waits for an answer that will not come. A failed statement fails every
 //! lookup it carried, with the error the caller would have had alone.
 
+use crate::case_view::format_in_force;
 use crate::postgres_read::ReadConnections;
 use crate::sql::SqlRow;
 use crate::StoreError;
@@ -349,12 +350,6 @@ fn text(row: &PgRow, table: &str, col: &str) -> Result<String, StoreError> {
 }
 
 // ---- cases -------------------------------------------------------------------------------
-
-/// The format of the views this process renders, to compare stored ones with in SQL; NULL
-/// (no view is current) if it renders none.
-fn format_in_force() -> Option<i64> {
-    crate::case_view::renderer().map(|r| r.format())
-}
 
 /// One statement for every batch size and mixture (one prepared statement, one plan): the
 /// ids as three parallel arrays (tenant, id, and whether GetCase asks) joined to `cases`

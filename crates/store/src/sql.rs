@@ -258,7 +258,7 @@ pub(crate) fn case_read_page_query<'a>(
     query: &'a crate::CaseQuery,
 ) -> Statement<'a> {
     let mut q = Statement::new(LIST_CASE_READS);
-    q.push_bind(case_view::renderer().map(|r| r.format()))
+    q.push_bind(case_view::format_in_force())
         .push(LIST_CASE_READS_END);
     push_case_page_conditions(q, tenant, query)
 }

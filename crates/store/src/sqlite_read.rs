@@ -93,17 +93,27 @@ impl DirectReader {
         })
     }
 
-    /// Every case `sql` selects with `params`, in its order.
-    fn case_rows(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Case>, StoreError> {
+    /// Every row `sql` selects with `params`, in its order, decoded.
+    fn rows<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        decode: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         self.with_connection(|conn| {
             let mut statement = conn.prepare_cached(sql).map_err(error)?;
             let mut rows = statement.query(params).map_err(error)?;
-            let mut cases = Vec::new();
+            let mut decoded = Vec::new();
             while let Some(row) = rows.next().map_err(error)? {
-                cases.push(sql::decode_case(row)?);
+                decoded.push(decode(row)?);
             }
-            Ok(cases)
+            Ok(decoded)
         })
+    }
+
+    /// Every case `sql` selects with `params`, in its order.
+    fn case_rows(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Case>, StoreError> {
+        self.rows(sql, params, |row| sql::decode_case(row))
     }
 
     pub(crate) fn case(&self, tenant: &TenantId, id: &CaseId) -> Result<Option<Case>, StoreError> {
@@ -181,16 +191,8 @@ impl DirectReader {
 
     /// ListCases' page (crate::case_view): a query built by [`sql::case_read_page_query`].
     pub(crate) fn case_reads(&self, query: &Statement<'_>) -> Result<Vec<CaseRead>, StoreError> {
-        self.with_connection(|conn| {
-            let mut statement = conn.prepare_cached(query.sql()).map_err(error)?;
-            let params = rusqlite::params_from_iter(query.values());
-            let mut rows = statement.query(params).map_err(error)?;
-            let mut reads = Vec::new();
-            while let Some(row) = rows.next().map_err(error)? {
-                reads.push(sql::decode_case_read(row)?);
-            }
-            Ok(reads)
-        })
+        let params = rusqlite::params_from_iter(query.values());
+        self.rows(query.sql(), params, |row| sql::decode_case_read(row))
     }
 }
 
