@@ -27,26 +27,42 @@ use tonic::codegen::http;
 use tonic::server::NamedService;
 
 /// Bump whenever the rendering of some stored case changes through code the format does not
-/// already hash: the domain methods `case_to_pb` calls (`Case::etag`, `Case::next_deadline_at`,
-/// `TaskState::of` and its texts). Stored views in the old shape then stop being served, and
-/// each case is rendered again at its next write.
+/// already hash: a dependency's (`prost`'s encoding, `chrono`'s arithmetic). Stored views in
+/// the old shape then stop being served, and each case is rendered again at its next write.
 const CONVERSION_REVISION: u64 = 1;
 
+/// The domain crate's source, gathered by build.rs: `case_to_pb` calls domain methods
+/// (`Case::etag`, `Case::next_deadline_at`, `TaskState::of` and its texts) whose changes
+/// can change a view as surely as an edit to the conversion can.
+const DOMAIN_SOURCE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/domain-source"));
+
 /// The format of the views this binary renders: a hash of the proto's descriptors (a field
-/// added or renumbered), of the source of the conversion into them (so an edit to it cannot
-/// leave old views served; an edit that changes nothing costs only a re-render at each
-/// case's next write), and of [`CONVERSION_REVISION`].
+/// added or renumbered), of the source of the conversion into them and of the domain it
+/// reads (so an edit to either cannot leave old views served; an edit that changes nothing
+/// costs only a re-render at each case's next write), and of [`CONVERSION_REVISION`].
 static FORMAT: LazyLock<i64> = LazyLock::new(|| {
+    format_of(&[
+        aftersales_proto::FILE_DESCRIPTOR_SET,
+        include_bytes!("convert.rs"),
+        include_bytes!("evidence.rs"),
+        DOMAIN_SOURCE,
+        &CONVERSION_REVISION.to_le_bytes(),
+    ])
+});
+
+/// The first eight bytes of the SHA-256 of `parts`, each length-prefixed so that no two
+/// different lists of parts hash alike.
+fn format_of(parts: &[&[u8]]) -> i64 {
     let mut hash = Sha256::new();
-    hash.update(aftersales_proto::FILE_DESCRIPTOR_SET);
-    hash.update(include_str!("convert.rs"));
-    hash.update(include_str!("evidence.rs"));
-    hash.update(CONVERSION_REVISION.to_le_bytes());
+    for part in parts {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part);
+    }
     let digest = hash.finalize();
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     i64::from_le_bytes(first)
-});
+}
 
 /// How this API renders a case for the store to keep.
 pub struct ApiCaseView;
@@ -378,6 +394,32 @@ mod tests {
             !case.deadlines.is_empty(),
             "TB-07's deadline is in the view"
         );
+    }
+
+    /// The format hashes the domain methods the conversion calls, so a change to one of
+    /// them stops old views being served (build.rs gathers them).
+    #[test]
+    fn the_format_covers_the_domain_the_conversion_reads() {
+        let domain = String::from_utf8_lossy(DOMAIN_SOURCE);
+        for (file, method) in [
+            ("case.rs\0", "pub fn etag(&self)"),
+            ("case.rs\0", "pub fn next_deadline_at(&self)"),
+            ("task.rs\0", "pub fn of(state: CaseState) -> TaskState"),
+        ] {
+            assert!(domain.contains(file), "{file} gathered");
+            assert!(domain.contains(method), "{method} gathered");
+        }
+        // Any part changed, or a byte moved across a boundary, is another format.
+        let base = format_of(&[b"descriptors", b"conversion", b"domain"]);
+        assert_eq!(base, format_of(&[b"descriptors", b"conversion", b"domain"]));
+        for other in [
+            format_of(&[b"descriptors", b"conversion", b"domain!"]),
+            format_of(&[b"descriptors", b"conversio", b"ndomain"]),
+            format_of(&[b"descriptors", b"conversion"]),
+        ] {
+            assert_ne!(base, other);
+        }
+        assert_eq!(API_CASE_VIEW.format(), *FORMAT);
     }
 
     #[test]
