@@ -1541,6 +1541,78 @@ fn by_name(mut cases: Vec<pb::Case>) -> Vec<pb::Case> {
     cases
 }
 
+/// The API as the generated service runs it when it is mounted without the server's
+/// stored-view route (aftersales_api::case_views), called directly as an agent of a tenant.
+struct Unrouted {
+    api: aftersales_api::AftersalesApi,
+    caller: aftersales_domain::access::Principal,
+    _shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl Unrouted {
+    fn new(server: &TestServer, tenant: &str, account: &str) -> Unrouted {
+        let services = aftersales_server::Services::new(
+            server.store.clone(),
+            std::sync::Arc::new(server.clock.clone()),
+        )
+        .unwrap();
+        let (shutdown, watching) = tokio::sync::watch::channel(false);
+        let api = aftersales_api::AftersalesApi::new(
+            services.store,
+            services.adapters,
+            services.policies,
+            services.clock,
+            aftersales_api::ApiConfig {
+                page_token_secret: b"unrouted".to_vec(),
+                watch_poll: std::time::Duration::from_millis(100),
+            },
+            watching,
+        );
+        let caller = aftersales_domain::access::Principal {
+            tenant: aftersales_domain::TenantId::parse(tenant).unwrap(),
+            account: account.into(),
+            role: Role::Agent,
+            platform_task: false,
+            shops: aftersales_domain::access::ShopScope::AllShops,
+            key_id: "unrouted".into(),
+        };
+        Unrouted {
+            api,
+            caller,
+            _shutdown: shutdown,
+        }
+    }
+
+    /// `message` as the gate hands it on once it has admitted the caller.
+    fn admitted<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.extensions_mut().insert(self.caller.clone());
+        request
+    }
+
+    async fn get(&self, name: &str) -> pb::Case {
+        use pb::aftersales_service_server::AftersalesService;
+        let request = self.admitted(pb::GetCaseRequest { name: name.into() });
+        self.api.get_case(request).await.unwrap().into_inner()
+    }
+
+    async fn listed(&self) -> Vec<pb::Case> {
+        use pb::aftersales_service_server::AftersalesService;
+        let request = self.admitted(pb::ListCasesRequest {
+            page_size: 50,
+            ..Default::default()
+        });
+        by_name(
+            self.api
+                .list_cases(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .cases,
+        )
+    }
+}
+
 /// The case as its stored body gives it, converted as GetCase did before views were stored.
 async fn from_body(server: &TestServer, name: &str) -> pb::Case {
     let id = aftersales_domain::CaseId::parse(name.trim_start_matches("cases/")).unwrap();
@@ -1616,6 +1688,11 @@ async fn tb_07_get_case_answers_with_the_view_stored_at_each_write(backend: Back
         listed(&mut client, &key).await,
         [other.clone(), other.clone()]
     );
+    // Mounted without the server's route, the generated handlers answer with the same
+    // stored views, decoded into messages.
+    let unrouted = Unrouted::new(&server, TENANT, "alice");
+    assert_eq!(unrouted.get(&refund.name).await, other);
+    assert_eq!(unrouted.listed().await, [other.clone(), other.clone()]);
     // One a version behind its row (as a binary that keeps no views leaves it when it
     // updates the case) is not: the body answers.
     server
@@ -1626,6 +1703,11 @@ async fn tb_07_get_case_answers_with_the_view_stored_at_each_write(backend: Back
     assert_eq!(get(refund.name.clone()).await, refund);
     assert_eq!(
         listed(&mut client, &key).await,
+        by_name(vec![refund.clone(), other.clone()])
+    );
+    assert_eq!(unrouted.get(&refund.name).await, refund);
+    assert_eq!(
+        unrouted.listed().await,
         by_name(vec![refund.clone(), other.clone()])
     );
 
@@ -1648,9 +1730,50 @@ async fn tb_07_get_case_answers_with_the_view_stored_at_each_write(backend: Back
     ));
     let now = listed(&mut client, &key).await;
     assert_eq!(now.len(), 2);
-    for case in now {
-        assert_eq!(case, from_body(&server, &case.name).await);
-        assert_eq!(get(case.name.clone()).await, case);
+    for case in &now {
+        assert_eq!(case, &from_body(&server, &case.name).await);
+        assert_eq!(&get(case.name.clone()).await, case);
     }
+
+    // A release that renders differently starts (its format: no view is in it, and no pass
+    // has run in it yet). Its background pass renders every view again, unasked.
+    server
+        .execute_sql("UPDATE cases SET api_view_format = api_view_format + 1")
+        .await;
+    server.execute_sql("DELETE FROM case_view_passes").await;
+    let served_from_views = || async {
+        let mut views = 0;
+        for case in &now {
+            let id = aftersales_domain::CaseId::parse(case.name.trim_start_matches("cases/"));
+            let read = server
+                .store
+                .case_read(
+                    &aftersales_domain::TenantId::parse(TENANT).unwrap(),
+                    &id.unwrap(),
+                )
+                .await
+                .unwrap();
+            views += usize::from(matches!(read, Some(CaseRead::View(_))));
+        }
+        views
+    };
+    assert_eq!(served_from_views().await, 0);
+    let replica = server.replica().await;
+    let started = std::time::Instant::now();
+    while served_from_views().await < now.len() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the new replica's pass did not render the views again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut replica_client = replica.client().await;
+    for case in &now {
+        assert_eq!(
+            &aftersales_tests::get(&mut replica_client, &key, &case.name).await,
+            case
+        );
+    }
+    replica.stop_replica().await;
     server.stop().await;
 }

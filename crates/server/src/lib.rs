@@ -5,6 +5,7 @@ pub mod deadlines;
 pub mod metrics;
 pub mod telemetry;
 pub mod transport;
+pub mod view_pass;
 
 pub use deadlines::{DeadlineEngine, EngineOptions, SweepReport};
 
@@ -80,6 +81,9 @@ pub struct ServeOptions {
     /// How often the metrics gauges (open cases, active deadlines) are read from the database;
     /// None: not at all (no metrics are exported).
     pub gauge_interval: Option<Duration>,
+    /// The background pass that renders again the case views a new format made stale
+    /// ([`view_pass`]); None: not run by this process.
+    pub view_pass: Option<view_pass::ViewPassOptions>,
 }
 
 impl Default for ServeOptions {
@@ -93,6 +97,7 @@ impl Default for ServeOptions {
             request_timeout: Duration::from_secs(30),
             key_row_ttl: Duration::from_secs(1),
             gauge_interval: None,
+            view_pass: Some(view_pass::ViewPassOptions::default()),
         }
     }
 }
@@ -163,6 +168,15 @@ pub async fn serve(
         );
         tokio::spawn(engine.run(drain_rx.clone()))
     });
+    if let Some(pass) = options.view_pass {
+        // After AftersalesApi::new, which registers the renderer whose format the pass
+        // renders in.
+        tokio::spawn(view_pass::run(
+            services.store.clone(),
+            pass,
+            drain_rx.clone(),
+        ));
+    }
     let _group_commit_metrics = metrics::GroupCommitMetrics::register(&services.store);
     if let Some(every) = options.gauge_interval {
         tokio::spawn(metrics::Gauges::register().run(

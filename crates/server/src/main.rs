@@ -191,6 +191,11 @@ struct ServeArgs {
         global = true
     )]
     gauge_interval_ms: u64,
+    /// Run the background pass that renders again the stored case views a new release made
+    /// stale (docs/reliability.md, "Stored views"); it runs once per view format, resumed
+    /// across restarts, and a replica that finds it finished does nothing.
+    #[arg(long, env = "AFTERSALES_VIEW_PASS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    view_pass: bool,
 }
 
 #[derive(Subcommand)]
@@ -313,6 +318,9 @@ async fn run(cli: Cli, exports_metrics: bool) -> Result<(), Box<dyn std::error::
                     idle_poll: Duration::from_millis(args.sweep_interval_ms.max(10)),
                     ..EngineOptions::default()
                 },
+                view_pass: args
+                    .view_pass
+                    .then(aftersales_server::view_pass::ViewPassOptions::default),
                 ..ServeOptions::default()
             };
             serve(services, listener, options, termination_signal()).await?;

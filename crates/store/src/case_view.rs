@@ -18,6 +18,16 @@
 //! when it updates the row) by the renderer of this binary's format (`api_view_format`: a change
 //! to the API's rendering makes every stored view stale at once, and each is rendered again
 //! at the case's next write).
+//!
+//! The pass: a new format (any change to the API's rendering, or to the domain it reads)
+//! makes every stored view stale at once, and a case that is not written again would be
+//! served from its body from then on. So the server runs [`crate::Store::refresh_case_views`]
+//! in the background after it starts: it walks the cases in key order, a page at a time,
+//! renders again each view that is not current and stores it only if the row is still the
+//! version it read (a concurrent write has rendered its own). Its progress is kept per format
+//! (`case_view_passes`), so a restart resumes it and a finished pass is not run again. Rows a
+//! binary of another format writes after the pass has gone by (a rolling deploy's older
+//! replicas) stay stale until their next write, and are served from the body until then.
 
 use aftersales_domain::{Case, CaseId, CaseKind, PlatformCode, ShopId};
 use std::sync::OnceLock;

@@ -34,6 +34,10 @@ pub use postgres::PostgresStore;
 pub mod gauge_sql {
     pub use crate::sql::{GAUGE_DEADLINES, GAUGE_OPEN_CASES, OPEN_STATES_SQL};
 }
+/// The page statement of [`Store::refresh_case_views`], for the test that EXPLAINs it.
+pub mod view_pass_sql {
+    pub use crate::sql::SELECT_VIEWS_TO_REFRESH;
+}
 pub use sqlite::SqliteStore;
 
 /// Open the store a database URL names: `sqlite:…` (a file, created if missing, or
@@ -272,6 +276,20 @@ pub struct CaseWrite {
     pub caller: Option<Caller>,
 }
 
+/// What one page of the pass that renders stale case views again did
+/// ([`Store::refresh_case_views`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ViewRefreshPage {
+    /// Cases the page looked at.
+    pub examined: u32,
+    /// Of those, the ones whose view was stale and is now rendered again (a case written
+    /// meanwhile is left to the view its write rendered).
+    pub rendered: u32,
+    /// The pass has been through every case, in this call or before it (and is so recorded
+    /// for this format), or this process renders no views.
+    pub finished: bool,
+}
+
 /// What the group commit has done since the store was opened (see [`group_commit`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteStats {
@@ -496,6 +514,12 @@ pub trait Store: Send + Sync + 'static {
     /// once the transaction it shared with concurrent writes has committed; a caller that
     /// stops waiting before then is left out of it, one that stops later may have committed.
     async fn write(&self, write: CaseWrite) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The next page, of at most `limit` cases, of the pass that renders again every stored
+    /// case view that is not current in the format this process renders ([`case_view`], "the
+    /// pass"). Resumes where the last call for this format left off, in this process or
+    /// another; call until it answers `finished`.
+    async fn refresh_case_views(&self, limit: u32) -> Result<ViewRefreshPage, StoreError>;
 
     /// Counters of the group commit behind [`write`](Self::write).
     fn write_stats(&self) -> WriteStats;

@@ -168,6 +168,32 @@ pub(crate) const SELECT_CASE_VIEW: &str = "SELECT shop_id, platform, kind, versi
      api_view_version, api_view_format, api_view, tenant_id, id, body FROM cases \
      WHERE tenant_id = $1 AND id = $2";
 
+/// The pass's progress in one view format (crate::case_view, "the pass").
+pub(crate) const SELECT_VIEW_PASS: &str =
+    "SELECT after_tenant, after_id, finished FROM case_view_passes WHERE format = $1";
+
+/// A page of the pass: the next cases in primary-key order after `($1, $2)`, each with its
+/// body only where its view is not current in format `$3` (the rest cost the read of a key).
+pub const SELECT_VIEWS_TO_REFRESH: &str = "SELECT tenant_id, id, version, \
+     CASE WHEN api_view_format = $3 AND api_view_version = version THEN NULL ELSE body END \
+     AS body FROM cases WHERE (tenant_id, id) > ($1, $2) ORDER BY tenant_id, id LIMIT $4";
+
+/// Stores a view the pass rendered, only if the row is still the version it was rendered
+/// from: a write since has stored its own.
+pub(crate) const STORE_REFRESHED_VIEW: &str = "UPDATE cases \
+     SET api_view = $1, api_view_format = $2, api_view_version = $3 \
+     WHERE tenant_id = $4 AND id = $5 AND version = $3";
+
+/// Records how far the pass has got. Progress only moves forward, so a replica running the
+/// same pass behind another never takes it back, and a finished pass stays finished.
+pub(crate) const RECORD_VIEW_PASS: &str = "INSERT INTO case_view_passes \
+     (format, after_tenant, after_id, finished) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (format) DO UPDATE SET after_tenant = excluded.after_tenant, \
+     after_id = excluded.after_id, finished = excluded.finished \
+     WHERE NOT case_view_passes.finished AND (excluded.finished \
+     OR (case_view_passes.after_tenant, case_view_passes.after_id) \
+        < (excluded.after_tenant, excluded.after_id))";
+
 pub(crate) const SELECT_CASE_BY_PLATFORM_ID: &str = "SELECT tenant_id, id, body FROM cases \
      WHERE tenant_id = $1 AND platform = $2 AND platform_case_id = $3";
 
@@ -1247,6 +1273,99 @@ macro_rules! impl_store {
                     .fetch_optional(c))?
                     .map(|row| $crate::sql::decode_case_read(&row))
                     .transpose()
+            }
+
+            #[tracing::instrument(skip_all, fields(db.system = $system))]
+            async fn refresh_case_views(
+                &self,
+                limit: u32,
+            ) -> Result<$crate::ViewRefreshPage, $crate::StoreError> {
+                let Some(format) = $crate::case_view::format_in_force() else {
+                    return Ok($crate::ViewRefreshPage { finished: true, ..Default::default() });
+                };
+                let progress: Option<(String, String, bool)> =
+                    $crate::sql::read!(self, |c| sqlx::query_as::<$db, (String, String, bool)>(
+                        $crate::sql::SELECT_VIEW_PASS
+                    )
+                    .bind(format)
+                    .fetch_optional(c))?;
+                let (after_tenant, after_id) = match progress {
+                    Some((_, _, true)) => {
+                        return Ok($crate::ViewRefreshPage { finished: true, ..Default::default() })
+                    }
+                    Some((tenant, id, false)) => (tenant, id),
+                    // Every key is greater: ids and tenants are never empty.
+                    None => (String::new(), String::new()),
+                };
+                let rows = $crate::sql::read!(self, |c| sqlx::query::<$db>(
+                    $crate::sql::SELECT_VIEWS_TO_REFRESH
+                )
+                .bind(after_tenant.as_str())
+                .bind(after_id.as_str())
+                .bind(format)
+                .bind(i64::from(limit))
+                .fetch_all(c))?;
+                let mut last = (after_tenant, after_id);
+                let mut stale = Vec::new();
+                for row in &rows {
+                    use $crate::sql::SqlRow;
+                    let key = || -> Result<(String, String, i64, bool), String> {
+                        Ok((
+                            row.text("tenant_id")?,
+                            row.text("id")?,
+                            row.int("version")?,
+                            row.opt_text("body")?.is_some(),
+                        ))
+                    };
+                    let (tenant, id, version, has_body) = key().map_err(|e| {
+                        $crate::StoreError::Corrupt(format!("cases row in the view pass: {e}"))
+                    })?;
+                    if has_body {
+                        // A body that does not decode fails every read of its case already;
+                        // the pass must not stop at it for every case after.
+                        match $crate::sql::decode_case(row) {
+                            Ok(case) => {
+                                if let Some(view) = $crate::case_view::ViewColumns::of(&case) {
+                                    stale.push((tenant.clone(), id.clone(), version, view));
+                                }
+                            }
+                            Err(e) => tracing::warn!(
+                                error = %e,
+                                "the case view pass skips a case whose body does not decode"
+                            ),
+                        }
+                    }
+                    last = (tenant, id);
+                }
+                let finished = rows.len() < limit as usize;
+                let mut tx = self.writer().begin().await.map_err(Self::error)?;
+                let mut rendered = 0u32;
+                for (tenant, id, version, view) in &stale {
+                    let stored = sqlx::query::<$db>($crate::sql::STORE_REFRESHED_VIEW)
+                        .bind(view.view.as_slice())
+                        .bind(view.format)
+                        .bind(*version)
+                        .bind(tenant.as_str())
+                        .bind(id.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(Self::error)?;
+                    rendered += stored.rows_affected() as u32;
+                }
+                sqlx::query::<$db>($crate::sql::RECORD_VIEW_PASS)
+                    .bind(format)
+                    .bind(last.0.as_str())
+                    .bind(last.1.as_str())
+                    .bind(finished)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Self::error)?;
+                tx.commit().await.map_err(Self::error)?;
+                Ok($crate::ViewRefreshPage {
+                    examined: rows.len() as u32,
+                    rendered,
+                    finished,
+                })
             }
 
             #[tracing::instrument(skip_all, fields(db.system = $system, tenant = %tenant, platform = %platform))]

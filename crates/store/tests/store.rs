@@ -523,6 +523,8 @@ on_both!(
     satisfaction_column_follows_the_case_alone_and_in_a_batch,
     satisfaction_migration_marks_resolved_cases_unchecked from before_satisfaction,
     case_views_follow_every_write_and_a_stale_one_falls_back_to_the_body,
+    the_view_pass_renders_each_stale_view_again_and_runs_once_per_format,
+    the_view_pass_goes_past_a_body_that_does_not_decode,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -4497,4 +4499,161 @@ async fn case_views_follow_every_write_and_a_stale_one_falls_back_to_the_body(ct
         read_case(s, "acme", "c-1").await,
         Some(CaseRead::View(view_of(&reopened)))
     );
+}
+
+/// The pass (case_view.rs): after a release made stored views stale, it renders each again,
+/// a page at a time, in key order across tenants; a store opened afresh resumes where the
+/// last page ended; current views are left as they are; a body that does not decode is
+/// skipped, not a stop; once finished, the pass is not run again for its format.
+async fn the_view_pass_renders_each_stale_view_again_and_runs_once_per_format(ctx: Ctx) {
+    use aftersales_store::{CaseRead, ViewRefreshPage};
+    assert!(aftersales_store::render_case_views_with(&TEST_VIEW));
+    let store = ctx.open(1).await;
+    let s = &*store;
+    let keys = [
+        ("acme", "c-1"),
+        ("acme", "c-2"),
+        ("acme", "c-3"),
+        ("acme", "c-4"),
+        ("acme", "c-5"),
+        ("beta", "d-1"),
+        ("beta", "d-2"),
+    ];
+    let mut cases = Vec::new();
+    for (tenant_id, id) in keys {
+        let change = simple(tenant_id, id);
+        s.write(insert(change.clone())).await.unwrap();
+        cases.push(change.case);
+    }
+    let page = |examined, rendered, finished| ViewRefreshPage {
+        examined,
+        rendered,
+        finished,
+    };
+    // As a release leaves them: c-1 updated by a binary that keeps no views, c-2 and all of
+    // beta's in another format, c-3 without a view; c-4 and c-5 current.
+    let stale = [
+        "UPDATE cases SET api_view_version = api_view_version - 1 WHERE id = $1",
+        "UPDATE cases SET api_view_format = 8 WHERE id = $1",
+        "UPDATE cases SET api_view = NULL, api_view_format = NULL, api_view_version = NULL \
+         WHERE id = $1",
+    ];
+    for (sql, id) in stale.iter().zip(["c-1", "c-2", "c-3"]) {
+        ctx.raw.execute(sql, id).await;
+    }
+    ctx.raw
+        .execute(
+            "UPDATE cases SET api_view_format = 8 WHERE tenant_id = $1",
+            "beta",
+        )
+        .await;
+    // And c-4's view, though current, is not what its body renders: only a stale view is
+    // rendered again, so it stays (which is how this test sees that it was not rewritten).
+    ctx.raw
+        .execute(
+            "UPDATE cases SET api_view = (SELECT o.api_view FROM cases o WHERE o.id = 'c-5') \
+             WHERE id = $1",
+            "c-4",
+        )
+        .await;
+    for case in &cases[..3] {
+        assert_eq!(
+            read_case(s, case.tenant.as_str(), case.id.as_str()).await,
+            Some(CaseRead::Case(Box::new(case.clone())))
+        );
+    }
+
+    // Each page reads the primary key from where the last ended, in its order: no scan of
+    // the cases before, no sort.
+    let plan = ctx
+        .raw
+        .plan(
+            &aftersales_store::view_pass_sql::SELECT_VIEWS_TO_REFRESH
+                .replace("$1", "'acme'")
+                .replace("$2", "'c-3'")
+                .replace("$3", "8")
+                .replace("$4", "3"),
+            0,
+        )
+        .await;
+    assert!(
+        plan.contains("INDEX") || plan.contains("Index Scan"),
+        "view pass plan:\n{plan}"
+    );
+    for unwanted in ["SCAN", "Seq Scan", "B-TREE", "Sort"] {
+        assert!(!plan.contains(unwanted), "view pass plan:\n{plan}");
+    }
+
+    assert_eq!(s.refresh_case_views(3).await.unwrap(), page(3, 3, false));
+    // A store opened afresh (a restart) goes on after acme/c-3.
+    let restarted = ctx.open(1).await;
+    assert_eq!(
+        restarted.refresh_case_views(3).await.unwrap(),
+        page(3, 1, false)
+    );
+    assert_eq!(
+        restarted.refresh_case_views(3).await.unwrap(),
+        page(1, 1, true)
+    );
+    for case in &cases {
+        let expected = if case.id.as_str() == "c-4" {
+            view_of(&cases[4]).bytes
+        } else {
+            view_of(case).bytes
+        };
+        match read_case(s, case.tenant.as_str(), case.id.as_str()).await {
+            Some(CaseRead::View(view)) => assert_eq!(view.bytes, expected, "{}", case.id),
+            other => panic!("{} is not served from its view: {other:?}", case.id),
+        }
+    }
+
+    // Finished for this format: a view made stale now waits for its case's next write.
+    ctx.raw
+        .execute("UPDATE cases SET api_view_format = 8 WHERE id = $1", "c-5")
+        .await;
+    assert_eq!(s.refresh_case_views(3).await.unwrap(), page(0, 0, true));
+    assert_eq!(
+        read_case(s, "acme", "c-5").await,
+        Some(CaseRead::Case(Box::new(cases[4].clone())))
+    );
+}
+
+/// A body that does not decode (a corrupt row) is skipped by the pass, which goes on past
+/// it, and each read of that case still says what is wrong.
+async fn the_view_pass_goes_past_a_body_that_does_not_decode(ctx: Ctx) {
+    use aftersales_store::{CaseRead, ViewRefreshPage};
+    assert!(aftersales_store::render_case_views_with(&TEST_VIEW));
+    let store = ctx.open(1).await;
+    let s = &*store;
+    let [broken, fine] = ["c-1", "c-2"].map(|id| simple("acme", id));
+    for change in [&broken, &fine] {
+        s.write(insert(change.clone())).await.unwrap();
+    }
+    ctx.raw
+        .execute(
+            "UPDATE cases SET body = '{\"not\": \"a case\"}', api_view_format = 8 \
+             WHERE id = $1",
+            "c-1",
+        )
+        .await;
+    ctx.raw
+        .execute("UPDATE cases SET api_view_format = 8 WHERE id = $1", "c-2")
+        .await;
+    assert_eq!(
+        s.refresh_case_views(10).await.unwrap(),
+        ViewRefreshPage {
+            examined: 2,
+            rendered: 1,
+            finished: true
+        }
+    );
+    assert_eq!(
+        read_case(s, "acme", "c-2").await,
+        Some(CaseRead::View(view_of(&fine.case)))
+    );
+    assert!(matches!(
+        s.case_read(&tenant("acme"), &CaseId::parse("c-1").unwrap())
+            .await,
+        Err(StoreError::Corrupt(_))
+    ));
 }

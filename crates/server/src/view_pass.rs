@@ -1,0 +1,94 @@
+//! The background pass that renders again the case views a new view format made stale
+//! (aftersales_store::case_view, "the pass"). Without it a case that is not written again
+//! after a deploy that changed the rendering would be served from its body, the slow way,
+//! for ever.
+
+use aftersales_store::Store;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tracing::Instrument;
+
+/// How hard the pass may press on the database: it reads a page of cases, renders what is
+/// stale and writes it in one transaction, then pauses, so the calls it runs beside keep the
+/// database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewPassOptions {
+    /// Cases per page (per transaction).
+    pub page: u32,
+    /// The pause after each page.
+    pub pause: Duration,
+    /// The pause before trying again after the database failed a page.
+    pub retry: Duration,
+}
+
+impl Default for ViewPassOptions {
+    fn default() -> Self {
+        ViewPassOptions {
+            page: 256,
+            pause: Duration::from_millis(20),
+            retry: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a run of the pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ViewPassReport {
+    pub examined: u64,
+    pub rendered: u64,
+    /// The pass is finished for this format (else the process was told to stop first).
+    pub finished: bool,
+}
+
+/// Runs the pass until it is finished for this binary's view format or `stop` turns true.
+/// A failed page is tried again after `options.retry`: nothing is lost by stopping midway,
+/// the next start resumes.
+pub async fn run(
+    store: Arc<dyn Store>,
+    options: ViewPassOptions,
+    mut stop: watch::Receiver<bool>,
+) -> ViewPassReport {
+    let span = tracing::info_span!("case view pass", db.system = store.backend());
+    async move {
+        let started = Instant::now();
+        let mut report = ViewPassReport::default();
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let wait = match store.refresh_case_views(options.page.max(1)).await {
+                Ok(page) => {
+                    report.examined += u64::from(page.examined);
+                    report.rendered += u64::from(page.rendered);
+                    if page.finished {
+                        report.finished = true;
+                        break;
+                    }
+                    options.pause
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "a page of the case view pass failed; trying again");
+                    options.retry
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        // Quiet when there was nothing to do (every start after the pass has finished).
+        if report.examined > 0 {
+            tracing::info!(
+                examined = report.examined,
+                rendered = report.rendered,
+                finished = report.finished,
+                seconds = started.elapsed().as_secs_f64(),
+                "case view pass"
+            );
+        }
+        report
+    }
+    .instrument(span)
+    .await
+}
