@@ -5,7 +5,7 @@
 //!
 //! The instruments live where their measurements are taken: the RPC histogram in the gate
 //! (aftersales-api), the deadline engine's in [`crate::deadlines`], the store latency in
-//! [`StoreTiming`], and here the gauges and the group commit's counters
+//! [`StoreTiming`], and here the gauges, the group commit's counters and the grouped lookups'
 //! ([`GroupCommitMetrics`]). All of them use the global meter provider, which is a no-op until
 //! [`provider`] installs the exporting one, so tests and a server without an endpoint pay
 //! nothing.
@@ -299,6 +299,59 @@ pub struct GroupCommitMetrics {
     _batches: ObservableCounter<u64>,
     _abandoned: ObservableCounter<u64>,
     _pending: ObservableGauge<u64>,
+    _grouped_reads: Option<GroupedReadMetrics>,
+}
+
+/// How concurrent lookups were grouped into shared statements (PostgreSQL), by what they
+/// look up: the read side's counterpart of the group commit's counters.
+struct GroupedReadMetrics {
+    _lookups: ObservableCounter<u64>,
+    _statements: ObservableCounter<u64>,
+    _waiting: ObservableGauge<u64>,
+}
+
+impl GroupedReadMetrics {
+    /// None where the store runs each lookup alone, so no empty series is exported.
+    fn register(store: &Arc<dyn Store>) -> Option<Self> {
+        if store.grouped_read_stats().is_empty() {
+            return None;
+        }
+        let meter = opentelemetry::global::meter(METER);
+        let observing =
+            |read: fn(&aftersales_store::postgres_grouped_reads::GroupedReadStats) -> u64| {
+                let store: Weak<dyn Store> = Arc::downgrade(store);
+                move |observer: &dyn opentelemetry::metrics::AsyncInstrument<u64>| {
+                    if let Some(store) = store.upgrade() {
+                        for (lookup, stats) in store.grouped_read_stats() {
+                            observer.observe(read(&stats), &[KeyValue::new("lookup", lookup)]);
+                        }
+                    }
+                }
+            };
+        Some(GroupedReadMetrics {
+            _lookups: meter
+                .u64_observable_counter("aftersales.store.grouped_lookups")
+                .with_unit("{lookup}")
+                .with_description("Lookups answered by statements shared with concurrent ones.")
+                .with_callback(observing(|s| s.lookups))
+                .build(),
+            _statements: meter
+                .u64_observable_counter("aftersales.store.grouped_lookup_statements")
+                .with_unit("{statement}")
+                .with_description(
+                    "Statements that answered them: grouped_lookups / \
+                     grouped_lookup_statements is the mean number of lookups per statement.",
+                )
+                .with_callback(observing(|s| s.batches))
+                .build(),
+            _waiting: meter
+                .u64_observable_gauge("aftersales.store.grouped_lookups_waiting")
+                .with_unit("{lookup}")
+                .with_description("Lookups queued for the next statement.")
+                .with_callback(observing(|s| s.waiting))
+                .build(),
+        })
+    }
 }
 
 impl GroupCommitMetrics {
@@ -340,6 +393,7 @@ impl GroupCommitMetrics {
                 .with_description("Case writes queued or in a batch, waiting for their commit.")
                 .with_callback(observing(|s| s.pending))
                 .build(),
+            _grouped_reads: GroupedReadMetrics::register(store),
         }
     }
 }

@@ -653,6 +653,27 @@ async fn spans_and_metrics_reach_the_collector(postgres: bool) {
     let pending = find_metric(&metrics, "aftersales.store.writes_pending").unwrap();
     assert!(matches!(pending.data, Some(metric::Data::Gauge(_))));
 
+    // PostgreSQL answers concurrent lookups of a case (GetCase's not-found one above) and of a
+    // stored request in shared statements, and says how many shared each; SQLite runs each
+    // lookup alone and exports no such series.
+    let grouped = find_metric(&metrics, "aftersales.store.grouped_lookups");
+    if postgres {
+        let grouped = grouped.expect("grouped lookups on PostgreSQL");
+        let statements =
+            find_metric(&metrics, "aftersales.store.grouped_lookup_statements").unwrap();
+        let case_lookups = number(&grouped, &[("lookup", "case")]).unwrap();
+        let case_statements = number(&statements, &[("lookup", "case")]).unwrap();
+        assert!(
+            case_lookups >= 1 && (1..=case_lookups).contains(&case_statements),
+            "{case_lookups} case lookups in {case_statements} statements"
+        );
+        assert!(number(&grouped, &[("lookup", "request")]).is_some());
+        let waiting = find_metric(&metrics, "aftersales.store.grouped_lookups_waiting").unwrap();
+        assert!(matches!(waiting.data, Some(metric::Data::Gauge(_))));
+    } else {
+        assert!(grouped.is_none(), "SQLite exports no grouped lookups");
+    }
+
     let lateness = find_metric(&metrics, "aftersales.deadline.lateness").unwrap();
     assert_eq!(lateness.unit, "s");
     assert_eq!(

@@ -524,6 +524,11 @@ pub trait Store: Send + Sync + 'static {
     /// Counters of the group commit behind [`write`](Self::write).
     fn write_stats(&self) -> WriteStats;
 
+    /// How concurrent lookups were grouped into shared statements so far, by what they look
+    /// up (`"case"`: a case by id or platform id; `"request"`: a stored request); empty
+    /// where the backend runs each lookup alone (SQLite).
+    fn grouped_read_stats(&self) -> Vec<(&'static str, postgres_grouped_reads::GroupedReadStats)>;
+
     /// Cases by key in one query (the sweep loads what it claimed without N+1). Missing keys
     /// are left out; order is unspecified.
     async fn cases_by_ids(&self, keys: &[(TenantId, CaseId)]) -> Result<Vec<Case>, StoreError>;

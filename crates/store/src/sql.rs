@@ -1565,6 +1565,19 @@ macro_rules! impl_store {
                 self.group().stats()
             }
 
+            fn grouped_read_stats(
+                &self,
+            ) -> Vec<(&'static str, $crate::postgres_grouped_reads::GroupedReadStats)> {
+                let mut stats = Vec::new();
+                if let Some(cases) = self.grouped_case_reads() {
+                    stats.push(("case", cases.stats()));
+                }
+                if let Some(requests) = self.grouped_request_reads() {
+                    stats.push(("request", requests.stats()));
+                }
+                stats
+            }
+
             #[tracing::instrument(skip_all, fields(db.system = $system, keys = keys.len()))]
             async fn cases_by_ids(
                 &self,
