@@ -786,19 +786,29 @@ pub(crate) fn decode_health<R: SqlRow>(
 }
 
 pub(crate) fn decode_case<R: SqlRow>(row: &R) -> Result<Case, StoreError> {
-    let inner = || -> Result<Case, String> {
-        let case: Case =
-            serde_json::from_str(&row.text("body")?).map_err(|e| format!("body: {e}"))?;
-        // The body is the truth, but it must be the body of this row.
-        if case.tenant.as_str() != row.text("tenant_id")? || case.id.as_str() != row.text("id")? {
-            return Err(format!(
-                "body belongs to tenant {} case {}",
-                case.tenant, case.id
-            ));
-        }
-        Ok(case)
-    };
-    inner().map_err(|e| corrupt("cases", &row_key(row, &["tenant_id", "id"], &[]), e))
+    row.text("body")
+        .and_then(|body| case_of_body(row, &body))
+        .map_err(|e| corrupt("cases", &row_key(row, &["tenant_id", "id"], &[]), e))
+}
+
+/// A row of [`SELECT_VIEWS_TO_REFRESH`]: the case where the page sent its body (its view
+/// is stale), None where it did not.
+pub(crate) fn decode_stale_case<R: SqlRow>(row: &R) -> Result<Option<Case>, StoreError> {
+    row.opt_text("body")
+        .and_then(|body| body.map(|body| case_of_body(row, &body)).transpose())
+        .map_err(|e| corrupt("cases", &row_key(row, &["tenant_id", "id"], &[]), e))
+}
+
+fn case_of_body<R: SqlRow>(row: &R, body: &str) -> Result<Case, String> {
+    let case: Case = serde_json::from_str(body).map_err(|e| format!("body: {e}"))?;
+    // The body is the truth, but it must be the body of this row.
+    if case.tenant.as_str() != row.text("tenant_id")? || case.id.as_str() != row.text("id")? {
+        return Err(format!(
+            "body belongs to tenant {} case {}",
+            case.tenant, case.id
+        ));
+    }
+    Ok(case)
 }
 
 /// A row of [`SELECT_CASE_VIEW`] or of a [`case_read_page_query`]: its view if that is
@@ -1309,31 +1319,25 @@ macro_rules! impl_store {
                 let mut stale = Vec::new();
                 for row in &rows {
                     use $crate::sql::SqlRow;
-                    let key = || -> Result<(String, String, i64, bool), String> {
-                        Ok((
-                            row.text("tenant_id")?,
-                            row.text("id")?,
-                            row.int("version")?,
-                            row.opt_text("body")?.is_some(),
-                        ))
+                    let key = || -> Result<(String, String, i64), String> {
+                        Ok((row.text("tenant_id")?, row.text("id")?, row.int("version")?))
                     };
-                    let (tenant, id, version, has_body) = key().map_err(|e| {
+                    let (tenant, id, version) = key().map_err(|e| {
                         $crate::StoreError::Corrupt(format!("cases row in the view pass: {e}"))
                     })?;
-                    if has_body {
+                    match $crate::sql::decode_stale_case(row) {
+                        Ok(None) => {}
+                        Ok(Some(case)) => {
+                            if let Some(view) = $crate::case_view::ViewColumns::of(&case) {
+                                stale.push((tenant.clone(), id.clone(), version, view));
+                            }
+                        }
                         // A body that does not decode fails every read of its case already;
                         // the pass must not stop at it for every case after.
-                        match $crate::sql::decode_case(row) {
-                            Ok(case) => {
-                                if let Some(view) = $crate::case_view::ViewColumns::of(&case) {
-                                    stale.push((tenant.clone(), id.clone(), version, view));
-                                }
-                            }
-                            Err(e) => tracing::warn!(
-                                error = %e,
-                                "the case view pass skips a case whose body does not decode"
-                            ),
-                        }
+                        Err(e) => tracing::warn!(
+                            error = %e,
+                            "the case view pass skips a case whose body does not decode"
+                        ),
                     }
                     last = (tenant, id);
                 }
