@@ -20,6 +20,9 @@ pub struct ViewPassOptions {
     pub pause: Duration,
     /// The pause before trying again after the database failed a page.
     pub retry: Duration,
+    /// The pause after another process (a replica started at the same time) took the page:
+    /// it is running the same pass, and following it closely would only repeat its reads.
+    pub behind_another: Duration,
 }
 
 impl Default for ViewPassOptions {
@@ -28,6 +31,7 @@ impl Default for ViewPassOptions {
             page: 256,
             pause: Duration::from_millis(20),
             retry: Duration::from_secs(5),
+            behind_another: Duration::from_secs(1),
         }
     }
 }
@@ -65,7 +69,11 @@ pub async fn run(
                         report.finished = true;
                         break;
                     }
-                    options.pause
+                    if page.taken {
+                        options.behind_another
+                    } else {
+                        options.pause
+                    }
                 }
                 Err(error) => {
                     tracing::warn!(%error, "a page of the case view pass failed; trying again");

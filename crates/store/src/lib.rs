@@ -288,6 +288,9 @@ pub struct ViewRefreshPage {
     /// The pass has been through every case, in this call or before it (and is so recorded
     /// for this format), or this process renders no views.
     pub finished: bool,
+    /// Another process running the same pass wrote this page first; this call stored
+    /// nothing and counts nothing. Let that one go ahead.
+    pub taken: bool,
 }
 
 /// What the group commit has done since the store was opened (see [`group_commit`]).
@@ -518,7 +521,9 @@ pub trait Store: Send + Sync + 'static {
     /// The next page, of at most `limit` cases, of the pass that renders again every stored
     /// case view that is not current in the format this process renders ([`case_view`], "the
     /// pass"). Resumes where the last call for this format left off, in this process or
-    /// another; call until it answers `finished`.
+    /// another; call until it answers `finished`. Processes calling it at once write each
+    /// page once: a page is claimed by moving the recorded progress past it in the page's
+    /// own transaction.
     async fn refresh_case_views(&self, limit: u32) -> Result<ViewRefreshPage, StoreError>;
 
     /// Counters of the group commit behind [`write`](Self::write).

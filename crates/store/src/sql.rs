@@ -184,15 +184,19 @@ pub(crate) const STORE_REFRESHED_VIEW: &str = "UPDATE cases \
      SET api_view = $1, api_view_format = $2, api_view_version = $3 \
      WHERE tenant_id = $4 AND id = $5 AND version = $3";
 
-/// Records how far the pass has got. Progress only moves forward, so a replica running the
-/// same pass behind another never takes it back, and a finished pass stays finished.
-pub(crate) const RECORD_VIEW_PASS: &str = "INSERT INTO case_view_passes \
+/// Claims a page of the pass by moving its progress from where the page began (`$5, $6`)
+/// to where it ends, in the page's transaction. No row changes if another process running
+/// the same pass has moved it first: it wrote this page, and this one stores nothing. (On
+/// PostgreSQL a claim made while another page's transaction holds the row waits for it,
+/// then sees the progress moved.)
+pub(crate) const CLAIM_VIEW_PASS_PAGE: &str = "UPDATE case_view_passes \
+     SET after_tenant = $2, after_id = $3, finished = $4 \
+     WHERE format = $1 AND after_tenant = $5 AND after_id = $6 AND NOT finished";
+
+/// [`CLAIM_VIEW_PASS_PAGE`] for the first page in a format, which has no progress yet.
+pub(crate) const CLAIM_FIRST_VIEW_PASS_PAGE: &str = "INSERT INTO case_view_passes \
      (format, after_tenant, after_id, finished) VALUES ($1, $2, $3, $4) \
-     ON CONFLICT (format) DO UPDATE SET after_tenant = excluded.after_tenant, \
-     after_id = excluded.after_id, finished = excluded.finished \
-     WHERE NOT case_view_passes.finished AND (excluded.finished \
-     OR (case_view_passes.after_tenant, case_view_passes.after_id) \
-        < (excluded.after_tenant, excluded.after_id))";
+     ON CONFLICT (format) DO NOTHING";
 
 pub(crate) const SELECT_CASE_BY_PLATFORM_ID: &str = "SELECT tenant_id, id, body FROM cases \
      WHERE tenant_id = $1 AND platform = $2 AND platform_case_id = $3";
@@ -1299,11 +1303,11 @@ macro_rules! impl_store {
                     )
                     .bind(format)
                     .fetch_optional(c))?;
-                let (after_tenant, after_id) = match progress {
+                let (after_tenant, after_id) = match &progress {
                     Some((_, _, true)) => {
                         return Ok($crate::ViewRefreshPage { finished: true, ..Default::default() })
                     }
-                    Some((tenant, id, false)) => (tenant, id),
+                    Some((tenant, id, false)) => (tenant.clone(), id.clone()),
                     // Every key is greater: ids and tenants are never empty.
                     None => (String::new(), String::new()),
                 };
@@ -1315,7 +1319,7 @@ macro_rules! impl_store {
                 .bind(format)
                 .bind(i64::from(limit))
                 .fetch_all(c))?;
-                let mut last = (after_tenant, after_id);
+                let mut last = (after_tenant.clone(), after_id.clone());
                 let mut stale = Vec::new();
                 for row in &rows {
                     use $crate::sql::SqlRow;
@@ -1343,6 +1347,29 @@ macro_rules! impl_store {
                 }
                 let finished = rows.len() < limit as usize;
                 let mut tx = self.writer().begin().await.map_err(Self::error)?;
+                // The claim first: on SQLite it takes the write lock before anything is read
+                // in the transaction, and on PostgreSQL a page another process is writing
+                // waits for it, then finds itself taken.
+                let claim = match progress {
+                    Some(_) => sqlx::query::<$db>($crate::sql::CLAIM_VIEW_PASS_PAGE),
+                    None => sqlx::query::<$db>($crate::sql::CLAIM_FIRST_VIEW_PASS_PAGE),
+                }
+                .bind(format)
+                .bind(last.0.as_str())
+                .bind(last.1.as_str())
+                .bind(finished);
+                let claim = if progress.is_some() {
+                    claim.bind(after_tenant.as_str()).bind(after_id.as_str())
+                } else {
+                    claim
+                };
+                if claim.execute(&mut *tx).await.map_err(Self::error)?.rows_affected() == 0 {
+                    drop(tx);
+                    return Ok($crate::ViewRefreshPage {
+                        taken: true,
+                        ..Default::default()
+                    });
+                }
                 let mut rendered = 0u32;
                 for (tenant, id, version, view) in &stale {
                     let stored = sqlx::query::<$db>($crate::sql::STORE_REFRESHED_VIEW)
@@ -1356,19 +1383,12 @@ macro_rules! impl_store {
                         .map_err(Self::error)?;
                     rendered += stored.rows_affected() as u32;
                 }
-                sqlx::query::<$db>($crate::sql::RECORD_VIEW_PASS)
-                    .bind(format)
-                    .bind(last.0.as_str())
-                    .bind(last.1.as_str())
-                    .bind(finished)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(Self::error)?;
                 tx.commit().await.map_err(Self::error)?;
                 Ok($crate::ViewRefreshPage {
                     examined: rows.len() as u32,
                     rendered,
                     finished,
+                    taken: false,
                 })
             }
 

@@ -525,6 +525,7 @@ on_both!(
     case_views_follow_every_write_and_a_stale_one_falls_back_to_the_body,
     the_view_pass_renders_each_stale_view_again_and_runs_once_per_format,
     the_view_pass_goes_past_a_body_that_does_not_decode,
+    replicas_running_the_view_pass_at_once_write_each_page_once,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -4529,6 +4530,7 @@ async fn the_view_pass_renders_each_stale_view_again_and_runs_once_per_format(ct
         examined,
         rendered,
         finished,
+        taken: false,
     };
     // As a release leaves them: c-1 updated by a binary that keeps no views, c-2 and all of
     // beta's in another format, c-3 without a view; c-4 and c-5 current.
@@ -4644,7 +4646,8 @@ async fn the_view_pass_goes_past_a_body_that_does_not_decode(ctx: Ctx) {
         ViewRefreshPage {
             examined: 2,
             rendered: 1,
-            finished: true
+            finished: true,
+            taken: false,
         }
     );
     assert_eq!(
@@ -4656,4 +4659,50 @@ async fn the_view_pass_goes_past_a_body_that_does_not_decode(ctx: Ctx) {
             .await,
         Err(StoreError::Corrupt(_))
     ));
+}
+
+/// Two processes starting the pass at once (replicas of one deploy) share it: each page is
+/// written by one of them, the other finds it taken and stores nothing, and between them
+/// every stale view is rendered again exactly once.
+async fn replicas_running_the_view_pass_at_once_write_each_page_once(ctx: Ctx) {
+    use aftersales_store::CaseRead;
+    assert!(aftersales_store::render_case_views_with(&TEST_VIEW));
+    let store = ctx.open(1).await;
+    let mut cases = Vec::new();
+    for i in 0..12 {
+        let change = simple(["acme", "beta"][i % 2], &format!("c-{i:02}"));
+        store.write(insert(change.clone())).await.unwrap();
+        cases.push(change.case);
+    }
+    ctx.raw
+        .execute(
+            "UPDATE cases SET api_view_format = 8 WHERE tenant_id <> $1",
+            "nobody",
+        )
+        .await;
+    let replicas = [ctx.open(1).await, ctx.open(1).await];
+    let passes = replicas.iter().map(|replica| async move {
+        let (mut rendered, mut taken) = (0, 0);
+        loop {
+            let page = replica.refresh_case_views(2).await.unwrap();
+            rendered += page.rendered;
+            taken += u32::from(page.taken);
+            if page.finished {
+                return (rendered, taken);
+            }
+        }
+    });
+    let done = join_all(passes.collect()).await;
+    let rendered: u32 = done.iter().map(|d| d.0).sum();
+    assert_eq!(rendered, 12, "each stale view rendered once: {done:?}");
+    assert!(
+        done.iter().any(|d| d.1 > 0),
+        "started together, one found a page taken: {done:?}"
+    );
+    for case in &cases {
+        assert_eq!(
+            read_case(&*store, case.tenant.as_str(), case.id.as_str()).await,
+            Some(CaseRead::View(view_of(case)))
+        );
+    }
 }
