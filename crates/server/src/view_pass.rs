@@ -16,8 +16,12 @@ use tracing::Instrument;
 pub struct ViewPassOptions {
     /// Cases per page (per transaction).
     pub page: u32,
-    /// The pause after each page.
+    /// The least pause after each page.
     pub pause: Duration,
+    /// The pause after a page is at least this many times as long as the page took, so the
+    /// pass keeps to a fixed share of the time however loaded the database is (a page's
+    /// transaction holds SQLite's write lock and adds a commit beside the case writes').
+    pub pause_per_page_time: u32,
     /// The pause before trying again after the database failed a page.
     pub retry: Duration,
     /// The pause after another process (a replica started at the same time) took the page:
@@ -30,6 +34,7 @@ impl Default for ViewPassOptions {
         ViewPassOptions {
             page: 256,
             pause: Duration::from_millis(20),
+            pause_per_page_time: 4,
             retry: Duration::from_secs(5),
             behind_another: Duration::from_secs(1),
         }
@@ -61,6 +66,7 @@ pub async fn run(
             if *stop.borrow() {
                 break;
             }
+            let page_started = Instant::now();
             let wait = match store.refresh_case_views(options.page.max(1)).await {
                 Ok(page) => {
                     report.examined += u64::from(page.examined);
@@ -72,7 +78,9 @@ pub async fn run(
                     if page.taken {
                         options.behind_another
                     } else {
-                        options.pause
+                        options
+                            .pause
+                            .max(page_started.elapsed() * options.pause_per_page_time)
                     }
                 }
                 Err(error) => {

@@ -178,11 +178,20 @@ pub const SELECT_VIEWS_TO_REFRESH: &str = "SELECT tenant_id, id, version, \
      CASE WHEN api_view_format = $3 AND api_view_version = version THEN NULL ELSE body END \
      AS body FROM cases WHERE (tenant_id, id) > ($1, $2) ORDER BY tenant_id, id LIMIT $4";
 
-/// Stores a view the pass rendered, only if the row is still the version it was rendered
-/// from: a write since has stored its own.
-pub(crate) const STORE_REFRESHED_VIEW: &str = "UPDATE cases \
-     SET api_view = $1, api_view_format = $2, api_view_version = $3 \
-     WHERE tenant_id = $4 AND id = $5 AND version = $3";
+/// Stores the views a page of the pass rendered, in one statement (one round trip, and on
+/// SQLite the write lock held for the statement rather than for a statement per case):
+/// followed by `VALUES (…), (…)`, one tuple `(tenant_id, id, version, view, format)` per
+/// view, then [`STORE_REFRESHED_VIEWS_SET`]. Each is stored only if its row is still the
+/// version it was rendered from: a write since has stored its own.
+pub(crate) const STORE_REFRESHED_VIEWS: &str =
+    "WITH rendered (tenant_id, id, version, view, format) AS (";
+
+/// Ends [`STORE_REFRESHED_VIEWS`].
+pub(crate) const STORE_REFRESHED_VIEWS_SET: &str = ") UPDATE cases \
+     SET api_view = rendered.view, api_view_format = rendered.format, \
+     api_view_version = rendered.version FROM rendered \
+     WHERE cases.tenant_id = rendered.tenant_id AND cases.id = rendered.id \
+     AND cases.version = rendered.version";
 
 /// Claims a page of the pass by moving its progress from where the page began (`$5, $6`)
 /// to where it ends, in the page's transaction. No row changes if another process running
@@ -1371,16 +1380,17 @@ macro_rules! impl_store {
                     });
                 }
                 let mut rendered = 0u32;
-                for (tenant, id, version, view) in &stale {
-                    let stored = sqlx::query::<$db>($crate::sql::STORE_REFRESHED_VIEW)
-                        .bind(view.view.as_slice())
-                        .bind(view.format)
-                        .bind(*version)
-                        .bind(tenant.as_str())
-                        .bind(id.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(Self::error)?;
+                for chunk in stale.chunks($crate::sql::KEYS_PER_STATEMENT / 2) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new($crate::sql::STORE_REFRESHED_VIEWS);
+                    q.push_values(chunk, |mut row, (tenant, id, version, view)| {
+                        row.push_bind(tenant.as_str())
+                            .push_bind(id.as_str())
+                            .push_bind(*version)
+                            .push_bind(view.view.as_slice())
+                            .push_bind(view.format);
+                    });
+                    q.push($crate::sql::STORE_REFRESHED_VIEWS_SET);
+                    let stored = q.build().execute(&mut *tx).await.map_err(Self::error)?;
                     rendered += stored.rows_affected() as u32;
                 }
                 tx.commit().await.map_err(Self::error)?;
