@@ -812,6 +812,57 @@ pub(crate) fn decode_stale_case<R: SqlRow>(row: &R) -> Result<Option<Case>, Stor
         .map_err(|e| corrupt("cases", &row_key(row, &["tenant_id", "id"], &[]), e))
 }
 
+/// A view the pass rendered again, with the row it belongs to.
+pub(crate) struct RefreshedView {
+    pub tenant: String,
+    pub id: String,
+    /// The row version it renders, which the row must still have when it is stored.
+    pub version: i64,
+    pub view: ViewColumns,
+}
+
+/// What a page of the pass read, rendered again.
+pub(crate) struct RefreshedPage {
+    pub views: Vec<RefreshedView>,
+    /// The key (tenant, id) of the page's last row, where the next page begins; None for
+    /// no rows.
+    pub last: Option<(String, String)>,
+}
+
+/// Rows of [`SELECT_VIEWS_TO_REFRESH`]: the views to store again, rendered from the bodies
+/// the page sent. A body that does not decode fails every read of its case already; it is
+/// logged and skipped, so that the pass does not stop at it for every case after.
+pub(crate) fn refreshed_views<R: SqlRow>(rows: &[R]) -> Result<RefreshedPage, StoreError> {
+    let mut views = Vec::new();
+    let mut last = None;
+    for row in rows {
+        let key = || -> Result<(String, String, i64), String> {
+            Ok((row.text("tenant_id")?, row.text("id")?, row.int("version")?))
+        };
+        let (tenant, id, version) =
+            key().map_err(|e| StoreError::Corrupt(format!("cases row in the view pass: {e}")))?;
+        match decode_stale_case(row) {
+            Ok(None) => {}
+            Ok(Some(case)) => {
+                if let Some(view) = ViewColumns::of(&case) {
+                    views.push(RefreshedView {
+                        tenant: tenant.clone(),
+                        id: id.clone(),
+                        version,
+                        view,
+                    });
+                }
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "the case view pass skips a case whose body does not decode"
+            ),
+        }
+        last = Some((tenant, id));
+    }
+    Ok(RefreshedPage { views, last })
+}
+
 fn case_of_body<R: SqlRow>(row: &R, body: &str) -> Result<Case, String> {
     let case: Case = serde_json::from_str(body).map_err(|e| format!("body: {e}"))?;
     // The body is the truth, but it must be the body of this row.
@@ -1328,49 +1379,26 @@ macro_rules! impl_store {
                 .bind(format)
                 .bind(i64::from(limit))
                 .fetch_all(c))?;
-                let mut last = (after_tenant.clone(), after_id.clone());
-                let mut stale = Vec::new();
-                for row in &rows {
-                    use $crate::sql::SqlRow;
-                    let key = || -> Result<(String, String, i64), String> {
-                        Ok((row.text("tenant_id")?, row.text("id")?, row.int("version")?))
-                    };
-                    let (tenant, id, version) = key().map_err(|e| {
-                        $crate::StoreError::Corrupt(format!("cases row in the view pass: {e}"))
-                    })?;
-                    match $crate::sql::decode_stale_case(row) {
-                        Ok(None) => {}
-                        Ok(Some(case)) => {
-                            if let Some(view) = $crate::case_view::ViewColumns::of(&case) {
-                                stale.push((tenant.clone(), id.clone(), version, view));
-                            }
-                        }
-                        // A body that does not decode fails every read of its case already;
-                        // the pass must not stop at it for every case after.
-                        Err(e) => tracing::warn!(
-                            error = %e,
-                            "the case view pass skips a case whose body does not decode"
-                        ),
-                    }
-                    last = (tenant, id);
-                }
+                let page = $crate::sql::refreshed_views(&rows)?;
+                let last = page.last.unwrap_or_else(|| (after_tenant.clone(), after_id.clone()));
                 let finished = rows.len() < limit as usize;
                 let mut tx = self.writer().begin().await.map_err(Self::error)?;
                 // The claim first: on SQLite it takes the write lock before anything is read
                 // in the transaction, and on PostgreSQL a page another process is writing
                 // waits for it, then finds itself taken.
-                let claim = match progress {
-                    Some(_) => sqlx::query::<$db>($crate::sql::CLAIM_VIEW_PASS_PAGE),
-                    None => sqlx::query::<$db>($crate::sql::CLAIM_FIRST_VIEW_PASS_PAGE),
-                }
-                .bind(format)
-                .bind(last.0.as_str())
-                .bind(last.1.as_str())
-                .bind(finished);
-                let claim = if progress.is_some() {
-                    claim.bind(after_tenant.as_str()).bind(after_id.as_str())
-                } else {
-                    claim
+                let claim = match &progress {
+                    Some(_) => sqlx::query::<$db>($crate::sql::CLAIM_VIEW_PASS_PAGE)
+                        .bind(format)
+                        .bind(last.0.as_str())
+                        .bind(last.1.as_str())
+                        .bind(finished)
+                        .bind(after_tenant.as_str())
+                        .bind(after_id.as_str()),
+                    None => sqlx::query::<$db>($crate::sql::CLAIM_FIRST_VIEW_PASS_PAGE)
+                        .bind(format)
+                        .bind(last.0.as_str())
+                        .bind(last.1.as_str())
+                        .bind(finished),
                 };
                 if claim.execute(&mut *tx).await.map_err(Self::error)?.rows_affected() == 0 {
                     drop(tx);
@@ -1380,14 +1408,14 @@ macro_rules! impl_store {
                     });
                 }
                 let mut rendered = 0u32;
-                for chunk in stale.chunks($crate::sql::KEYS_PER_STATEMENT / 2) {
+                for chunk in page.views.chunks($crate::sql::KEYS_PER_STATEMENT / 2) {
                     let mut q = sqlx::QueryBuilder::<$db>::new($crate::sql::STORE_REFRESHED_VIEWS);
-                    q.push_values(chunk, |mut row, (tenant, id, version, view)| {
-                        row.push_bind(tenant.as_str())
-                            .push_bind(id.as_str())
-                            .push_bind(*version)
-                            .push_bind(view.view.as_slice())
-                            .push_bind(view.format);
+                    q.push_values(chunk, |mut row, refreshed| {
+                        row.push_bind(refreshed.tenant.as_str())
+                            .push_bind(refreshed.id.as_str())
+                            .push_bind(refreshed.version)
+                            .push_bind(refreshed.view.view.as_slice())
+                            .push_bind(refreshed.view.format);
                     });
                     q.push($crate::sql::STORE_REFRESHED_VIEWS_SET);
                     let stored = q.build().execute(&mut *tx).await.map_err(Self::error)?;
