@@ -344,9 +344,8 @@ impl DeadlineEngine {
             if pause.is_zero() {
                 continue;
             }
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = shutdown.changed() => {}
+            if !crate::pause_unless_stopped(&mut shutdown, pause).await {
+                break;
             }
         }
         tracing::info!("deadline engine stopped");

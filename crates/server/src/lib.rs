@@ -23,6 +23,20 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// Sleeps for `pause`, or until `stop` turns true; answers whether the background loop that
+/// called it goes on. A sender that is gone counts as stop: `changed()` then returns at once
+/// every time, and a loop that only slept on it would spin against the database (the
+/// `serve` future dropped before it drains, or a test's sender dropped).
+pub(crate) async fn pause_unless_stopped(
+    stop: &mut watch::Receiver<bool>,
+    pause: Duration,
+) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(pause) => !*stop.borrow(),
+        changed = stop.changed() => changed.is_ok() && !*stop.borrow(),
+    }
+}
+
 /// The SQLite file a fresh clone uses with no configuration.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/aftersales.db";
 /// Largest request the server decodes; native platform records are far smaller.
@@ -315,5 +329,31 @@ mod tests {
             super::redact("sqlite://./data/a.db"),
             "sqlite://./data/a.db"
         );
+    }
+
+    // The loops of the deadline engine, the gauges and the view pass end, rather than spin,
+    // when the sender of their stop signal is gone; a stop sent ends them at once, and a
+    // pause that runs out without one lets them go on.
+    #[tokio::test]
+    async fn a_background_pause_ends_the_loop_when_stopped_or_the_sender_is_gone() {
+        use super::pause_unless_stopped;
+        use std::time::Duration;
+        use tokio::sync::watch;
+        let hour = Duration::from_secs(3600);
+        let bound = Duration::from_secs(10);
+
+        let (tx, mut rx) = watch::channel(false);
+        assert!(pause_unless_stopped(&mut rx, Duration::from_millis(1)).await);
+        drop(tx);
+        let after_drop = tokio::time::timeout(bound, pause_unless_stopped(&mut rx, hour)).await;
+        assert_eq!(after_drop, Ok(false));
+
+        let (tx, mut rx) = watch::channel(false);
+        let stopping = tokio::spawn(async move { pause_unless_stopped(&mut rx, hour).await });
+        tx.send(true).unwrap();
+        let after_stop = tokio::time::timeout(bound, stopping).await;
+        assert!(!after_stop
+            .expect("stopped within the bound")
+            .expect("task ran"));
     }
 }

@@ -281,9 +281,8 @@ impl Gauges {
                 return;
             }
             self.refresh(store.as_ref(), clock.now()).await;
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = shutdown.changed() => {}
+            if !crate::pause_unless_stopped(&mut shutdown, every).await {
+                return;
             }
         }
     }

@@ -88,9 +88,8 @@ pub async fn run(
                     options.retry
                 }
             };
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = stop.changed() => {}
+            if !crate::pause_unless_stopped(&mut stop, wait).await {
+                break;
             }
         }
         // Quiet when there was nothing to do (every start after the pass has finished).
